@@ -1,0 +1,563 @@
+//! The host-neutral API: one serde request type per operation and JSON answers, with stable
+//! camelCase names and `deny_unknown_fields`, so every shell is conversion only.
+//!
+//! [`Engine`] bundles a [`Governor`] with the S1 [`UserQuotaManager`] and keyed
+//! [`RateLimiter`]s; [`Engine::execute`] runs one [`Request`]. The conformance corpus in
+//! `tests/conformance/` is written in this vocabulary (`op` + `args`).
+
+use crate::config::{Config, parse_duration_ms};
+use crate::error::Error;
+use crate::governor::Governor;
+use crate::multi_tenant::quotas::RateLimiter;
+use crate::plan::{Feature, Plan};
+use crate::quota::UserQuotaManager;
+use crate::tenant::{IsolationMode, Override};
+use crate::usage::UsageReport;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A typed error as hosts see it: stable `code`, message, and for configuration errors the
+/// key path and position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiError {
+    /// Stable code (`TENANT_NOT_FOUND`, `CONFIG_INVALID`, `RATE_LIMITED`, ...).
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+    /// Config key path or argument name, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// 1-based line in the config text, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// The decision, for `QuotaExceeded` errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Value>,
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let mut out = ApiError { code: e.code().to_owned(), message: e.to_string(), key: None, line: None, column: None, decision: None };
+        match &e {
+            Error::Config(c) => {
+                out.key = Some(c.key.clone());
+                out.line = c.line;
+                out.column = c.column;
+            }
+            Error::InvalidArgument { name, .. } => out.key = Some(name.clone()),
+            Error::QuotaExceeded(d) => out.decision = serde_json::to_value(d).ok(),
+            _ => {}
+        }
+        out
+    }
+}
+
+impl ApiError {
+    /// An `INVALID_ARGUMENT` error about `key`.
+    pub fn invalid(key: &str, message: impl Into<String>) -> Self {
+        ApiError::from(Error::invalid(key, message))
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// A configuration given inline: TOML text, JSON text, or a JSON object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigSource {
+    /// S2 TOML text.
+    #[serde(default)]
+    pub toml: Option<String>,
+    /// The JSON model, as text or as an object.
+    #[serde(default)]
+    pub json: Option<Value>,
+}
+
+impl ConfigSource {
+    /// Parses whichever form is present (exactly one must be).
+    pub fn parse(&self) -> Result<Config, Error> {
+        match (&self.toml, &self.json) {
+            (Some(t), None) => Ok(Config::from_toml(t)?),
+            (None, Some(Value::String(s))) => Ok(Config::from_json(s)?),
+            (None, Some(v)) => Ok(Config::from_json(&v.to_string())?),
+            _ => Err(Error::invalid("config", "give exactly one of `toml` or `json`")),
+        }
+    }
+}
+
+/// Arguments naming a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantArgs {
+    /// Tenant name.
+    pub tenant: String,
+    /// Time (ms since the epoch); the engine's clock if absent.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// `registerTenant`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterArgs {
+    /// Unique name.
+    pub name: String,
+    /// Plan id (assignment / default tier if absent).
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// `SharedSchema` (default), `SeparateSchema`, `SeparateDatabase`.
+    #[serde(default)]
+    pub isolation: Option<String>,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// `check` and `peek`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckArgs {
+    /// Tenant name.
+    pub tenant: String,
+    /// Resource (default `qps`).
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Units (default 1).
+    #[serde(default)]
+    pub cost: Option<u64>,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// Operations on one resource of one tenant (`acquire`, `begin`, `clearOverride`, ...).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceArgs {
+    /// Tenant name.
+    pub tenant: String,
+    /// Resource.
+    pub resource: String,
+    /// A queue ticket to poll (`acquire` only).
+    #[serde(default)]
+    pub ticket: Option<u64>,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// Operations on a lease (`release`, `touch`, `end`) or ticket (`cancel`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeaseArgs {
+    /// Tenant name.
+    pub tenant: String,
+    /// Resource.
+    pub resource: String,
+    /// Lease (or ticket, for `cancel`).
+    pub lease_id: u64,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// `setUsage`, `addUsage`, `subtractUsage`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UsageArgs {
+    /// Tenant name.
+    pub tenant: String,
+    /// Capacity resource (default `storage`).
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Value (set) or delta (add/subtract).
+    pub amount: u64,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// `checkFeature`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeatureArgs {
+    /// Tenant name.
+    pub tenant: String,
+    /// `rls`, `cdc`, `migrations`, `custom_quotas`, `all_isolation_modes`.
+    pub feature: String,
+}
+
+/// `setOverride`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OverrideArgs {
+    /// Tenant name.
+    pub tenant: String,
+    /// The override.
+    #[serde(rename = "override")]
+    pub ovr: Override,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// `setShadow` (per tenant, or every tenant when `tenant` is absent).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShadowArgs {
+    /// Tenant name; absent for the global switch.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// On or off.
+    pub shadow: bool,
+}
+
+/// Operations naming a plan.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanIdArgs {
+    /// Plan id.
+    pub plan: String,
+}
+
+/// `createPlan`, `updatePlan`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanArgs {
+    /// The plan.
+    pub plan: Plan,
+}
+
+/// `changePlan`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePlanArgs {
+    /// Tenant name.
+    pub tenant: String,
+    /// New plan id.
+    pub plan: String,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// `downgrade`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DowngradeArgs {
+    /// From plan.
+    pub from: String,
+    /// To plan.
+    pub to: String,
+}
+
+/// `recordUsage`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordUsageArgs {
+    /// Tenant name.
+    pub tenant: String,
+    /// What to record.
+    pub report: UsageReport,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// Operations that only take a time (`expiredLeases`, `prometheus`, `evictIdle`, `listTenants`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimeArgs {
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// `userQuotaCheck`, `userQuotaSet`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserQuotaArgs {
+    /// User id.
+    pub user: String,
+    /// New RPM (`userQuotaSet` only).
+    #[serde(default)]
+    pub rpm: Option<u32>,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// A window written as `"60s"` or milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum WindowArg {
+    /// Milliseconds.
+    Ms(u64),
+    /// `"60s"`, `"1m"`, ...
+    Text(String),
+}
+
+impl WindowArg {
+    fn ms(&self) -> Result<u64, Error> {
+        let ms = match self {
+            WindowArg::Ms(v) => *v,
+            WindowArg::Text(s) => parse_duration_ms(s).map_err(|m| Error::invalid("window", m))?,
+        };
+        if ms == 0 { Err(Error::invalid("window", "window must be at least 1 ms")) } else { Ok(ms) }
+    }
+}
+
+/// `rateLimiterCheck`, `rateLimiterRemaining`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimiterArgs {
+    /// Window of the limiter (one limiter per distinct window).
+    pub window: WindowArg,
+    /// Key.
+    pub key: String,
+    /// Events per window.
+    pub limit: u64,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
+/// One operation. JSON form: `{"op": "check", "args": {...}}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op", content = "args", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Request {
+    /// Register a tenant → tenant.
+    RegisterTenant(RegisterArgs),
+    /// Look up a tenant → tenant.
+    GetTenant(TenantArgs),
+    /// Every tenant → list.
+    ListTenants(#[serde(default)] TimeArgs),
+    /// Remove a tenant → tenant.
+    RemoveTenant(TenantArgs),
+    /// Consume → decision.
+    Check(CheckArgs),
+    /// Answer without consuming → decision.
+    Peek(CheckArgs),
+    /// Acquire a concurrency lease (or poll a ticket) → decision.
+    Acquire(ResourceArgs),
+    /// Release a lease → decision.
+    Release(LeaseArgs),
+    /// Abandon a ticket → `{cancelled}`.
+    Cancel(LeaseArgs),
+    /// Concurrency statistics → stats.
+    ConcurrencyStats(ResourceArgs),
+    /// Set a gauge → decision.
+    SetUsage(UsageArgs),
+    /// Record a write → decision.
+    AddUsage(UsageArgs),
+    /// Record freed units → decision.
+    SubtractUsage(UsageArgs),
+    /// Start a duration lease → decision.
+    Begin(ResourceArgs),
+    /// Activity on a duration lease → decision.
+    Touch(LeaseArgs),
+    /// End a duration lease → decision.
+    End(LeaseArgs),
+    /// Leases past a deadline → list.
+    ExpiredLeases(#[serde(default)] TimeArgs),
+    /// Feature gate → decision.
+    CheckFeature(FeatureArgs),
+    /// Set an override → tenant.
+    SetOverride(OverrideArgs),
+    /// Clear overrides of a resource → `{cleared}`.
+    ClearOverride(ResourceArgs),
+    /// Shadow mode → `{}`.
+    SetShadow(ShadowArgs),
+    /// One plan → plan.
+    GetPlan(PlanIdArgs),
+    /// Every plan → list.
+    ListPlans(#[serde(default)] TimeArgs),
+    /// Add a plan → plan.
+    CreatePlan(PlanArgs),
+    /// Replace a plan → `{tenants}`.
+    UpdatePlan(PlanArgs),
+    /// Change a tenant's plan → tenant.
+    ChangePlan(ChangePlanArgs),
+    /// Bulk move → `{tenants}`.
+    Downgrade(DowngradeArgs),
+    /// Delete a plan → `{deleted, fallback, tenants}`.
+    DeletePlan(PlanIdArgs),
+    /// Hot reload → reload report.
+    Reload(ConfigSource),
+    /// S2 status document.
+    Status(TenantArgs),
+    /// S1 `TenantUsage`.
+    Usage(TenantArgs),
+    /// Record host usage → `{}`.
+    RecordUsage(RecordUsageArgs),
+    /// Violation counts.
+    Violations(TenantArgs),
+    /// S1 `QuotaTracking`.
+    QuotaTracking(TenantArgs),
+    /// Prometheus text → `{text}`.
+    Prometheus(#[serde(default)] TimeArgs),
+    /// Evict idle rate state → `{evicted}`.
+    EvictIdle(#[serde(default)] TimeArgs),
+    /// Per-user RPM check → decision (or `RATE_LIMITED` error).
+    UserQuotaCheck(UserQuotaArgs),
+    /// Per-user RPM override → `{}`.
+    UserQuotaSet(UserQuotaArgs),
+    /// Per-user snapshot → list.
+    UserQuotaSnapshot(#[serde(default)] TimeArgs),
+    /// Generic limiter check → `{allowed}`.
+    RateLimiterCheck(RateLimiterArgs),
+    /// Generic limiter remaining → `{remaining}`.
+    RateLimiterRemaining(RateLimiterArgs),
+}
+
+/// A governor plus the S1 per-user and generic limiters, answering [`Request`]s.
+pub struct Engine {
+    /// The governor.
+    pub governor: Governor,
+    /// Per-user quotas (default 60 RPM).
+    pub user_quotas: UserQuotaManager,
+    limiters: Mutex<HashMap<u64, Arc<RateLimiter>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("governor", &self.governor).finish_non_exhaustive()
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError { code: "INTERNAL".into(), message: e.to_string(), key: None, line: None, column: None, decision: None })
+}
+
+impl Engine {
+    /// An engine over `governor` with per-user quotas of `default_rpm`.
+    pub fn new(governor: Governor, default_rpm: u32) -> Self {
+        Self { governor, user_quotas: UserQuotaManager::new(default_rpm), limiters: Mutex::new(HashMap::new()) }
+    }
+
+    /// An engine configured from an inline configuration (default built-ins if `None`).
+    pub fn from_config(config: Option<&ConfigSource>, default_rpm: u32) -> Result<Self, ApiError> {
+        let cfg = match config {
+            Some(c) => c.parse()?,
+            None => Config::default(),
+        };
+        Ok(Self::new(Governor::builder().config(cfg).build(), default_rpm))
+    }
+
+    fn limiter(&self, window_ms: u64) -> Arc<RateLimiter> {
+        let mut m = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(window_ms).or_insert_with(|| Arc::new(RateLimiter::new(std::time::Duration::from_millis(window_ms)))).clone()
+    }
+
+    /// Parses and runs one JSON request (`{"op": ..., "args": ...}`); `now_ms` is used
+    /// when the args carry no `nowMs`.
+    pub fn execute_json(&self, request: &Value, now_ms: Option<u64>) -> Result<Value, ApiError> {
+        let req: Request = serde_json::from_value(request.clone()).map_err(|e| ApiError::invalid("request", e.to_string()))?;
+        self.execute(req, now_ms)
+    }
+
+    /// Runs one request.
+    pub fn execute(&self, req: Request, now_ms: Option<u64>) -> Result<Value, ApiError> {
+        let g = &self.governor;
+        let t = |n: Option<u64>| n.or(now_ms).unwrap_or_else(|| g.now_ms());
+        Ok(match req {
+            Request::RegisterTenant(a) => {
+                let iso = match a.isolation.as_deref() {
+                    None => IsolationMode::SharedSchema,
+                    Some(s) => IsolationMode::parse(s).ok_or_else(|| ApiError::invalid("isolation", format!("unknown isolation mode `{s}` (SharedSchema, SeparateSchema, SeparateDatabase)")))?,
+                };
+                to_json(&g.register(&a.name, a.plan.as_deref(), iso, t(a.now_ms))?)?
+            }
+            Request::GetTenant(a) => to_json(&g.tenant(&a.tenant)?)?,
+            Request::ListTenants(_) => to_json(&g.list_tenants())?,
+            Request::RemoveTenant(a) => to_json(&g.remove_tenant(&a.tenant)?)?,
+            Request::Check(a) => to_json(&g.check(&a.tenant, a.resource.as_deref().unwrap_or("qps"), a.cost.unwrap_or(1), t(a.now_ms))?)?,
+            Request::Peek(a) => to_json(&g.peek(&a.tenant, a.resource.as_deref().unwrap_or("qps"), a.cost.unwrap_or(1), t(a.now_ms))?)?,
+            Request::Acquire(a) => to_json(&g.acquire(&a.tenant, &a.resource, a.ticket, t(a.now_ms))?)?,
+            Request::Release(a) => to_json(&g.release(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
+            Request::Cancel(a) => json!({ "cancelled": g.cancel(&a.tenant, &a.resource, a.lease_id)? }),
+            Request::ConcurrencyStats(a) => {
+                let s = g.concurrency_stats(&a.tenant, &a.resource)?;
+                let mut v = to_json(&s)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("average".into(), json!(s.average()));
+                }
+                v
+            }
+            Request::SetUsage(a) => to_json(&g.set_usage(&a.tenant, a.resource.as_deref().unwrap_or("storage"), a.amount, t(a.now_ms))?)?,
+            Request::AddUsage(a) => to_json(&g.add_usage(&a.tenant, a.resource.as_deref().unwrap_or("storage"), a.amount, t(a.now_ms))?)?,
+            Request::SubtractUsage(a) => to_json(&g.subtract_usage(&a.tenant, a.resource.as_deref().unwrap_or("storage"), a.amount, t(a.now_ms))?)?,
+            Request::Begin(a) => to_json(&g.begin(&a.tenant, &a.resource, t(a.now_ms))?)?,
+            Request::Touch(a) => to_json(&g.touch(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
+            Request::End(a) => to_json(&g.end(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
+            Request::ExpiredLeases(a) => to_json(&g.expired_leases(t(a.now_ms)))?,
+            Request::CheckFeature(a) => {
+                let f = Feature::parse(&a.feature).ok_or_else(|| ApiError::invalid("feature", format!("unknown feature `{}` (rls, cdc, migrations, custom_quotas, all_isolation_modes)", a.feature)))?;
+                to_json(&g.check_feature(&a.tenant, f)?)?
+            }
+            Request::SetOverride(a) => to_json(&g.set_override(&a.tenant, a.ovr, t(a.now_ms))?)?,
+            Request::ClearOverride(a) => json!({ "cleared": g.clear_override(&a.tenant, &a.resource)? }),
+            Request::SetShadow(a) => {
+                match a.tenant {
+                    Some(tn) => g.set_shadow(&tn, a.shadow)?,
+                    None => g.set_global_shadow(a.shadow),
+                }
+                json!({})
+            }
+            Request::GetPlan(a) => to_json(&g.plan(&a.plan)?)?,
+            Request::ListPlans(_) => to_json(&g.list_plans())?,
+            Request::CreatePlan(a) => to_json(&g.create_plan(a.plan)?)?,
+            Request::UpdatePlan(a) => {
+                let ids = g.update_plan(a.plan)?;
+                json!({ "tenants": ids })
+            }
+            Request::ChangePlan(a) => to_json(&g.change_plan(&a.tenant, &a.plan, t(a.now_ms))?)?,
+            Request::Downgrade(a) => json!({ "tenants": g.downgrade(&a.from, &a.to)? }),
+            Request::DeletePlan(a) => {
+                let (deleted, fallback, moved) = g.delete_plan(&a.plan)?;
+                json!({ "deleted": deleted.id, "fallback": fallback, "tenants": moved })
+            }
+            Request::Reload(c) => to_json(&g.reload(c.parse()?)?)?,
+            Request::Status(a) => to_json(&g.status(&a.tenant, t(a.now_ms))?)?,
+            Request::Usage(a) => to_json(&g.usage(&a.tenant)?)?,
+            Request::RecordUsage(a) => {
+                g.record_usage(&a.tenant, &a.report, t(a.now_ms))?;
+                json!({})
+            }
+            Request::Violations(a) => to_json(&g.violations(&a.tenant)?)?,
+            Request::QuotaTracking(a) => to_json(&g.quota_tracking(&a.tenant, t(a.now_ms))?)?,
+            Request::Prometheus(a) => json!({ "text": g.prometheus(t(a.now_ms)) }),
+            Request::EvictIdle(a) => json!({ "evicted": g.evict_idle(t(a.now_ms)) }),
+            Request::UserQuotaCheck(a) => to_json(&self.user_quotas.check_quota_at(&a.user, t(a.now_ms))?)?,
+            Request::UserQuotaSet(a) => {
+                let rpm = a.rpm.ok_or_else(|| ApiError::invalid("rpm", "userQuotaSet needs `rpm`"))?;
+                self.user_quotas.set_quota(&a.user, rpm);
+                json!({})
+            }
+            Request::UserQuotaSnapshot(_) => {
+                let rows: Vec<Value> = self.user_quotas.snapshot().into_iter().map(|(u, rpm, c, w)| json!({ "user": u, "rpm": rpm, "currentCount": c, "windowStart": w })).collect();
+                Value::Array(rows)
+            }
+            Request::RateLimiterCheck(a) => {
+                let l = self.limiter(a.window.ms()?);
+                json!({ "allowed": l.check_at(&a.key, a.limit, t(a.now_ms)) })
+            }
+            Request::RateLimiterRemaining(a) => {
+                let l = self.limiter(a.window.ms()?);
+                json!({ "remaining": l.remaining_at(&a.key, a.limit, t(a.now_ms)) })
+            }
+        })
+    }
+}

@@ -1,0 +1,1318 @@
+//! The engine: tenants, plans, checks and decisions.
+//!
+//! A [`Governor`] is cheap to clone (an `Arc`), `Send + Sync`, and safe to share across
+//! threads. Tenant lookups go through a sharded map; each tenant's limits live in an
+//! immutable profile swapped atomically (plan changes, overrides, reloads), and its counters
+//! in a [`TenantState`] of the configured [`Store`]. No global lock is taken on the check
+//! path.
+
+use crate::clock::{Clock, default_clock};
+use crate::config::{Assignment, Config, Settings};
+use crate::decision::{Action, Code, Decision};
+use crate::error::{Error, Result};
+use crate::limiter::RateRequest;
+use crate::plan::{self, EnforcementAction, Feature, Plan, ResourceKind, ResourceLimits, ResourceSpec, intern};
+use crate::quota::{AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyStats, ExpiryReason, LeaseStatus};
+use crate::sharded::Sharded;
+use crate::store::{DurationParams, IdGen, MemoryStore, Store, TenantState};
+use crate::tenant::{IsolationMode, Override, QuotaTracking, Tenant, TenantContext};
+use crate::usage::{Meter, ResourceStatus, StatusDocument, StatusQuotas, TenantUsage, UsageReport, UsageStats, Violation, ViolationCounts, format_duration_ms, render_prometheus};
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use uuid::Uuid;
+
+/// Namespace of tenant ids: `Uuid::new_v5(&TENANT_NAMESPACE, name)`, identical in every host.
+pub const TENANT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a8e_54b3_4c1d_9a7e_0d3b_5e2f_71a4);
+
+/// A plan with interned resource names and the settings its checks need.
+#[derive(Debug)]
+pub(crate) struct ResolvedPlan {
+    pub plan: Plan,
+    resources: Box<[(&'static str, ResourceSpec)]>,
+    max_queue_wait_ms: u64,
+    max_throttle_delay_ms: u64,
+    shadow_all: bool,
+}
+
+impl ResolvedPlan {
+    fn new(plan: Plan, s: &Settings) -> Self {
+        let resources = plan.resources.iter().map(|r| (intern(&r.name), r.clone())).collect();
+        Self { plan, resources, max_queue_wait_ms: s.max_queue_wait_ms, max_throttle_delay_ms: s.max_throttle_delay_ms, shadow_all: s.shadow_mode || !s.enabled }
+    }
+}
+
+/// An immutable snapshot of plans, assignments, overrides and settings.
+#[derive(Debug)]
+pub(crate) struct Catalog {
+    settings: Settings,
+    plans: Vec<Arc<ResolvedPlan>>,
+    assignments: Vec<Assignment>,
+    overrides: HashMap<String, Vec<Override>>,
+    known: HashSet<&'static str>,
+}
+
+impl Catalog {
+    fn new(cfg: Config) -> Self {
+        let Config { settings, plans, assignments, overrides } = cfg;
+        let plans: Vec<_> = plans.into_iter().map(|p| Arc::new(ResolvedPlan::new(p, &settings))).collect();
+        let mut by_tenant: HashMap<String, Vec<Override>> = HashMap::new();
+        for (t, o) in overrides {
+            by_tenant.entry(t).or_default().push(o);
+        }
+        let mut c = Self { settings, plans, assignments, overrides: by_tenant, known: HashSet::new() };
+        c.refresh_known();
+        c
+    }
+
+    fn refresh_known(&mut self) {
+        self.known = [plan::QPS, plan::CONNECTIONS, plan::STORAGE, plan::TRANSACTION].into_iter().collect();
+        for p in &self.plans {
+            self.known.extend(p.resources.iter().map(|(n, _)| *n));
+        }
+    }
+
+    fn plan(&self, id: &str) -> Option<&Arc<ResolvedPlan>> {
+        self.plans.iter().find(|p| p.plan.id == id)
+    }
+
+    fn fallback(&self) -> Option<&Arc<ResolvedPlan>> {
+        self.plans.iter().find(|p| p.plan.is_default)
+    }
+
+    /// Plan for a tenant without an explicit plan: first matching assignment, else default.
+    fn assigned(&self, name: &str) -> Option<&Arc<ResolvedPlan>> {
+        self.assignments
+            .iter()
+            .filter(|a| a.pattern.matches(name))
+            .find_map(|a| self.plan(&a.tier))
+            .or_else(|| self.plan(&self.settings.default_tier))
+            .or_else(|| self.fallback())
+    }
+
+    fn with_plans(&self, plans: Vec<Arc<ResolvedPlan>>) -> Self {
+        let mut c = Self { settings: self.settings.clone(), plans, assignments: self.assignments.clone(), overrides: self.overrides.clone(), known: HashSet::new() };
+        c.refresh_known();
+        c
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ActiveOverride {
+    name: &'static str,
+    spec: ResourceSpec,
+    ovr: Override,
+    from_config: bool,
+}
+
+/// A tenant's limits: plan, overrides, shadow flag. Immutable; replaced as a whole.
+#[derive(Debug)]
+struct Profile {
+    plan: Arc<ResolvedPlan>,
+    explicit: bool,
+    shadow: bool,
+    overrides: Box<[ActiveOverride]>,
+}
+
+impl Profile {
+    #[inline]
+    fn spec_at(&self, resource: &str, now: u64) -> Option<(&'static str, &ResourceSpec, bool)> {
+        for o in self.overrides.iter() {
+            if o.name == resource && o.ovr.expires_at_ms.is_none_or(|e| now < e) {
+                return Some((o.name, &o.spec, true));
+            }
+        }
+        self.plan.resources.iter().find(|(n, _)| *n == resource).map(|(n, s)| (*n, s, false))
+    }
+
+    fn effective_specs(&self, now: u64) -> Vec<(&'static str, ResourceSpec, bool)> {
+        let mut names: Vec<&'static str> = self.plan.resources.iter().map(|(n, _)| *n).collect();
+        for o in self.overrides.iter() {
+            if !names.contains(&o.name) {
+                names.push(o.name);
+            }
+        }
+        names.into_iter().filter_map(|n| self.spec_at(n, now).map(|(n, s, o)| (n, s.clone(), o))).collect()
+    }
+}
+
+/// Applies an override to a base spec.
+fn apply_override(base: &ResourceSpec, o: &Override) -> Result<ResourceSpec> {
+    let mut s = base.clone();
+    match &mut s.kind {
+        ResourceKind::Rate { windows, burst, .. } => {
+            if let (Some(l), Some(w)) = (o.limit, windows.first_mut()) {
+                if l == 0 {
+                    return Err(Error::invalid("limit", "a rate limit must be at least 1"));
+                }
+                w.limit = l;
+            }
+            if let Some(b) = o.burst {
+                if !b.is_finite() || b < 1.0 {
+                    return Err(Error::invalid("burst", format!("burst must be ≥ 1.0, got {b}")));
+                }
+                *burst = b;
+            }
+        }
+        ResourceKind::Concurrency { max, .. } | ResourceKind::Capacity { max, .. } => {
+            if let Some(l) = o.limit {
+                *max = l;
+            }
+        }
+        ResourceKind::Duration { max_ms, idle_ms } => {
+            if o.limit.is_some() {
+                *max_ms = o.limit;
+            }
+            if o.idle_ms.is_some() {
+                *idle_ms = o.idle_ms;
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn build_profile(plan: Arc<ResolvedPlan>, explicit: bool, shadow: bool, runtime: &[ActiveOverride], config: &[Override]) -> Profile {
+    let mut overrides = Vec::new();
+    let mut add = |o: &Override, from_config: bool| {
+        let name = intern(&o.resource);
+        if let Some((_, base)) = plan.resources.iter().find(|(n, _)| *n == name) {
+            if let Ok(spec) = apply_override(base, o) {
+                overrides.retain(|a: &ActiveOverride| a.name != name || a.from_config != from_config);
+                overrides.push(ActiveOverride { name, spec, ovr: o.clone(), from_config });
+            }
+        }
+    };
+    // Runtime overrides take precedence over configured ones: list them first.
+    for a in runtime.iter().filter(|a| !a.from_config) {
+        add(&a.ovr, false);
+    }
+    for o in config {
+        add(o, true);
+    }
+    Profile { plan, explicit, shadow, overrides: overrides.into_boxed_slice() }
+}
+
+/// One registered tenant.
+pub(crate) struct TenantEntry {
+    id: Uuid,
+    name: Box<str>,
+    isolation: IsolationMode,
+    created_at_ms: u64,
+    profile: ArcSwap<Profile>,
+    state: Box<dyn TenantState>,
+    meter: Meter,
+}
+
+struct Inner {
+    catalog: ArcSwap<Catalog>,
+    admin: Mutex<()>,
+    tenants: Sharded<Arc<TenantEntry>>,
+    by_id: Sharded<Arc<TenantEntry>>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: IdGen,
+    global_shadow: AtomicBool,
+    current: Mutex<Option<TenantContext>>,
+}
+
+/// The governor: register tenants, check their quotas, manage plans. Clones share state.
+#[derive(Clone)]
+pub struct Governor {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Governor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Governor").field("tenants", &self.inner.tenants.len()).field("store", &self.inner.store.kind()).finish()
+    }
+}
+
+impl Default for Governor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Builds a [`Governor`] with a configuration, store and clock.
+pub struct GovernorBuilder {
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl GovernorBuilder {
+    /// Uses this configuration (default: built-in plans).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Uses this store (default: [`MemoryStore`]).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = store;
+        self
+    }
+    /// Uses this clock for the convenience forms that take no `now_ms` (default: system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// Builds the governor.
+    pub fn build(self) -> Governor {
+        Governor {
+            inner: Arc::new(Inner {
+                catalog: ArcSwap::from_pointee(Catalog::new(self.config)),
+                admin: Mutex::new(()),
+                tenants: Sharded::new(),
+                by_id: Sharded::new(),
+                store: self.store,
+                clock: self.clock,
+                ids: IdGen::default(),
+                global_shadow: AtomicBool::new(false),
+                current: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadReport {
+    /// Tenants whose plan or effective limits changed, sorted by name.
+    pub changed_tenants: Vec<String>,
+    /// Plans now defined.
+    pub plans: Vec<String>,
+}
+
+/// A duration lease past its deadline, for the host to roll back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiredLease {
+    /// The tenant.
+    pub tenant: String,
+    /// The resource (e.g. `transaction`).
+    pub resource: String,
+    /// The lease.
+    pub lease_id: u64,
+    /// Which deadline passed.
+    pub reason: ExpiryReason,
+    /// Stable code (`TRANSACTION_TIMEOUT` or `IDLE_IN_TRANSACTION_TIMEOUT`).
+    pub code: &'static str,
+    /// When the lease started.
+    pub started_ms: u64,
+    /// Last activity.
+    pub last_activity_ms: u64,
+}
+
+/// Result of deleting a plan: the deleted plan, the fallback plan id, and the moved tenants.
+pub type DeletedPlan = (Plan, String, Vec<Uuid>);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn uuid_key(id: &Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+fn limit_code(name: &str, kind: &ResourceKind) -> Code {
+    match kind {
+        ResourceKind::Rate { .. } => Code::RateLimited,
+        ResourceKind::Concurrency { .. } if name == plan::CONNECTIONS => Code::ConnectionLimit,
+        ResourceKind::Concurrency { .. } => Code::ConcurrencyLimit,
+        ResourceKind::Capacity { .. } if name == plan::STORAGE => Code::StorageQuotaExceeded,
+        ResourceKind::Capacity { .. } => Code::QuotaExceeded,
+        ResourceKind::Duration { .. } => Code::TransactionTimeout,
+    }
+}
+
+fn wrong_kind(resource: &str, operation: &'static str, expected: &'static str, kind: &ResourceKind) -> Error {
+    Error::WrongResourceKind { resource: resource.to_owned(), operation, expected, actual: kind.name() }
+}
+
+impl Governor {
+    /// A governor with the built-in plans, the memory store and the system clock.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder.
+    pub fn builder() -> GovernorBuilder {
+        GovernorBuilder { config: Config::default(), store: Arc::new(MemoryStore::new()), clock: default_clock() }
+    }
+
+    /// A governor configured from S2 TOML.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        Ok(Self::builder().config(Config::from_toml(text)?).build())
+    }
+
+    /// A governor configured from the JSON model.
+    pub fn from_json(text: &str) -> Result<Self> {
+        Ok(Self::builder().config(Config::from_json(text)?).build())
+    }
+
+    /// The installed clock's time (for the convenience forms).
+    pub fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Settings {
+        self.inner.catalog.load().settings.clone()
+    }
+
+    // ----- lookups -------------------------------------------------------------------------
+
+    fn entry(&self, tenant: &str) -> Result<Arc<TenantEntry>> {
+        self.inner.tenants.with(tenant, Arc::clone).ok_or_else(|| Error::TenantNotFound(tenant.to_owned()))
+    }
+
+    fn entry_by_id(&self, id: &Uuid) -> Result<Arc<TenantEntry>> {
+        self.inner.by_id.with(&uuid_key(id), Arc::clone).ok_or_else(|| Error::TenantNotFound(id.to_string()))
+    }
+
+    fn snapshot(&self, e: &TenantEntry, now: u64) -> Tenant {
+        let p = e.profile.load();
+        let get = |n: &str| p.spec_at(n, now).and_then(|(_, s, _)| s.kind.primary_limit());
+        Tenant {
+            id: e.id,
+            name: e.name.to_string(),
+            plan_id: p.plan.plan.id.clone(),
+            isolation_mode: e.isolation,
+            limits: ResourceLimits {
+                max_storage_bytes: get(plan::STORAGE).unwrap_or(u64::MAX),
+                max_connections: get(plan::CONNECTIONS).map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX),
+                max_qps: get(plan::QPS).map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX),
+            },
+            features: p.plan.plan.features,
+            shadow: p.shadow,
+            overrides: p.overrides.iter().filter(|o| o.ovr.expires_at_ms.is_none_or(|x| now < x)).map(|o| o.ovr.clone()).collect(),
+            created_at_ms: e.created_at_ms,
+        }
+    }
+
+    /// The tenant named `name`.
+    pub fn tenant(&self, name: &str) -> Result<Tenant> {
+        let e = self.entry(name)?;
+        Ok(self.snapshot(&e, self.now_ms()))
+    }
+
+    /// The tenant with id `id`.
+    pub fn tenant_by_id(&self, id: Uuid) -> Result<Tenant> {
+        let e = self.entry_by_id(&id)?;
+        Ok(self.snapshot(&e, self.now_ms()))
+    }
+
+    /// Every tenant, sorted by name.
+    pub fn list_tenants(&self) -> Vec<Tenant> {
+        let now = self.now_ms();
+        let mut v = self.inner.tenants.collect(|_, e| self.snapshot(e, now));
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Number of registered tenants.
+    pub fn tenant_count(&self) -> usize {
+        self.inner.tenants.len()
+    }
+
+    /// A pre-resolved handle: checks through it skip the name lookup.
+    pub fn handle(&self, tenant: &str) -> Result<TenantHandle> {
+        Ok(TenantHandle { entry: self.entry(tenant)?, gov: self.clone() })
+    }
+
+    // ----- registration --------------------------------------------------------------------
+
+    /// Registers a tenant. Plan: `plan` if given, else the first matching assignment, else
+    /// `default_tier`. Modes other than `SharedSchema` need the plan's `all_isolation_modes`.
+    pub fn register(&self, name: &str, plan: Option<&str>, isolation: IsolationMode, now_ms: u64) -> Result<Tenant> {
+        if name.is_empty() {
+            return Err(Error::invalid("name", "tenant name must not be empty"));
+        }
+        self.register_inner(name, plan, isolation, now_ms)
+    }
+
+    fn register_inner(&self, name: &str, plan: Option<&str>, isolation: IsolationMode, now_ms: u64) -> Result<Tenant> {
+        let _g = lock(&self.inner.admin);
+        if self.inner.tenants.with(name, |_| ()).is_some() {
+            return Err(Error::TenantExists(name.to_owned()));
+        }
+        let cat = self.inner.catalog.load();
+        let (p, explicit) = match plan {
+            Some(id) => (cat.plan(id).ok_or_else(|| Error::PlanNotFound(id.to_owned()))?.clone(), true),
+            None => (cat.assigned(name).ok_or_else(|| Error::PlanNotFound(cat.settings.default_tier.clone()))?.clone(), false),
+        };
+        if isolation != IsolationMode::SharedSchema && !p.plan.features.all_isolation_modes {
+            return Err(Error::IsolationNotAllowed { plan: p.plan.id.clone(), mode: isolation.as_str().to_owned() });
+        }
+        let cfg_over = cat.overrides.get(name).map(Vec::as_slice).unwrap_or(&[]);
+        let profile = build_profile(p, explicit, false, &[], cfg_over);
+        let entry = Arc::new(TenantEntry {
+            id: Uuid::new_v5(&TENANT_NAMESPACE, name.as_bytes()),
+            name: name.into(),
+            isolation,
+            created_at_ms: now_ms,
+            profile: ArcSwap::from_pointee(profile),
+            state: self.inner.store.open(name),
+            meter: Meter::default(),
+        });
+        self.inner.by_id.insert_new(&uuid_key(&entry.id), entry.clone());
+        self.inner.tenants.insert_new(name, entry.clone());
+        Ok(self.snapshot(&entry, now_ms))
+    }
+
+    /// Removes a tenant and its state.
+    pub fn remove_tenant(&self, name: &str) -> Result<Tenant> {
+        let _g = lock(&self.inner.admin);
+        let e = self.inner.tenants.remove(name).ok_or_else(|| Error::TenantNotFound(name.to_owned()))?;
+        self.inner.by_id.remove(&uuid_key(&e.id));
+        Ok(self.snapshot(&e, self.now_ms()))
+    }
+
+    // ----- checks --------------------------------------------------------------------------
+
+    /// Checks `cost` units of `resource` for `tenant` at `now_ms`, consuming them if admitted.
+    ///
+    /// Rate: consumes. Concurrency: answers whether `cost` more leases are free (use
+    /// [`acquire`](Self::acquire) to take one). Capacity: answers whether a write of `cost`
+    /// units fits (use [`add_usage`](Self::add_usage) to record it). Duration: an error.
+    #[inline]
+    pub fn check(&self, tenant: &str, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
+        match self.inner.tenants.with(tenant, |e| self.check_entry(e, resource, cost, now_ms, true)) {
+            Some(r) => r,
+            None => Err(Error::TenantNotFound(tenant.to_owned())),
+        }
+    }
+
+    /// Like [`check`](Self::check) but never consumes: what would happen now.
+    pub fn peek(&self, tenant: &str, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
+        match self.inner.tenants.with(tenant, |e| self.check_entry(e, resource, cost, now_ms, false)) {
+            Some(r) => r,
+            None => Err(Error::TenantNotFound(tenant.to_owned())),
+        }
+    }
+
+    /// [`check`](Self::check) for the tenant of an explicit context.
+    pub fn check_ctx(&self, ctx: &TenantContext, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
+        let e = self.entry_by_id(&ctx.tenant_id)?;
+        self.check_entry(&e, resource, cost, now_ms, true)
+    }
+
+    #[inline]
+    fn check_entry(&self, e: &TenantEntry, resource: &str, cost: u64, now: u64, consume: bool) -> Result<Decision> {
+        let profile = e.profile.load();
+        let Some((name, spec, _)) = profile.spec_at(resource, now) else {
+            return self.unlimited(e, resource, cost, now, consume);
+        };
+        let shadow = profile.shadow || profile.plan.shadow_all || self.inner.global_shadow.load(Ordering::Relaxed);
+        match &spec.kind {
+            ResourceKind::Rate { windows, burst, algorithm } => {
+                let max_delay = if shadow {
+                    0
+                } else {
+                    match spec.action {
+                        EnforcementAction::Throttle => spec.max_wait_ms.unwrap_or(profile.plan.max_throttle_delay_ms),
+                        EnforcementAction::Queue => spec.max_wait_ms.unwrap_or(profile.plan.max_queue_wait_ms),
+                        EnforcementAction::Reject => 0,
+                    }
+                };
+                let out = e.state.rate(name, windows, *burst, *algorithm, RateRequest { now_ms: now, cost, max_delay_ms: max_delay, consume })?;
+                let mut d = Decision {
+                    allowed: out.admitted,
+                    action: Action::Allow,
+                    code: None,
+                    resource: name,
+                    limit: windows.first().map(|w| w.limit),
+                    remaining: Some(out.remaining),
+                    retry_after_ms: out.retry_after_ms,
+                    reset_ms: out.reset_ms,
+                    delay_ms: out.delay_ms,
+                    shadow: false,
+                    lease_id: None,
+                    ticket: None,
+                };
+                if out.admitted {
+                    if out.delay_ms > 0 {
+                        let queued = spec.action == EnforcementAction::Queue;
+                        d.action = if queued { Action::Queue } else { Action::Throttle };
+                        d.code = Some(Code::RateLimited);
+                        if consume {
+                            e.meter.violation(if queued { Violation::Queued } else { Violation::Throttled }, now);
+                        }
+                    }
+                    if consume && name == plan::QPS {
+                        e.meter.admitted(now, cost);
+                    }
+                } else {
+                    d.code = Some(if out.never { Code::CostExceedsLimit } else { Code::RateLimited });
+                    d.action = Action::Reject;
+                    if shadow {
+                        d.allowed = true;
+                        d.action = Action::Allow;
+                        d.shadow = true;
+                        if consume {
+                            e.meter.violation(Violation::Shadow, now);
+                            if name == plan::QPS {
+                                e.meter.admitted(now, cost);
+                            }
+                        }
+                    } else if consume {
+                        e.meter.violation(Violation::Rejected, now);
+                    }
+                }
+                Ok(d)
+            }
+            ResourceKind::Concurrency { max, .. } => {
+                let (ok, active) = e.state.available(name, *max, now, cost)?;
+                let remaining = Some(max.saturating_sub(active));
+                Ok(if ok {
+                    Decision::allow(name, Some(*max), remaining)
+                } else if shadow {
+                    Decision { shadow: true, code: Some(limit_code(name, &spec.kind)), ..Decision::allow(name, Some(*max), remaining) }
+                } else {
+                    Decision::reject(name, limit_code(name, &spec.kind), Some(*max), remaining, 0)
+                })
+            }
+            ResourceKind::Capacity { max, warning_threshold, block_writes } => {
+                let (_, used) = e.state.capacity(name, CapacityOp::Get)?;
+                let value = used.saturating_add(cost);
+                Ok(capacity_decision(name, &spec.kind, *max, *warning_threshold, value, *block_writes && !shadow && value > *max, shadow))
+            }
+            ResourceKind::Duration { .. } => Err(wrong_kind(resource, "check", "rate, concurrency or capacity", &spec.kind)),
+        }
+    }
+
+    fn unlimited(&self, e: &TenantEntry, resource: &str, cost: u64, now: u64, consume: bool) -> Result<Decision> {
+        let cat = self.inner.catalog.load();
+        let name = cat.known.get(resource).copied().ok_or_else(|| Error::ResourceNotFound { tenant: e.name.to_string(), resource: resource.to_owned() })?;
+        if consume && name == plan::QPS {
+            e.meter.admitted(now, cost);
+        }
+        Ok(Decision::allow(name, None, None))
+    }
+
+    fn spec_for(&self, e: &TenantEntry, resource: &str, now: u64) -> Result<(&'static str, Option<ResourceSpec>, bool)> {
+        let profile = e.profile.load();
+        let shadow = profile.shadow || profile.plan.shadow_all || self.inner.global_shadow.load(Ordering::Relaxed);
+        match profile.spec_at(resource, now) {
+            Some((n, s, _)) => Ok((n, Some(s.clone()), shadow)),
+            None => {
+                let cat = self.inner.catalog.load();
+                let n = cat.known.get(resource).copied().ok_or_else(|| Error::ResourceNotFound { tenant: e.name.to_string(), resource: resource.to_owned() })?;
+                Ok((n, None, shadow))
+            }
+        }
+    }
+
+    fn queue_wait(&self, e: &TenantEntry, spec: &ResourceSpec) -> u64 {
+        spec.max_wait_ms.unwrap_or(e.profile.load().plan.max_queue_wait_ms)
+    }
+
+    // ----- concurrency ---------------------------------------------------------------------
+
+    /// Acquires a concurrency lease. With action `queue`, a full resource returns a `queue`
+    /// decision with a `ticket`: call again with `ticket` until granted or timed out
+    /// (first come, first served). Release every granted lease with [`release`](Self::release).
+    pub fn acquire(&self, tenant: &str, resource: &str, ticket: Option<u64>, now_ms: u64) -> Result<Decision> {
+        let e = self.entry(tenant)?;
+        let (name, spec, shadow) = self.spec_for(&e, resource, now_ms)?;
+        let (max, ttl, action, kind) = match &spec {
+            Some(s @ ResourceSpec { kind: ResourceKind::Concurrency { max, lease_ttl_ms }, .. }) => (Some(*max), *lease_ttl_ms, s.action, s.kind.clone()),
+            Some(s) => return Err(wrong_kind(resource, "acquire", "concurrency", &s.kind)),
+            None => (None, None, EnforcementAction::Reject, ResourceKind::Concurrency { max: u64::MAX, lease_ttl_ms: None }),
+        };
+        let wait = spec.as_ref().map(|s| self.queue_wait(&e, s)).unwrap_or(0);
+        let p = AcquireParams { max: max.unwrap_or(u64::MAX), lease_ttl_ms: ttl, queue: action == EnforcementAction::Queue && !shadow, max_wait_ms: wait };
+        let code = limit_code(name, &kind);
+        let out = e.state.acquire(name, p, now_ms, ticket, &self.inner.ids)?;
+        let remaining = |active: u64| max.map(|m| m.saturating_sub(active));
+        Ok(match out {
+            AcquireOutcome::Granted { lease, active } => Decision { lease_id: Some(lease), ..Decision::allow(name, max, remaining(active)) },
+            AcquireOutcome::Rejected { active, timed_out: false, .. } if shadow => {
+                e.meter.violation(Violation::Shadow, now_ms);
+                let forced = e.state.acquire(name, AcquireParams { max: u64::MAX, ..p }, now_ms, None, &self.inner.ids)?;
+                let lease = match forced {
+                    AcquireOutcome::Granted { lease, .. } => Some(lease),
+                    _ => None,
+                };
+                Decision { shadow: true, code: Some(code), lease_id: lease, ..Decision::allow(name, max, remaining(active + 1)) }
+            }
+            AcquireOutcome::Queued { ticket: t, wait_left_ms, active, .. } => {
+                if ticket.is_none() {
+                    e.meter.violation(Violation::Queued, now_ms);
+                }
+                Decision {
+                    allowed: false,
+                    action: Action::Queue,
+                    code: Some(code),
+                    ticket: Some(t),
+                    retry_after_ms: wait_left_ms.min(100),
+                    reset_ms: wait_left_ms,
+                    ..Decision::allow(name, max, remaining(active))
+                }
+            }
+            AcquireOutcome::Rejected { active, timed_out, retry_after_ms } => {
+                e.meter.violation(Violation::Rejected, now_ms);
+                Decision::reject(name, if timed_out { Code::QueueTimeout } else { code }, max, remaining(active), retry_after_ms)
+            }
+        })
+    }
+
+    /// Releases a lease. `LEASE_NOT_FOUND` if it is not held (released twice, or reclaimed
+    /// after its TTL).
+    pub fn release(&self, tenant: &str, resource: &str, lease_id: u64, now_ms: u64) -> Result<Decision> {
+        let e = self.entry(tenant)?;
+        let (name, spec, _) = self.spec_for(&e, resource, now_ms)?;
+        let max = match &spec {
+            Some(ResourceSpec { kind: ResourceKind::Concurrency { max, .. }, .. }) => Some(*max),
+            Some(s) => return Err(wrong_kind(resource, "release", "concurrency", &s.kind)),
+            None => None,
+        };
+        if !e.state.release(name, lease_id, now_ms)? {
+            return Err(Error::LeaseNotFound { tenant: tenant.to_owned(), resource: resource.to_owned(), lease: lease_id });
+        }
+        let active = e.state.concurrency_stats(name)?.active;
+        Ok(Decision::allow(name, max, max.map(|m| m.saturating_sub(active))))
+    }
+
+    /// Abandons a queue ticket; `false` if it was unknown (already granted or timed out).
+    pub fn cancel(&self, tenant: &str, resource: &str, ticket: u64) -> Result<bool> {
+        let e = self.entry(tenant)?;
+        let name = self.spec_for(&e, resource, 0)?.0;
+        e.state.cancel(name, ticket)
+    }
+
+    /// Concurrency statistics (active, high-water mark, running average samples).
+    pub fn concurrency_stats(&self, tenant: &str, resource: &str) -> Result<ConcurrencyStats> {
+        let e = self.entry(tenant)?;
+        let (name, spec, _) = self.spec_for(&e, resource, 0)?;
+        if let Some(s) = spec.filter(|s| !matches!(s.kind, ResourceKind::Concurrency { .. })) {
+            return Err(wrong_kind(resource, "concurrency_stats", "concurrency", &s.kind));
+        }
+        e.state.concurrency_stats(name)
+    }
+
+    // ----- capacity ------------------------------------------------------------------------
+
+    fn capacity_op(&self, tenant: &str, resource: &str, op: impl FnOnce(Option<u64>) -> CapacityOp, now_ms: u64, is_write: bool) -> Result<Decision> {
+        let e = self.entry(tenant)?;
+        let (name, spec, shadow) = self.spec_for(&e, resource, now_ms)?;
+        let Some(spec) = spec else {
+            e.state.capacity(name, op(None))?;
+            return Ok(Decision::allow(name, None, None));
+        };
+        let ResourceKind::Capacity { max, warning_threshold, block_writes } = spec.kind else {
+            return Err(wrong_kind(resource, "usage", "capacity", &spec.kind));
+        };
+        let block = block_writes && !shadow;
+        let (applied, value) = e.state.capacity(name, op(if block { Some(max) } else { None }))?;
+        // A write answers "was it accepted"; a measurement answers "may the next write proceed".
+        let blocked = if is_write { !applied } else { block && value >= max };
+        let d = capacity_decision(name, &spec.kind, max, warning_threshold, value, blocked, shadow);
+        if is_write {
+            match (d.allowed, d.action, d.shadow) {
+                (_, _, true) => e.meter.violation(Violation::Shadow, now_ms),
+                (false, _, _) => e.meter.violation(Violation::Rejected, now_ms),
+                (true, Action::Warn, _) => e.meter.violation(Violation::Warned, now_ms),
+                _ => {}
+            }
+        }
+        Ok(d)
+    }
+
+    /// Sets a gauge to a measured value (e.g. storage bytes from the host's size query). The
+    /// decision says whether writes are still allowed.
+    pub fn set_usage(&self, tenant: &str, resource: &str, value: u64, now_ms: u64) -> Result<Decision> {
+        self.capacity_op(tenant, resource, |_| CapacityOp::Set(value), now_ms, false)
+    }
+
+    /// Records a write of `delta` units: refused (and not recorded) if it would pass the hard
+    /// limit; `warn` above the warning threshold. Reads are never gated by capacity.
+    pub fn add_usage(&self, tenant: &str, resource: &str, delta: u64, now_ms: u64) -> Result<Decision> {
+        self.capacity_op(tenant, resource, |max| CapacityOp::Add { delta, max }, now_ms, true)
+    }
+
+    /// Records freed units (saturating at 0).
+    pub fn subtract_usage(&self, tenant: &str, resource: &str, delta: u64, now_ms: u64) -> Result<Decision> {
+        self.capacity_op(tenant, resource, |_| CapacityOp::Sub(delta), now_ms, false)
+    }
+
+    /// The gauge's current value.
+    pub fn usage_value(&self, tenant: &str, resource: &str) -> Result<u64> {
+        let e = self.entry(tenant)?;
+        let (name, spec, _) = self.spec_for(&e, resource, 0)?;
+        if let Some(s) = spec.filter(|s| !matches!(s.kind, ResourceKind::Capacity { .. })) {
+            return Err(wrong_kind(resource, "usage", "capacity", &s.kind));
+        }
+        Ok(e.state.capacity(name, CapacityOp::Get)?.1)
+    }
+
+    // ----- duration ------------------------------------------------------------------------
+
+    fn duration_params(&self, e: &TenantEntry, resource: &str, now: u64) -> Result<(&'static str, DurationParams, Option<u64>)> {
+        let (name, spec, shadow) = self.spec_for(e, resource, now)?;
+        match spec {
+            Some(ResourceSpec { kind: ResourceKind::Duration { max_ms, idle_ms }, .. }) if !shadow => Ok((name, DurationParams { max_ms, idle_ms }, max_ms)),
+            Some(ResourceSpec { kind: ResourceKind::Duration { max_ms, .. }, .. }) => Ok((name, DurationParams { max_ms: None, idle_ms: None }, max_ms)),
+            Some(s) => Err(wrong_kind(resource, "begin", "duration", &s.kind)),
+            None => Ok((name, DurationParams { max_ms: None, idle_ms: None }, None)),
+        }
+    }
+
+    fn lease_decision(name: &'static str, limit: Option<u64>, lease: u64, st: LeaseStatus) -> Decision {
+        let mut d = match st.expired {
+            None => Decision::allow(name, limit, None),
+            Some(r) => Decision::reject(name, r.code(), limit, Some(0), 0),
+        };
+        d.lease_id = Some(lease);
+        d.reset_ms = if st.left_ms == u64::MAX { 0 } else { st.left_ms };
+        d
+    }
+
+    /// Starts a duration lease (e.g. a transaction); `reset_ms` is the time to its nearest deadline.
+    pub fn begin(&self, tenant: &str, resource: &str, now_ms: u64) -> Result<Decision> {
+        let e = self.entry(tenant)?;
+        let (name, p, limit) = self.duration_params(&e, resource, now_ms)?;
+        let lease = e.state.begin(name, now_ms, &self.inner.ids)?;
+        let st = crate::quota::lease_status(now_ms, now_ms, now_ms, p.max_ms, p.idle_ms);
+        Ok(Self::lease_decision(name, limit, lease, st))
+    }
+
+    /// Records activity on a duration lease. A refusal (`TRANSACTION_TIMEOUT` or
+    /// `IDLE_IN_TRANSACTION_TIMEOUT`) means the host must roll back and end it.
+    pub fn touch(&self, tenant: &str, resource: &str, lease_id: u64, now_ms: u64) -> Result<Decision> {
+        let e = self.entry(tenant)?;
+        let (name, p, limit) = self.duration_params(&e, resource, now_ms)?;
+        let st = e.state.touch(name, lease_id, now_ms, p)?.ok_or_else(|| Error::LeaseNotFound { tenant: tenant.to_owned(), resource: resource.to_owned(), lease: lease_id })?;
+        if st.expired.is_some() {
+            e.meter.violation(Violation::Rejected, now_ms);
+        }
+        Ok(Self::lease_decision(name, limit, lease_id, st))
+    }
+
+    /// Ends a duration lease. A refusal means it overran: the host should roll back rather
+    /// than commit.
+    pub fn end(&self, tenant: &str, resource: &str, lease_id: u64, now_ms: u64) -> Result<Decision> {
+        let e = self.entry(tenant)?;
+        let (name, p, limit) = self.duration_params(&e, resource, now_ms)?;
+        let st = e.state.end(name, lease_id, now_ms, p)?.ok_or_else(|| Error::LeaseNotFound { tenant: tenant.to_owned(), resource: resource.to_owned(), lease: lease_id })?;
+        if st.expired.is_some() {
+            e.meter.violation(Violation::Rejected, now_ms);
+        }
+        Ok(Self::lease_decision(name, limit, lease_id, st))
+    }
+
+    /// [`begin`](Self::begin) on the built-in `transaction` resource.
+    pub fn begin_transaction(&self, tenant: &str, now_ms: u64) -> Result<Decision> {
+        self.begin(tenant, plan::TRANSACTION, now_ms)
+    }
+
+    /// Every duration lease past a deadline, over all tenants, sorted by tenant and lease.
+    /// Leases stay listed until ended.
+    pub fn expired_leases(&self, now_ms: u64) -> Vec<ExpiredLease> {
+        let entries = self.inner.tenants.collect(|_, e| e.clone());
+        let mut out = Vec::new();
+        for e in entries {
+            let profile = e.profile.load();
+            if profile.shadow || profile.plan.shadow_all || self.inner.global_shadow.load(Ordering::Relaxed) {
+                continue;
+            }
+            for (name, spec, _) in profile.effective_specs(now_ms) {
+                if let ResourceKind::Duration { max_ms, idle_ms } = spec.kind {
+                    if let Ok(list) = e.state.expired(name, now_ms, DurationParams { max_ms, idle_ms }) {
+                        for (lease, st) in list {
+                            let reason = st.expired.unwrap_or(ExpiryReason::MaxDuration);
+                            out.push(ExpiredLease {
+                                tenant: e.name.to_string(),
+                                resource: name.to_owned(),
+                                lease_id: lease,
+                                reason,
+                                code: reason.code().as_str(),
+                                started_ms: st.started_ms,
+                                last_activity_ms: st.last_activity_ms,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.tenant, a.lease_id).cmp(&(&b.tenant, b.lease_id)));
+        out
+    }
+
+    // ----- features ------------------------------------------------------------------------
+
+    /// `allow`, or `reject` with `FEATURE_NOT_IN_PLAN`.
+    pub fn check_feature(&self, tenant: &str, feature: Feature) -> Result<Decision> {
+        let e = self.entry(tenant)?;
+        let name = intern(feature.as_str());
+        Ok(if e.profile.load().plan.plan.features.has(feature) {
+            Decision::allow(name, None, None)
+        } else {
+            Decision::reject(name, Code::FeatureNotInPlan, None, None, 0)
+        })
+    }
+
+    // ----- overrides and shadow --------------------------------------------------------------
+
+    fn update_profile(&self, e: &TenantEntry, f: impl FnOnce(&Profile) -> Result<Profile>) -> Result<()> {
+        let old = e.profile.load_full();
+        let new = f(&old)?;
+        e.profile.store(Arc::new(new));
+        Ok(())
+    }
+
+    /// Sets (or replaces) an override of one resource's limit for one tenant.
+    pub fn set_override(&self, tenant: &str, ovr: Override, now_ms: u64) -> Result<Tenant> {
+        let _g = lock(&self.inner.admin);
+        let e = self.entry(tenant)?;
+        if ovr.limit.is_none() && ovr.burst.is_none() && ovr.idle_ms.is_none() {
+            return Err(Error::invalid("override", "an override must set limit, burst or idleMs"));
+        }
+        self.update_profile(&e, |p| {
+            let name = intern(&ovr.resource);
+            let base = p.plan.resources.iter().find(|(n, _)| *n == name).map(|(_, s)| s).ok_or_else(|| {
+                Error::invalid("resource", format!("plan `{}` does not limit `{}`; an override needs a limited resource", p.plan.plan.id, ovr.resource))
+            })?;
+            let spec = apply_override(base, &ovr)?;
+            let mut list: Vec<ActiveOverride> = p.overrides.iter().filter(|a| !(a.name == name && !a.from_config)).cloned().collect();
+            list.insert(0, ActiveOverride { name, spec, ovr: ovr.clone(), from_config: false });
+            Ok(Profile { plan: p.plan.clone(), explicit: p.explicit, shadow: p.shadow, overrides: list.into_boxed_slice() })
+        })?;
+        Ok(self.snapshot(&e, now_ms))
+    }
+
+    /// Removes every override of `resource` (runtime and configured); `false` if none.
+    pub fn clear_override(&self, tenant: &str, resource: &str) -> Result<bool> {
+        let _g = lock(&self.inner.admin);
+        let e = self.entry(tenant)?;
+        let mut found = false;
+        self.update_profile(&e, |p| {
+            let list: Vec<ActiveOverride> = p.overrides.iter().filter(|a| a.name != resource).cloned().collect();
+            found = list.len() != p.overrides.len();
+            Ok(Profile { plan: p.plan.clone(), explicit: p.explicit, shadow: p.shadow, overrides: list.into_boxed_slice() })
+        })?;
+        Ok(found)
+    }
+
+    /// Puts one tenant in or out of shadow (monitor-only) mode.
+    pub fn set_shadow(&self, tenant: &str, shadow: bool) -> Result<()> {
+        let _g = lock(&self.inner.admin);
+        let e = self.entry(tenant)?;
+        self.update_profile(&e, |p| Ok(Profile { plan: p.plan.clone(), explicit: p.explicit, shadow, overrides: p.overrides.clone() }))
+    }
+
+    /// Puts every tenant in or out of shadow mode (in addition to the configured `shadow_mode`).
+    pub fn set_global_shadow(&self, shadow: bool) {
+        self.inner.global_shadow.store(shadow, Ordering::Relaxed);
+    }
+
+    // ----- plans ---------------------------------------------------------------------------
+
+    /// The plan `id`.
+    pub fn plan(&self, id: &str) -> Result<Plan> {
+        self.inner.catalog.load().plan(id).map(|p| p.plan.clone()).ok_or_else(|| Error::PlanNotFound(id.to_owned()))
+    }
+
+    /// Every plan, in definition order.
+    pub fn list_plans(&self) -> Vec<Plan> {
+        self.inner.catalog.load().plans.iter().map(|p| p.plan.clone()).collect()
+    }
+
+    fn validate_plan(plan: &Plan) -> Result<()> {
+        plan.validate("plan").map_err(|(key, message)| Error::invalid(key, message))
+    }
+
+    /// Adds a custom plan.
+    pub fn create_plan(&self, plan: Plan) -> Result<Plan> {
+        Self::validate_plan(&plan)?;
+        let _g = lock(&self.inner.admin);
+        let cat = self.inner.catalog.load_full();
+        if cat.plan(&plan.id).is_some() {
+            return Err(Error::PlanExists(plan.id));
+        }
+        let mut plans = cat.plans.clone();
+        plans.push(Arc::new(ResolvedPlan::new(plan.clone(), &cat.settings)));
+        self.inner.catalog.store(Arc::new(cat.with_plans(plans)));
+        Ok(plan)
+    }
+
+    /// Replaces a plan's limits and features; its tenants get the new limits at once
+    /// (counters kept). Returns the ids of the tenants on it.
+    pub fn update_plan(&self, plan: Plan) -> Result<Vec<Uuid>> {
+        Self::validate_plan(&plan)?;
+        let _g = lock(&self.inner.admin);
+        let cat = self.inner.catalog.load_full();
+        let old = cat.plan(&plan.id).cloned().ok_or_else(|| Error::PlanNotFound(plan.id.clone()))?;
+        let mut plan = plan;
+        plan.is_default = old.plan.is_default;
+        let resolved = Arc::new(ResolvedPlan::new(plan, &cat.settings));
+        let plans = cat.plans.iter().map(|p| if Arc::ptr_eq(p, &old) { resolved.clone() } else { p.clone() }).collect();
+        let new_cat = Arc::new(cat.with_plans(plans));
+        self.inner.catalog.store(new_cat.clone());
+        Ok(self.move_tenants(&new_cat, |p| Arc::ptr_eq(&p.plan, &old), &resolved, None))
+    }
+
+    /// Moves every tenant whose profile matches `pred` to `to`; returns their ids sorted by name.
+    fn move_tenants(&self, cat: &Catalog, pred: impl Fn(&Profile) -> bool, to: &Arc<ResolvedPlan>, explicit: Option<bool>) -> Vec<Uuid> {
+        let mut moved: Vec<(String, Uuid)> = Vec::new();
+        for e in self.inner.tenants.collect(|_, e| e.clone()) {
+            let p = e.profile.load_full();
+            if pred(&p) {
+                let cfg = cat.overrides.get(&*e.name).map(Vec::as_slice).unwrap_or(&[]);
+                let np = build_profile(to.clone(), explicit.unwrap_or(p.explicit), p.shadow, &p.overrides, cfg);
+                e.profile.store(Arc::new(np));
+                moved.push((e.name.to_string(), e.id));
+            }
+        }
+        moved.sort();
+        moved.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Changes one tenant's plan (usage counters survive).
+    pub fn change_plan(&self, tenant: &str, plan_id: &str, now_ms: u64) -> Result<Tenant> {
+        let _g = lock(&self.inner.admin);
+        let e = self.entry(tenant)?;
+        let cat = self.inner.catalog.load_full();
+        let to = cat.plan(plan_id).cloned().ok_or_else(|| Error::PlanNotFound(plan_id.to_owned()))?;
+        if e.isolation != IsolationMode::SharedSchema && !to.plan.features.all_isolation_modes {
+            return Err(Error::IsolationNotAllowed { plan: plan_id.to_owned(), mode: e.isolation.as_str().to_owned() });
+        }
+        let p = e.profile.load_full();
+        let cfg = cat.overrides.get(tenant).map(Vec::as_slice).unwrap_or(&[]);
+        e.profile.store(Arc::new(build_profile(to, true, p.shadow, &p.overrides, cfg)));
+        Ok(self.snapshot(&e, now_ms))
+    }
+
+    /// Moves every tenant on `from` to `to`; returns their ids (sorted by tenant name).
+    pub fn downgrade(&self, from: &str, to: &str) -> Result<Vec<Uuid>> {
+        let _g = lock(&self.inner.admin);
+        let cat = self.inner.catalog.load_full();
+        let src = cat.plan(from).cloned().ok_or_else(|| Error::PlanNotFound(from.to_owned()))?;
+        let dst = cat.plan(to).cloned().ok_or_else(|| Error::PlanNotFound(to.to_owned()))?;
+        Ok(self.move_tenants(&cat, |p| Arc::ptr_eq(&p.plan, &src), &dst, Some(true)))
+    }
+
+    /// Deletes a plan and moves its tenants to the protected default plan (`unlimited`).
+    pub fn delete_plan(&self, id: &str) -> Result<DeletedPlan> {
+        let _g = lock(&self.inner.admin);
+        let cat = self.inner.catalog.load_full();
+        let victim = cat.plan(id).cloned().ok_or_else(|| Error::PlanNotFound(id.to_owned()))?;
+        if victim.plan.is_default {
+            return Err(Error::PlanProtected(id.to_owned()));
+        }
+        let fallback = cat.fallback().cloned().ok_or_else(|| Error::PlanNotFound(plan::UNLIMITED.to_owned()))?;
+        let plans = cat.plans.iter().filter(|p| !Arc::ptr_eq(p, &victim)).cloned().collect();
+        let new_cat = Arc::new(cat.with_plans(plans));
+        self.inner.catalog.store(new_cat.clone());
+        let moved = self.move_tenants(&new_cat, |p| Arc::ptr_eq(&p.plan, &victim), &fallback, Some(true));
+        Ok((victim.plan.clone(), fallback.plan.id.clone(), moved))
+    }
+
+    // ----- configuration -------------------------------------------------------------------
+
+    /// Swaps in a new configuration atomically. Every tenant keeps its counters and leases;
+    /// plans are re-resolved (explicit plan if it still exists, else assignment, else
+    /// default); configured overrides are replaced, runtime overrides kept.
+    pub fn reload(&self, config: Config) -> Result<ReloadReport> {
+        let _g = lock(&self.inner.admin);
+        let now = self.now_ms();
+        let new_cat = Arc::new(Catalog::new(config));
+        let old_cat = self.inner.catalog.swap(new_cat.clone());
+        let mut changed = Vec::new();
+        for e in self.inner.tenants.collect(|_, e| e.clone()) {
+            let p = e.profile.load_full();
+            let (plan, explicit) = match new_cat.plan(&p.plan.plan.id) {
+                Some(pl) if p.explicit => (pl.clone(), true),
+                _ => match new_cat.assigned(&e.name) {
+                    Some(pl) => (pl.clone(), false),
+                    None => continue,
+                },
+            };
+            let cfg = new_cat.overrides.get(&*e.name).map(Vec::as_slice).unwrap_or(&[]);
+            let np = build_profile(plan, explicit, p.shadow, &p.overrides, cfg);
+            let differs = np.plan.plan != p.plan.plan || np.effective_specs(now) != p.effective_specs(now) || np.plan.shadow_all != p.plan.shadow_all;
+            if differs {
+                changed.push(e.name.to_string());
+            }
+            e.profile.store(Arc::new(np));
+        }
+        drop(old_cat);
+        changed.sort();
+        Ok(ReloadReport { changed_tenants: changed, plans: new_cat.plans.iter().map(|p| p.plan.id.clone()).collect() })
+    }
+
+    /// [`reload`](Self::reload) from S2 TOML.
+    pub fn reload_toml(&self, text: &str) -> Result<ReloadReport> {
+        self.reload(Config::from_toml(text)?)
+    }
+
+    /// [`reload`](Self::reload) from the JSON model.
+    pub fn reload_json(&self, text: &str) -> Result<ReloadReport> {
+        self.reload(Config::from_json(text)?)
+    }
+
+    // ----- usage and status ----------------------------------------------------------------
+
+    /// Records host-reported usage (tables, rows, bytes, compute...).
+    pub fn record_usage(&self, tenant: &str, report: &UsageReport, now_ms: u64) -> Result<()> {
+        self.entry(tenant)?.meter.report(report, now_ms);
+        Ok(())
+    }
+
+    /// Starts a new billing period for a tenant (zeroes the `*_in_period` counters).
+    pub fn reset_usage_period(&self, tenant: &str) -> Result<()> {
+        self.entry(tenant)?.meter.reset_period();
+        Ok(())
+    }
+
+    fn gauge(e: &TenantEntry, name: &'static str) -> u64 {
+        e.state.capacity(name, CapacityOp::Get).map(|(_, v)| v).unwrap_or(0)
+    }
+
+    fn active(e: &TenantEntry, name: &'static str) -> u64 {
+        e.state.concurrency_stats(name).map(|s| s.active).unwrap_or(0)
+    }
+
+    /// S1 `TenantUsage` of a tenant.
+    pub fn usage(&self, tenant: &str) -> Result<TenantUsage> {
+        let e = self.entry(tenant)?;
+        Ok(e.meter.usage(Self::gauge(&e, plan::STORAGE), Self::active(&e, plan::CONNECTIONS)))
+    }
+
+    /// Violation counts of a tenant.
+    pub fn violations(&self, tenant: &str) -> Result<ViolationCounts> {
+        Ok(self.entry(tenant)?.meter.violations())
+    }
+
+    /// S1 `QuotaTracking` of a tenant at `now_ms`.
+    pub fn quota_tracking(&self, tenant: &str, now_ms: u64) -> Result<QuotaTracking> {
+        let e = self.entry(tenant)?;
+        let c = e.state.concurrency_stats(plan::CONNECTIONS).unwrap_or_default();
+        Ok(QuotaTracking {
+            active_connections: usize::try_from(c.active).unwrap_or(usize::MAX),
+            connections_hwm: usize::try_from(c.high_water_mark).unwrap_or(usize::MAX),
+            connections_total_samples: c.total_samples,
+            connections_sample_count: c.sample_count,
+            storage_bytes_used: Self::gauge(&e, plan::STORAGE),
+            queries_this_window: usize::try_from(e.meter.current_qps(now_ms)).unwrap_or(usize::MAX),
+        })
+    }
+
+    fn status_of(&self, e: &TenantEntry, now: u64) -> StatusDocument {
+        let p = e.profile.load();
+        let lim = |n: &str| p.spec_at(n, now).and_then(|(_, s, _)| s.kind.primary_limit());
+        let storage_used = Self::gauge(e, plan::STORAGE);
+        let (avg, p99) = e.meter.qps_1h(now);
+        let round1 = |v: f64| (v * 10.0).round() / 10.0;
+        let resources = p
+            .effective_specs(now)
+            .into_iter()
+            .map(|(name, spec, overridden)| {
+                let current = match spec.kind {
+                    ResourceKind::Rate { .. } if name == plan::QPS => e.meter.current_qps(now),
+                    ResourceKind::Rate { .. } => 0,
+                    ResourceKind::Concurrency { .. } => Self::active(e, name),
+                    ResourceKind::Capacity { .. } => Self::gauge(e, name),
+                    ResourceKind::Duration { .. } => e.state.duration_stats(name).map(|s| s.0).unwrap_or(0),
+                };
+                ResourceStatus { name: name.to_owned(), kind: spec.kind.name(), limit: spec.kind.primary_limit(), current, overridden }
+            })
+            .collect();
+        StatusDocument {
+            tenant_id: e.name.to_string(),
+            tier: p.plan.plan.id.clone(),
+            quotas: StatusQuotas {
+                max_qps: lim(plan::QPS),
+                current_qps: e.meter.current_qps(now),
+                max_connections: lim(plan::CONNECTIONS),
+                current_connections: Self::active(e, plan::CONNECTIONS),
+                storage_quota_gb: lim(plan::STORAGE).map(|b| round1(b as f64 / plan::GB as f64)),
+                storage_used_gb: round1(storage_used as f64 / plan::GB as f64),
+                max_transaction_duration: lim(plan::TRANSACTION).map(format_duration_ms),
+            },
+            usage_stats: UsageStats { qps_1h_avg: round1(avg), qps_1h_p99: round1(p99), quota_violations_24h: e.meter.violations_24h(now) },
+            resources,
+            violations: e.meter.violations(),
+            shadow: p.shadow || p.plan.shadow_all || self.inner.global_shadow.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The S2 admin status document of a tenant at `now_ms`.
+    pub fn status(&self, tenant: &str, now_ms: u64) -> Result<StatusDocument> {
+        let e = self.entry(tenant)?;
+        Ok(self.status_of(&e, now_ms))
+    }
+
+    /// Prometheus text exposition of every tenant's gauges and counters at `now_ms`.
+    pub fn prometheus(&self, now_ms: u64) -> String {
+        let mut entries = self.inner.tenants.collect(|_, e| e.clone());
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let docs: Vec<_> = entries.iter().map(|e| (self.status_of(e, now_ms), e.meter.usage(Self::gauge(e, plan::STORAGE), Self::active(e, plan::CONNECTIONS)))).collect();
+        render_prometheus(&docs)
+    }
+
+    /// Drops idle tenants' rate state (cells equivalent to a fresh one); returns how many.
+    pub fn evict_idle(&self, now_ms: u64) -> usize {
+        let mut n = 0;
+        for e in self.inner.tenants.collect(|_, e| e.clone()) {
+            let p = e.profile.load_full();
+            let windows_of = |name: &'static str| match p.spec_at(name, now_ms) {
+                Some((_, ResourceSpec { kind: ResourceKind::Rate { windows, .. }, .. }, _)) => Some(windows.clone()),
+                _ => None,
+            };
+            n += e.state.evict_idle(now_ms, &windows_of);
+        }
+        n
+    }
+
+    /// Approximate bytes held per tenant on average (entry, profile pointer, state, meter).
+    pub fn approx_bytes_per_tenant(&self) -> usize {
+        let sizes = self.inner.tenants.collect(|k, e| k.len() * 2 + std::mem::size_of::<TenantEntry>() + e.name.len() + e.state.approx_bytes() + e.meter.approx_bytes() + 64);
+        if sizes.is_empty() { 0 } else { sizes.iter().sum::<usize>() / sizes.len() }
+    }
+
+    // ----- per-request context (S1) --------------------------------------------------------
+
+    /// S1: sets the manager-wide "current" context. Prefer passing a context explicitly
+    /// ([`check_ctx`](Self::check_ctx)): a manager-wide context is shared by every request.
+    pub fn set_current_context(&self, ctx: TenantContext) {
+        *lock(&self.inner.current) = Some(ctx);
+    }
+
+    /// The manager-wide context, if set.
+    pub fn current_context(&self) -> Option<TenantContext> {
+        lock(&self.inner.current).clone()
+    }
+
+    /// Clears the manager-wide context.
+    pub fn clear_current_context(&self) {
+        *lock(&self.inner.current) = None;
+    }
+
+    // ----- S1 tutorial API -----------------------------------------------------------------
+
+    fn register_lenient(&self, name: String, mode: IsolationMode, plan: Option<&str>) -> Tenant {
+        let now = self.now_ms();
+        if let Ok(t) = self.tenant(&name) {
+            return t;
+        }
+        match self.register_inner(&name, plan, mode, now) {
+            Ok(t) => t,
+            Err(_) => match self.register_inner(&name, None, IsolationMode::SharedSchema, now) {
+                Ok(t) => t,
+                // Only a concurrent registration of the same name gets here: return it.
+                Err(_) => self.tenant(&name).unwrap_or_else(|_| Tenant {
+                    id: Uuid::new_v5(&TENANT_NAMESPACE, name.as_bytes()),
+                    name,
+                    plan_id: String::new(),
+                    isolation_mode: mode,
+                    limits: ResourceLimits::default(),
+                    features: crate::plan::PlanFeatures::ALL,
+                    shadow: false,
+                    overrides: Vec::new(),
+                    created_at_ms: now,
+                }),
+            },
+        }
+    }
+
+    /// S1: registers a tenant on the default tier (or its matching assignment).
+    ///
+    /// Infallible as in the tutorial: an existing tenant of that name is returned as is, and
+    /// a mode the plan does not allow falls back to `SharedSchema`. Use
+    /// [`register`](Self::register) for typed errors instead.
+    pub fn register_tenant(&self, name: String, mode: IsolationMode) -> Tenant {
+        self.register_lenient(name, mode, None)
+    }
+
+    /// S1: registers a tenant on `plan`. Infallible as in the tutorial: an unknown plan falls
+    /// back to the default tier (never to `unlimited`). Use [`register`](Self::register) for
+    /// typed errors instead.
+    pub fn register_tenant_with_plan(&self, name: String, mode: IsolationMode, plan: &str) -> Tenant {
+        self.register_lenient(name, mode, Some(plan))
+    }
+
+    /// S1: `true` if one more unit of `resource` is admitted now (rate: consumes one;
+    /// concurrency: a lease is free; capacity: one more unit fits). Unknown tenant or resource: `false`.
+    pub fn check_quota(&self, tenant_id: Uuid, resource: &str) -> bool {
+        match self.entry_by_id(&tenant_id) {
+            Ok(e) => self.check_entry(&e, resource, 1, self.now_ms(), true).map(|d| d.is_immediate()).unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// S1: changes a tenant's plan by id.
+    pub fn change_tenant_plan(&self, tenant_id: Uuid, plan: &str) -> Result<Tenant> {
+        let e = self.entry_by_id(&tenant_id)?;
+        self.change_plan(&e.name, plan, self.now_ms())
+    }
+
+    /// S1: moves every tenant on `from` to `to`.
+    pub fn downgrade_tenants(&self, from: &str, to: &str) -> Result<Vec<Uuid>> {
+        self.downgrade(from, to)
+    }
+
+    /// S1: deletes a plan; its tenants fall back to the protected default.
+    pub fn delete_plan_and_downgrade(&self, id: &str) -> Result<DeletedPlan> {
+        self.delete_plan(id)
+    }
+}
+
+/// Builds a capacity decision. `value` is the gauge after the operation (or, for a check,
+/// after the prospective write); `blocked` says whether the write was (or would be) refused.
+fn capacity_decision(name: &'static str, kind: &ResourceKind, max: u64, warn: f64, value: u64, blocked: bool, shadow: bool) -> Decision {
+    let remaining = Some(max.saturating_sub(value));
+    if blocked {
+        return Decision::reject(name, limit_code(name, kind), Some(max), remaining, 0);
+    }
+    let mut d = Decision::allow(name, Some(max), remaining);
+    if value > max {
+        d.action = Action::Warn;
+        d.code = Some(limit_code(name, kind));
+        d.shadow = shadow;
+    } else if (value as f64) >= warn * max as f64 {
+        d.action = Action::Warn;
+        d.code = Some(Code::QuotaWarning);
+    }
+    d
+}
+
+/// A pre-resolved tenant: checks skip the name lookup. Stays valid while the tenant is
+/// registered (after removal it keeps answering from the detached state).
+#[derive(Clone)]
+pub struct TenantHandle {
+    entry: Arc<TenantEntry>,
+    gov: Governor,
+}
+
+impl std::fmt::Debug for TenantHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantHandle").field("tenant", &self.entry.name).finish()
+    }
+}
+
+impl TenantHandle {
+    /// The tenant's name.
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+
+    /// The tenant's id.
+    pub fn id(&self) -> Uuid {
+        self.entry.id
+    }
+
+    /// [`Governor::check`] without the lookup.
+    #[inline]
+    pub fn check(&self, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
+        self.gov.check_entry(&self.entry, resource, cost, now_ms, true)
+    }
+
+    /// [`Governor::peek`] without the lookup.
+    pub fn peek(&self, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
+        self.gov.check_entry(&self.entry, resource, cost, now_ms, false)
+    }
+}

@@ -1,0 +1,379 @@
+//! Rate-limiting rules as pure functions over small state cells.
+//!
+//! Each rule takes the cell, the window parameters and an explicit `now_ms`, and answers
+//! whether `cost` units fit now, after a delay, or not within `max_delay_ms`. Nothing here
+//! reads a clock or touches shared state: a [`Store`](crate::store::Store) runs these rules
+//! atomically (the memory store under a per-tenant lock).
+//!
+//! Time going backwards never admits extra requests: GCRA keeps its theoretical arrival time,
+//! and window counters never roll back to an earlier window.
+
+use crate::plan::{RateAlgorithm, RateWindow};
+
+const NS_PER_MS: u64 = 1_000_000;
+
+/// State of one window of one rate resource (at most 24 bytes of payload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateCell {
+    /// Never used (or evicted): equivalent to a full bucket.
+    #[default]
+    Empty,
+    /// GCRA: theoretical arrival time in ns since the epoch.
+    Gcra {
+        /// Theoretical arrival time (ns).
+        tat_ns: u64,
+    },
+    /// Fixed window: window start (ms) and units counted, including reservations that spill
+    /// into later windows.
+    Fixed {
+        /// Start of the current window (ms, aligned to the window length).
+        start: u64,
+        /// Units counted in the current window (may exceed the limit: reservations).
+        count: u64,
+    },
+    /// Sliding-window counter: current window start and the current and previous counts.
+    Sliding {
+        /// Start of the current window (ms, aligned).
+        start: u64,
+        /// Units in the current window.
+        cur: u64,
+        /// Units in the previous window.
+        prev: u64,
+    },
+}
+
+impl RateCell {
+    /// True when the cell holds no information a fresh cell would not (safe to evict).
+    pub fn is_idle(&self, now_ms: u64, window: &RateWindow) -> bool {
+        match *self {
+            RateCell::Empty => true,
+            RateCell::Gcra { tat_ns } => tat_ns <= now_ms.saturating_mul(NS_PER_MS),
+            RateCell::Fixed { start, .. } => now_ms >= start.saturating_add(window.window_ms.saturating_mul(2)),
+            RateCell::Sliding { start, .. } => now_ms >= start.saturating_add(window.window_ms.saturating_mul(2)),
+        }
+    }
+}
+
+/// The request presented to a rate rule.
+#[derive(Debug, Clone, Copy)]
+pub struct RateRequest {
+    /// Current time (ms since the epoch).
+    pub now_ms: u64,
+    /// Units asked for (≥ 1; 0 is answered without consuming).
+    pub cost: u64,
+    /// The longest delay the caller accepts (0: admit now or refuse).
+    pub max_delay_ms: u64,
+    /// False for a peek: answer without changing state.
+    pub consume: bool,
+}
+
+/// What a rate rule answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateOutcome {
+    /// Admitted (possibly after `delay_ms`).
+    pub admitted: bool,
+    /// Wait before proceeding (0 for an immediate admission).
+    pub delay_ms: u64,
+    /// For a refusal: earliest time the same request could be admitted without delay.
+    pub retry_after_ms: u64,
+    /// Units left now (smallest over the windows).
+    pub remaining: u64,
+    /// Time until fully replenished (largest over the windows).
+    pub reset_ms: u64,
+    /// The cost can never be admitted (above the burst capacity or window limit).
+    pub never: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct WindowEval {
+    next: RateCell,
+    wait_ms: u64,
+    remaining: u64,
+    reset_ms: u64,
+    never: bool,
+}
+
+fn ceil_div(a: u128, b: u128) -> u128 {
+    if b == 0 { 0 } else { a.div_ceil(b) }
+}
+
+fn to_u64(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// Burst capacity of a GCRA window: `floor(limit × burst)`, at least 1.
+pub fn burst_capacity(limit: u64, burst: f64) -> u64 {
+    let b = (limit as f64 * burst).floor();
+    if b.is_finite() && b >= 1.0 { b.min(u64::MAX as f64) as u64 } else { 1 }
+}
+
+fn eval_gcra(cell: RateCell, w: &RateWindow, burst: f64, now_ms: u64, cost: u64) -> WindowEval {
+    let now = u128::from(now_ms) * u128::from(NS_PER_MS);
+    let t = (u128::from(w.window_ms) * u128::from(NS_PER_MS) / u128::from(w.limit.max(1))).max(1);
+    let cap = burst_capacity(w.limit, burst);
+    let tat = match cell {
+        RateCell::Gcra { tat_ns } => u128::from(tat_ns).max(now),
+        _ => now,
+    };
+    let horizon = now + u128::from(cap) * t;
+    let remaining_before = to_u64(horizon.saturating_sub(tat) / t);
+    if cost > cap {
+        return WindowEval { next: cell, wait_ms: 0, remaining: remaining_before, reset_ms: to_u64(ceil_div(tat - now, u128::from(NS_PER_MS))), never: true };
+    }
+    let new_tat = tat + u128::from(cost) * t;
+    let wait_ns = new_tat.saturating_sub(horizon);
+    let remaining = if wait_ns == 0 { to_u64((horizon - new_tat) / t) } else { 0 };
+    WindowEval {
+        next: RateCell::Gcra { tat_ns: to_u64(new_tat) },
+        wait_ms: to_u64(ceil_div(wait_ns, u128::from(NS_PER_MS))),
+        remaining,
+        reset_ms: to_u64(ceil_div(new_tat - now, u128::from(NS_PER_MS))),
+        never: false,
+    }
+}
+
+fn eval_fixed(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEval {
+    let (wl, lim) = (w.window_ms.max(1), w.limit);
+    let aligned = now - now % wl;
+    let (mut start, mut count) = match cell {
+        RateCell::Fixed { start, count } if start % wl == 0 => (start, count),
+        _ => (aligned, 0),
+    };
+    if now >= start.saturating_add(wl) {
+        let k = (now - start) / wl;
+        count = count.saturating_sub(k.saturating_mul(lim));
+        start = start.saturating_add(k.saturating_mul(wl));
+    }
+    let window_end = start.saturating_add(wl);
+    if cost > lim {
+        return WindowEval { next: cell, wait_ms: 0, remaining: lim.saturating_sub(count), reset_ms: window_end.saturating_sub(now), never: true };
+    }
+    let new = count.saturating_add(cost);
+    let j = if new <= lim { 0 } else { (new - 1) / lim };
+    let wait_ms = start.saturating_add(j.saturating_mul(wl)).saturating_sub(now);
+    WindowEval {
+        next: RateCell::Fixed { start, count: new },
+        wait_ms,
+        remaining: lim.saturating_sub(new),
+        reset_ms: window_end.saturating_sub(now),
+        never: false,
+    }
+}
+
+fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEval {
+    let (wl, lim) = (w.window_ms.max(1), w.limit);
+    let aligned = now - now % wl;
+    let (mut start, mut cur, mut prev) = match cell {
+        RateCell::Sliding { start, cur, prev } if start % wl == 0 => (start, cur, prev),
+        _ => (aligned, 0, 0),
+    };
+    if now >= start.saturating_add(wl) {
+        prev = if aligned == start.saturating_add(wl) { cur } else { 0 };
+        cur = 0;
+        start = aligned;
+    }
+    let e = now.saturating_sub(start).min(wl - 1);
+    let (wl128, lim128) = (u128::from(wl), u128::from(lim));
+    let est = |cur: u64| u128::from(prev) * u128::from(wl - e) + u128::from(cur) * wl128;
+    let reset_of = |cur: u64| {
+        if cur > 0 {
+            start.saturating_add(2 * wl).saturating_sub(now)
+        } else if prev > 0 {
+            start.saturating_add(wl).saturating_sub(now)
+        } else {
+            0
+        }
+    };
+    let remaining_of = |cur: u64| to_u64((lim128 * wl128).saturating_sub(est(cur)) / wl128);
+    if cost > lim {
+        return WindowEval { next: cell, wait_ms: 0, remaining: remaining_of(cur), reset_ms: reset_of(cur), never: true };
+    }
+    let after = cur.saturating_add(cost);
+    let fits = est(after) <= lim128 * wl128;
+    let wait_ms = if fits {
+        0
+    } else {
+        // Within the current window the previous window's weight decays linearly.
+        let in_current = if after <= lim && prev > 0 {
+            let room = (lim128 - u128::from(after)) * wl128; // prev * (wl - e') <= room
+            let e_needed = wl128.saturating_sub(room / u128::from(prev));
+            let e_needed = if room % u128::from(prev) == 0 { e_needed } else { e_needed.max(1) };
+            if e_needed < wl128 { Some(to_u64(e_needed).saturating_sub(e)) } else { None }
+        } else {
+            None
+        };
+        match in_current {
+            Some(d) => d,
+            None => {
+                // Next window: its previous count is `cur`, weighted by (wl - f) / wl.
+                let f = if cur == 0 {
+                    0
+                } else {
+                    let room = (lim128 - u128::from(cost)) * wl128;
+                    to_u64(ceil_div((u128::from(cur) * wl128).saturating_sub(room), u128::from(cur)))
+                };
+                if f < wl {
+                    start.saturating_add(wl).saturating_add(f).saturating_sub(now)
+                } else {
+                    start.saturating_add(2 * wl).saturating_sub(now)
+                }
+            }
+        }
+    };
+    WindowEval {
+        next: RateCell::Sliding { start, cur: after, prev },
+        wait_ms,
+        remaining: if fits { remaining_of(after) } else { 0 },
+        reset_ms: reset_of(after),
+        never: false,
+    }
+}
+
+/// Evaluates `req` against every window of a rate resource; commits the new cell states
+/// into `cells` only if the request is admitted and `req.consume` is set.
+///
+/// `cells` must have one entry per window (the store resizes it when windows change).
+pub fn evaluate(cells: &mut [RateCell], windows: &[RateWindow], burst: f64, algorithm: RateAlgorithm, req: RateRequest) -> RateOutcome {
+    let mut out = RateOutcome { admitted: true, delay_ms: 0, retry_after_ms: 0, remaining: u64::MAX, reset_ms: 0, never: false };
+    let mut evals: [Option<WindowEval>; 4] = [None; 4];
+    let mut overflow: Vec<WindowEval> = Vec::new();
+    for (i, (w, cell)) in windows.iter().zip(cells.iter()).enumerate() {
+        let e = match algorithm {
+            RateAlgorithm::Gcra => eval_gcra(*cell, w, if i == 0 { burst } else { 1.0 }, req.now_ms, req.cost),
+            RateAlgorithm::FixedWindow => eval_fixed(*cell, w, req.now_ms, req.cost),
+            RateAlgorithm::SlidingWindow => eval_sliding(*cell, w, req.now_ms, req.cost),
+        };
+        out.never |= e.never;
+        out.delay_ms = out.delay_ms.max(e.wait_ms);
+        out.remaining = out.remaining.min(e.remaining);
+        out.reset_ms = out.reset_ms.max(e.reset_ms);
+        if i < evals.len() { evals[i] = Some(e) } else { overflow.push(e) }
+    }
+    if windows.is_empty() {
+        out.remaining = 0;
+    }
+    if out.never || out.delay_ms > req.max_delay_ms {
+        out.admitted = false;
+        out.retry_after_ms = if out.never { 0 } else { out.delay_ms };
+        out.delay_ms = 0;
+        out.remaining = if out.never { out.remaining } else { 0 };
+        return out;
+    }
+    if req.cost == 0 {
+        return out;
+    }
+    if req.consume {
+        for (i, cell) in cells.iter_mut().enumerate().take(windows.len()) {
+            let e = if i < evals.len() { evals[i] } else { overflow.get(i - evals.len()).copied() };
+            if let Some(e) = e {
+                *cell = e.next;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(now_ms: u64, cost: u64) -> RateRequest {
+        RateRequest { now_ms, cost, max_delay_ms: 0, consume: true }
+    }
+
+    fn run(alg: RateAlgorithm, windows: &[RateWindow], burst: f64, cells: &mut Vec<RateCell>, r: RateRequest) -> RateOutcome {
+        cells.resize(windows.len(), RateCell::Empty);
+        evaluate(cells, windows, burst, alg, r)
+    }
+
+    #[test]
+    fn gcra_burst_then_steady_rate() {
+        let w = [RateWindow { limit: 100, window_ms: 1000 }];
+        let mut c = vec![];
+        let admitted = (0..200).filter(|_| run(RateAlgorithm::Gcra, &w, 1.5, &mut c, req(1_000_000, 1)).admitted).count();
+        assert_eq!(admitted, 150, "burst capacity is floor(100 × 1.5)");
+        // 10 ms later one more unit (emission interval 10 ms) is available.
+        assert!(run(RateAlgorithm::Gcra, &w, 1.5, &mut c, req(1_000_010, 1)).admitted);
+        assert!(!run(RateAlgorithm::Gcra, &w, 1.5, &mut c, req(1_000_010, 1)).admitted);
+    }
+
+    #[test]
+    fn gcra_time_backwards_admits_nothing_extra() {
+        let w = [RateWindow { limit: 10, window_ms: 1000 }];
+        let mut c = vec![];
+        let a = (0..20).filter(|_| run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(50_000, 1)).admitted).count();
+        assert_eq!(a, 10);
+        let b = (0..20).filter(|_| run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(10_000, 1)).admitted).count();
+        assert_eq!(b, 0, "going back in time must not refill");
+    }
+
+    #[test]
+    fn gcra_delay_reserves_capacity() {
+        let w = [RateWindow { limit: 10, window_ms: 1000 }];
+        let mut c = vec![];
+        for _ in 0..10 {
+            assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(0, 1)).admitted);
+        }
+        let o = run(RateAlgorithm::Gcra, &w, 1.0, &mut c, RateRequest { max_delay_ms: 1000, ..req(0, 1) });
+        assert!(o.admitted);
+        assert_eq!(o.delay_ms, 100);
+        let o = run(RateAlgorithm::Gcra, &w, 1.0, &mut c, RateRequest { max_delay_ms: 1000, ..req(0, 1) });
+        assert_eq!(o.delay_ms, 200);
+        let o = run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(0, 1));
+        assert!(!o.admitted);
+        assert_eq!(o.retry_after_ms, 300);
+    }
+
+    #[test]
+    fn fixed_window_boundaries_and_cost() {
+        let w = [RateWindow { limit: 5, window_ms: 1000 }];
+        let mut c = vec![];
+        assert!(run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1500, 3)).admitted);
+        let o = run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1999, 3));
+        assert!(!o.admitted);
+        assert_eq!(o.retry_after_ms, 1, "next window starts at 2000");
+        let o = run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(2000, 5));
+        assert!(o.admitted);
+        assert_eq!(o.remaining, 0);
+        assert!(run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1000, 6)).never);
+    }
+
+    #[test]
+    fn sliding_window_weights_previous() {
+        let w = [RateWindow { limit: 10, window_ms: 1000 }];
+        let mut c = vec![];
+        for _ in 0..10 {
+            assert!(run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(500, 1)).admitted);
+        }
+        // At 1500 the previous window (10) weighs 50%: 5 more fit.
+        let a = (0..10).filter(|_| run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(1500, 1)).admitted).count();
+        assert_eq!(a, 5);
+        let o = run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(1500, 1));
+        assert!(!o.admitted);
+        assert!(o.retry_after_ms > 0 && o.retry_after_ms <= 1000, "{o:?}");
+        // Waiting the advised time admits it.
+        let at = 1500 + o.retry_after_ms;
+        assert!(run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(at, 1)).admitted);
+    }
+
+    #[test]
+    fn several_windows_all_must_admit() {
+        let w = [RateWindow { limit: 5, window_ms: 1000 }, RateWindow { limit: 7, window_ms: 60_000 }];
+        let mut c = vec![];
+        let a = (0..10).filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(0, 1)).admitted).count();
+        assert_eq!(a, 5);
+        let b = (0..10).filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1000, 1)).admitted).count();
+        assert_eq!(b, 2, "the minute window caps the second second");
+    }
+
+    #[test]
+    fn peek_does_not_consume() {
+        let w = [RateWindow { limit: 1, window_ms: 1000 }];
+        let mut c = vec![];
+        let p = RateRequest { consume: false, ..req(0, 1) };
+        assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, p).admitted);
+        assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, p).admitted);
+        assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(0, 1)).admitted);
+        assert!(!run(RateAlgorithm::Gcra, &w, 1.0, &mut c, p).admitted);
+    }
+}

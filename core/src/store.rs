@@ -1,0 +1,286 @@
+//! Where counters and leases live.
+//!
+//! A [`Store`] opens one [`TenantState`] per tenant; the governor asks it to run the rules of
+//! [`limiter`](crate::limiter) and [`quota`](crate::quota) atomically. [`MemoryStore`] keeps
+//! the cells in process under a per-tenant lock (no global lock on the hot path). A shared
+//! store (Redis, in a later release) implements the same trait by running the same rules as
+//! server-side scripts, so the rules above it do not change.
+
+use crate::error::{Error, Result};
+use crate::limiter::{self, RateCell, RateOutcome, RateRequest};
+use crate::plan::{RateAlgorithm, RateWindow};
+use crate::quota::{AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyCell, ConcurrencyStats, DurationCell, LeaseStatus, apply_capacity};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Hands out lease and ticket ids, unique within a governor.
+#[derive(Debug)]
+pub struct IdGen(AtomicU64);
+
+impl Default for IdGen {
+    fn default() -> Self {
+        Self(AtomicU64::new(1))
+    }
+}
+
+impl IdGen {
+    /// The next id.
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Parameters of a duration resource.
+#[derive(Debug, Clone, Copy)]
+pub struct DurationParams {
+    /// Maximum lifetime.
+    pub max_ms: Option<u64>,
+    /// Maximum idle time.
+    pub idle_ms: Option<u64>,
+}
+
+/// A factory of per-tenant state.
+pub trait Store: Send + Sync {
+    /// Opens (or creates) the state of `tenant`.
+    fn open(&self, tenant: &str) -> Box<dyn TenantState>;
+    /// A short name for diagnostics (`"memory"`, `"redis"`).
+    fn kind(&self) -> &'static str;
+}
+
+/// The counters and leases of one tenant. Every method is atomic with respect to the others.
+///
+/// `resource` names are interned (`&'static str`), so implementations may compare pointers.
+pub trait TenantState: Send + Sync {
+    /// Runs a rate rule.
+    fn rate(&self, resource: &'static str, windows: &[RateWindow], burst: f64, algorithm: RateAlgorithm, req: RateRequest) -> Result<RateOutcome>;
+    /// Acquires a concurrency lease (or polls a queue ticket).
+    fn acquire(&self, resource: &'static str, p: AcquireParams, now_ms: u64, ticket: Option<u64>, ids: &IdGen) -> Result<AcquireOutcome>;
+    /// Whether `cost` more leases would be granted now, and the active count.
+    fn available(&self, resource: &'static str, max: u64, now_ms: u64, cost: u64) -> Result<(bool, u64)>;
+    /// Releases a lease; `Ok(false)` if it is not held.
+    fn release(&self, resource: &'static str, lease: u64, now_ms: u64) -> Result<bool>;
+    /// Abandons a queue ticket; `Ok(false)` if unknown.
+    fn cancel(&self, resource: &'static str, ticket: u64) -> Result<bool>;
+    /// Concurrency statistics.
+    fn concurrency_stats(&self, resource: &'static str) -> Result<ConcurrencyStats>;
+    /// Applies a capacity operation; returns (applied, value after).
+    fn capacity(&self, resource: &'static str, op: CapacityOp) -> Result<(bool, u64)>;
+    /// Starts a duration lease.
+    fn begin(&self, resource: &'static str, now_ms: u64, ids: &IdGen) -> Result<u64>;
+    /// Records activity on a duration lease (`None` if unknown).
+    fn touch(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>>;
+    /// Ends a duration lease (`None` if unknown).
+    fn end(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>>;
+    /// Active duration leases past a deadline.
+    fn expired(&self, resource: &'static str, now_ms: u64, p: DurationParams) -> Result<Vec<(u64, LeaseStatus)>>;
+    /// (active, high-water mark, timeouts) of a duration resource.
+    fn duration_stats(&self, resource: &'static str) -> Result<(u64, u64, u64)>;
+    /// Drops rate state equivalent to a fresh cell; returns how many cells were dropped.
+    fn evict_idle(&self, now_ms: u64, windows_of: &dyn Fn(&'static str) -> Option<Vec<RateWindow>>) -> usize;
+    /// Approximate bytes of state held.
+    fn approx_bytes(&self) -> usize;
+}
+
+/// The in-process store.
+#[derive(Debug, Default)]
+pub struct MemoryStore;
+
+impl MemoryStore {
+    /// A new memory store.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl Store for MemoryStore {
+    fn open(&self, _tenant: &str) -> Box<dyn TenantState> {
+        Box::new(MemoryTenantState::default())
+    }
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+#[derive(Debug)]
+enum Cell {
+    Rate1(RateCell),
+    RateN(Box<[RateCell]>),
+    Concurrency(Box<ConcurrencyCell>),
+    Capacity(u64),
+    Duration(Box<DurationCell>),
+}
+
+/// Per-tenant cells of the memory store, behind one small lock.
+#[derive(Debug, Default)]
+pub struct MemoryTenantState {
+    cells: Mutex<Vec<(&'static str, Cell)>>,
+}
+
+fn kind_error(resource: &str, found: &Cell, wanted: &'static str) -> Error {
+    let actual = match found {
+        Cell::Rate1(_) | Cell::RateN(_) => "rate",
+        Cell::Concurrency(_) => "concurrency",
+        Cell::Capacity(_) => "capacity",
+        Cell::Duration(_) => "duration",
+    };
+    Error::WrongResourceKind { resource: resource.to_owned(), operation: "store", expected: wanted, actual }
+}
+
+impl MemoryTenantState {
+    fn lock(&self) -> MutexGuard<'_, Vec<(&'static str, Cell)>> {
+        self.cells.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn slot<'a>(cells: &'a mut Vec<(&'static str, Cell)>, resource: &'static str, init: impl FnOnce() -> Cell) -> &'a mut Cell {
+        let i = match cells.iter().position(|(n, _)| std::ptr::eq(*n, resource) || *n == resource) {
+            Some(i) => i,
+            None => {
+                cells.push((resource, init()));
+                cells.len() - 1
+            }
+        };
+        &mut cells[i].1
+    }
+
+    fn with_conc<R>(&self, resource: &'static str, f: impl FnOnce(&mut ConcurrencyCell) -> R) -> Result<R> {
+        let mut g = self.lock();
+        let cell = Self::slot(&mut g, resource, || Cell::Concurrency(Box::default()));
+        if !matches!(cell, Cell::Concurrency(_)) {
+            // The resource changed kind (plan change): start afresh.
+            *cell = Cell::Concurrency(Box::default());
+        }
+        match cell {
+            Cell::Concurrency(c) => Ok(f(c)),
+            other => Err(kind_error(resource, other, "concurrency")),
+        }
+    }
+
+    fn with_dur<R>(&self, resource: &'static str, f: impl FnOnce(&mut DurationCell) -> R) -> Result<R> {
+        let mut g = self.lock();
+        let cell = Self::slot(&mut g, resource, || Cell::Duration(Box::default()));
+        if !matches!(cell, Cell::Duration(_)) {
+            *cell = Cell::Duration(Box::default());
+        }
+        match cell {
+            Cell::Duration(c) => Ok(f(c)),
+            other => Err(kind_error(resource, other, "duration")),
+        }
+    }
+}
+
+impl TenantState for MemoryTenantState {
+    #[inline]
+    fn rate(&self, resource: &'static str, windows: &[RateWindow], burst: f64, algorithm: RateAlgorithm, req: RateRequest) -> Result<RateOutcome> {
+        let mut g = self.lock();
+        let n = windows.len();
+        let cell = Self::slot(&mut g, resource, || if n == 1 { Cell::Rate1(RateCell::Empty) } else { Cell::RateN(vec![RateCell::Empty; n].into_boxed_slice()) });
+        match cell {
+            Cell::Rate1(c) if n == 1 => Ok(limiter::evaluate(std::slice::from_mut(c), windows, burst, algorithm, req)),
+            Cell::RateN(cs) if cs.len() == n => Ok(limiter::evaluate(cs, windows, burst, algorithm, req)),
+            other => {
+                // Window count or kind changed (plan change or reload): resize, keeping the
+                // first window's state.
+                let first = match other {
+                    Cell::Rate1(c) => *c,
+                    Cell::RateN(cs) => cs.first().copied().unwrap_or_default(),
+                    _ => RateCell::Empty,
+                };
+                let mut cs = vec![RateCell::Empty; n];
+                if let Some(f) = cs.first_mut() {
+                    *f = first;
+                }
+                let out = limiter::evaluate(&mut cs, windows, burst, algorithm, req);
+                *other = if n == 1 { Cell::Rate1(cs[0]) } else { Cell::RateN(cs.into_boxed_slice()) };
+                Ok(out)
+            }
+        }
+    }
+
+    fn acquire(&self, resource: &'static str, p: AcquireParams, now_ms: u64, ticket: Option<u64>, ids: &IdGen) -> Result<AcquireOutcome> {
+        self.with_conc(resource, |c| c.acquire(p, now_ms, ticket, &mut || ids.next()))
+    }
+
+    fn available(&self, resource: &'static str, max: u64, now_ms: u64, cost: u64) -> Result<(bool, u64)> {
+        self.with_conc(resource, |c| c.available(max, now_ms, cost))
+    }
+
+    fn release(&self, resource: &'static str, lease: u64, now_ms: u64) -> Result<bool> {
+        self.with_conc(resource, |c| c.release(lease, now_ms))
+    }
+
+    fn cancel(&self, resource: &'static str, ticket: u64) -> Result<bool> {
+        self.with_conc(resource, |c| c.cancel(ticket))
+    }
+
+    fn concurrency_stats(&self, resource: &'static str) -> Result<ConcurrencyStats> {
+        self.with_conc(resource, |c| c.stats())
+    }
+
+    fn capacity(&self, resource: &'static str, op: CapacityOp) -> Result<(bool, u64)> {
+        let mut g = self.lock();
+        let cell = Self::slot(&mut g, resource, || Cell::Capacity(0));
+        if !matches!(cell, Cell::Capacity(_)) {
+            *cell = Cell::Capacity(0);
+        }
+        match cell {
+            Cell::Capacity(used) => Ok(apply_capacity(used, op)),
+            other => Err(kind_error(resource, other, "capacity")),
+        }
+    }
+
+    fn begin(&self, resource: &'static str, now_ms: u64, ids: &IdGen) -> Result<u64> {
+        self.with_dur(resource, |c| {
+            let id = ids.next();
+            c.begin(id, now_ms);
+            id
+        })
+    }
+
+    fn touch(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>> {
+        self.with_dur(resource, |c| c.touch(lease, now_ms, p.max_ms, p.idle_ms))
+    }
+
+    fn end(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>> {
+        self.with_dur(resource, |c| c.end(lease, now_ms, p.max_ms, p.idle_ms))
+    }
+
+    fn expired(&self, resource: &'static str, now_ms: u64, p: DurationParams) -> Result<Vec<(u64, LeaseStatus)>> {
+        self.with_dur(resource, |c| c.expired(now_ms, p.max_ms, p.idle_ms))
+    }
+
+    fn duration_stats(&self, resource: &'static str) -> Result<(u64, u64, u64)> {
+        self.with_dur(resource, |c| (c.active(), c.high_water_mark, c.timeouts))
+    }
+
+    fn evict_idle(&self, now_ms: u64, windows_of: &dyn Fn(&'static str) -> Option<Vec<RateWindow>>) -> usize {
+        let mut g = self.lock();
+        let before = g.len();
+        g.retain(|(name, cell)| {
+            let idle = match cell {
+                Cell::Rate1(c) => windows_of(name).is_none_or(|w| w.first().is_none_or(|w| c.is_idle(now_ms, w))),
+                Cell::RateN(cs) => windows_of(name).is_none_or(|ws| cs.iter().zip(ws.iter()).all(|(c, w)| c.is_idle(now_ms, w))),
+                _ => false,
+            };
+            !idle
+        });
+        let dropped = before - g.len();
+        if g.is_empty() {
+            *g = Vec::new();
+        }
+        dropped
+    }
+
+    fn approx_bytes(&self) -> usize {
+        let g = self.lock();
+        let mut n = std::mem::size_of::<Self>() + g.capacity() * std::mem::size_of::<(&'static str, Cell)>();
+        for (_, c) in g.iter() {
+            n += match c {
+                Cell::RateN(cs) => cs.len() * std::mem::size_of::<RateCell>(),
+                Cell::Concurrency(_) => std::mem::size_of::<ConcurrencyCell>(),
+                Cell::Duration(_) => std::mem::size_of::<DurationCell>(),
+                _ => 0,
+            };
+        }
+        n
+    }
+}

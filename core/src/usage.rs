@@ -1,0 +1,385 @@
+//! Usage metering: per-tenant counters (S1 `TenantUsage`), violation counts, the S2 admin
+//! status document and Prometheus text exposition.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// S1 `TenantUsage`: what a billing dashboard shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantUsage {
+    /// Storage bytes used (the `storage` gauge).
+    pub storage_bytes: u64,
+    /// Tables (host-reported).
+    pub table_count: u32,
+    /// Rows (host-reported).
+    pub total_rows: u64,
+    /// Vector stores (host-reported).
+    pub vector_store_count: u32,
+    /// Vectors (host-reported).
+    pub vector_count: u64,
+    /// Branches (host-reported).
+    pub branch_count: u32,
+    /// Queries admitted on `qps` since the period started.
+    pub queries_in_period: u64,
+    /// Connections held now.
+    pub active_connections: u32,
+    /// API requests (host-reported) since the period started.
+    pub api_requests_in_period: u64,
+    /// Egress bytes (host-reported).
+    pub egress_bytes: u64,
+    /// Ingress bytes (host-reported).
+    pub ingress_bytes: u64,
+    /// Compute milliseconds (host-reported).
+    pub compute_ms: u64,
+    /// Last time any counter changed (ms since the epoch).
+    pub last_updated: u64,
+}
+
+/// Host-reported usage: absolute gauges (`Some` replaces) and increments (added).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct UsageReport {
+    /// Tables now.
+    pub table_count: Option<u32>,
+    /// Rows now.
+    pub total_rows: Option<u64>,
+    /// Vector stores now.
+    pub vector_store_count: Option<u32>,
+    /// Vectors now.
+    pub vector_count: Option<u64>,
+    /// Branches now.
+    pub branch_count: Option<u32>,
+    /// API requests to add.
+    pub api_requests: u64,
+    /// Egress bytes to add.
+    pub egress_bytes: u64,
+    /// Ingress bytes to add.
+    pub ingress_bytes: u64,
+    /// Compute ms to add.
+    pub compute_ms: u64,
+}
+
+/// Counts of non-plain decisions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViolationCounts {
+    /// Refusals.
+    pub rejected: u64,
+    /// Admissions after a throttle delay.
+    pub throttled: u64,
+    /// Admissions after a queue wait (and queued leases).
+    pub queued: u64,
+    /// Would-be violations allowed in shadow mode.
+    pub shadow: u64,
+    /// Warnings (capacity above threshold).
+    pub warned: u64,
+}
+
+const MINUTES: usize = 60;
+const HOURS: usize = 24;
+
+/// Lock-free per-tenant meter. History rings are allocated on first use only.
+#[derive(Debug, Default)]
+pub(crate) struct Meter {
+    pub queries: AtomicU64,
+    table_count: AtomicU64,
+    total_rows: AtomicU64,
+    vector_store_count: AtomicU64,
+    vector_count: AtomicU64,
+    branch_count: AtomicU64,
+    api_requests: AtomicU64,
+    egress: AtomicU64,
+    ingress: AtomicU64,
+    compute: AtomicU64,
+    last_updated: AtomicU64,
+    rejected: AtomicU64,
+    throttled: AtomicU64,
+    queued: AtomicU64,
+    shadow: AtomicU64,
+    warned: AtomicU64,
+    /// (second << 32 | count) of the current second.
+    second: AtomicU64,
+    /// Per-minute admitted counts, (minute << 32 | count).
+    minutes: OnceLock<Box<[AtomicU64; MINUTES]>>,
+    /// Per-hour violation counts, (hour << 32 | count).
+    hours: OnceLock<Box<[AtomicU64; HOURS]>>,
+}
+
+/// The kind of violation to count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Violation {
+    Rejected,
+    Throttled,
+    Queued,
+    Shadow,
+    Warned,
+}
+
+#[inline]
+fn bump(slot: &AtomicU64, epoch: u64, n: u64) {
+    let epoch = epoch & 0xFFFF_FFFF;
+    let mut cur = slot.load(Ordering::Relaxed);
+    loop {
+        let (e, c) = (cur >> 32, cur & 0xFFFF_FFFF);
+        let next = if e == epoch {
+            (e << 32) | (c + n).min(0xFFFF_FFFF)
+        } else if epoch > e {
+            (epoch << 32) | n.min(0xFFFF_FFFF)
+        } else {
+            return; // an older time than the slot holds: already rolled past
+        };
+        match slot.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+#[inline]
+fn read(slot: &AtomicU64, epoch: u64) -> u64 {
+    let v = slot.load(Ordering::Relaxed);
+    if v >> 32 == (epoch & 0xFFFF_FFFF) { v & 0xFFFF_FFFF } else { 0 }
+}
+
+impl Meter {
+    /// Records `n` admitted queries at `now_ms`.
+    #[inline]
+    pub fn admitted(&self, now_ms: u64, n: u64) {
+        self.queries.fetch_add(n, Ordering::Relaxed);
+        bump(&self.second, now_ms / 1000, n);
+        let minutes = self.minutes.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
+        let m = now_ms / 60_000;
+        bump(&minutes[(m % MINUTES as u64) as usize], m, n);
+        self.last_updated.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    pub fn violation(&self, kind: Violation, now_ms: u64) {
+        let c = match kind {
+            Violation::Rejected => &self.rejected,
+            Violation::Throttled => &self.throttled,
+            Violation::Queued => &self.queued,
+            Violation::Shadow => &self.shadow,
+            Violation::Warned => &self.warned,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+        if kind != Violation::Warned {
+            let hours = self.hours.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
+            let h = now_ms / 3_600_000;
+            bump(&hours[(h % HOURS as u64) as usize], h, 1);
+        }
+        self.last_updated.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    pub fn report(&self, r: &UsageReport, now_ms: u64) {
+        let set = |a: &AtomicU64, v: Option<u64>| {
+            if let Some(v) = v {
+                a.store(v, Ordering::Relaxed);
+            }
+        };
+        set(&self.table_count, r.table_count.map(u64::from));
+        set(&self.total_rows, r.total_rows);
+        set(&self.vector_store_count, r.vector_store_count.map(u64::from));
+        set(&self.vector_count, r.vector_count);
+        set(&self.branch_count, r.branch_count.map(u64::from));
+        self.api_requests.fetch_add(r.api_requests, Ordering::Relaxed);
+        self.egress.fetch_add(r.egress_bytes, Ordering::Relaxed);
+        self.ingress.fetch_add(r.ingress_bytes, Ordering::Relaxed);
+        self.compute.fetch_add(r.compute_ms, Ordering::Relaxed);
+        self.last_updated.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// Starts a new billing period: zeroes the period counters.
+    pub fn reset_period(&self) {
+        for a in [&self.queries, &self.api_requests, &self.egress, &self.ingress, &self.compute] {
+            a.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub fn usage(&self, storage_bytes: u64, active_connections: u64) -> TenantUsage {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let g32 = |a: &AtomicU64| u32::try_from(a.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+        TenantUsage {
+            storage_bytes,
+            table_count: g32(&self.table_count),
+            total_rows: g(&self.total_rows),
+            vector_store_count: g32(&self.vector_store_count),
+            vector_count: g(&self.vector_count),
+            branch_count: g32(&self.branch_count),
+            queries_in_period: g(&self.queries),
+            active_connections: u32::try_from(active_connections).unwrap_or(u32::MAX),
+            api_requests_in_period: g(&self.api_requests),
+            egress_bytes: g(&self.egress),
+            ingress_bytes: g(&self.ingress),
+            compute_ms: g(&self.compute),
+            last_updated: g(&self.last_updated),
+        }
+    }
+
+    pub fn violations(&self) -> ViolationCounts {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ViolationCounts { rejected: g(&self.rejected), throttled: g(&self.throttled), queued: g(&self.queued), shadow: g(&self.shadow), warned: g(&self.warned) }
+    }
+
+    /// Queries admitted in the second containing `now_ms`.
+    pub fn current_qps(&self, now_ms: u64) -> u64 {
+        read(&self.second, now_ms / 1000)
+    }
+
+    /// (average QPS, p99 of per-minute average QPS) over the hour ending at `now_ms`.
+    pub fn qps_1h(&self, now_ms: u64) -> (f64, f64) {
+        let Some(minutes) = self.minutes.get() else { return (0.0, 0.0) };
+        let m = now_ms / 60_000;
+        let mut per_min: Vec<u64> = (0..MINUTES as u64).filter(|&k| k <= m).map(|k| read(&minutes[((m - k) % MINUTES as u64) as usize], m - k)).collect();
+        let total: u64 = per_min.iter().sum();
+        per_min.sort_unstable();
+        let idx = ((per_min.len() as f64 * 0.99).ceil() as usize).saturating_sub(1).min(per_min.len().saturating_sub(1));
+        let p99 = per_min.get(idx).copied().unwrap_or(0) as f64 / 60.0;
+        (total as f64 / 3600.0, p99)
+    }
+
+    /// Violations (rejected, throttled, queued, shadow) in the 24 hours ending at `now_ms`.
+    pub fn violations_24h(&self, now_ms: u64) -> u64 {
+        let Some(hours) = self.hours.get() else { return 0 };
+        let h = now_ms / 3_600_000;
+        (0..HOURS as u64).filter(|&k| k <= h).map(|k| read(&hours[((h - k) % HOURS as u64) as usize], h - k)).sum()
+    }
+
+    pub fn approx_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.minutes.get().map(|_| MINUTES * 8).unwrap_or(0)
+            + self.hours.get().map(|_| HOURS * 8).unwrap_or(0)
+    }
+}
+
+/// `quotas` of the S2 admin status document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusQuotas {
+    /// QPS limit (after overrides), `None` if unlimited.
+    pub max_qps: Option<u64>,
+    /// Queries admitted in the current second.
+    pub current_qps: u64,
+    /// Connection limit.
+    pub max_connections: Option<u64>,
+    /// Connections held.
+    pub current_connections: u64,
+    /// Storage quota in GB (GiB).
+    pub storage_quota_gb: Option<f64>,
+    /// Storage used in GB (GiB), one decimal.
+    pub storage_used_gb: f64,
+    /// Max transaction duration, humanised (`"5m"`).
+    pub max_transaction_duration: Option<String>,
+}
+
+/// `usage_stats` of the S2 admin status document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageStats {
+    /// Average admitted QPS over the last hour.
+    pub qps_1h_avg: f64,
+    /// 99th percentile of per-minute average QPS over the last hour.
+    pub qps_1h_p99: f64,
+    /// Violations in the last 24 hours.
+    pub quota_violations_24h: u64,
+}
+
+/// One resource in the status document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceStatus {
+    /// Resource name.
+    pub name: String,
+    /// Kind.
+    pub kind: &'static str,
+    /// Headline limit (after overrides).
+    pub limit: Option<u64>,
+    /// Current usage (active leases, gauge value, or admitted this second).
+    pub current: u64,
+    /// Whether an override is in force.
+    pub overridden: bool,
+}
+
+/// The S2 admin API response for one tenant (snake_case keys, as in S2).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusDocument {
+    /// The tenant's name.
+    pub tenant_id: String,
+    /// The tenant's plan.
+    pub tier: String,
+    /// Headline quotas.
+    pub quotas: StatusQuotas,
+    /// Usage statistics.
+    pub usage_stats: UsageStats,
+    /// Every limited resource.
+    pub resources: Vec<ResourceStatus>,
+    /// Violation counts since registration.
+    pub violations: ViolationCounts,
+    /// Shadow mode.
+    pub shadow: bool,
+}
+
+/// Formats milliseconds as S2 durations: `"10s"`, `"5m"`, `"1h"`, `"250ms"`.
+pub fn format_duration_ms(ms: u64) -> String {
+    match ms {
+        0 => "0s".into(),
+        m if m % 86_400_000 == 0 => format!("{}d", m / 86_400_000),
+        m if m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
+        m if m % 60_000 == 0 => format!("{}m", m / 60_000),
+        m if m % 1000 == 0 => format!("{}s", m / 1000),
+        m => format!("{m}ms"),
+    }
+}
+
+/// Escapes a Prometheus label value.
+pub fn prom_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Renders per-tenant metrics in the Prometheus text exposition format (version 0.0.4).
+pub fn render_prometheus(docs: &[(StatusDocument, TenantUsage)]) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in rows {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    };
+    let t = |d: &StatusDocument| format!("tenant=\"{}\",plan=\"{}\"", prom_escape(&d.tenant_id), prom_escape(&d.tier));
+    family(
+        "tenantguard_limit",
+        "gauge",
+        "Limit in force per tenant and resource (after overrides).",
+        &mut docs.iter().flat_map(|(d, _)| d.resources.iter().filter_map(move |r| r.limit.map(|l| (format!("{},resource=\"{}\"", t(d), prom_escape(&r.name)), l.to_string())))),
+    );
+    family(
+        "tenantguard_usage",
+        "gauge",
+        "Current usage per tenant and resource (leases held, gauge value, or admitted this second).",
+        &mut docs.iter().flat_map(|(d, _)| d.resources.iter().map(move |r| (format!("{},resource=\"{}\"", t(d), prom_escape(&r.name)), r.current.to_string()))),
+    );
+    family("tenantguard_queries_total", "counter", "Queries admitted on qps in the current period.", &mut docs.iter().map(|(d, u)| (t(d), u.queries_in_period.to_string())));
+    family("tenantguard_storage_bytes", "gauge", "Storage bytes used.", &mut docs.iter().map(|(d, u)| (t(d), u.storage_bytes.to_string())));
+    family(
+        "tenantguard_decisions_total",
+        "counter",
+        "Non-plain decisions by outcome.",
+        &mut docs.iter().flat_map(|(d, _)| {
+            let v = d.violations;
+            [("rejected", v.rejected), ("throttled", v.throttled), ("queued", v.queued), ("shadow", v.shadow), ("warned", v.warned)]
+                .into_iter()
+                .map(move |(o, n)| (format!("{},outcome=\"{o}\"", t(d)), n.to_string()))
+        }),
+    );
+    family("tenantguard_violations_24h", "gauge", "Violations in the last 24 hours.", &mut docs.iter().map(|(d, _)| (t(d), d.usage_stats.quota_violations_24h.to_string())));
+    out
+}
