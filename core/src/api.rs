@@ -32,26 +32,33 @@ pub struct ApiError {
     pub key: Option<String>,
     /// 1-based line in the config text, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
+    pub line: Option<u32>,
     /// 1-based column, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
+    pub column: Option<u32>,
     /// The decision, for `QuotaExceeded` errors.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub decision: Option<Value>,
+    pub decision: Option<Box<Value>>,
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let mut out = ApiError { code: e.code().to_owned(), message: e.to_string(), key: None, line: None, column: None, decision: None };
+        let mut out = ApiError {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+            key: None,
+            line: None,
+            column: None,
+            decision: None,
+        };
         match &e {
             Error::Config(c) => {
                 out.key = Some(c.key.clone());
-                out.line = c.line;
-                out.column = c.column;
+                out.line = c.line.and_then(|l| u32::try_from(l).ok());
+                out.column = c.column.and_then(|l| u32::try_from(l).ok());
             }
             Error::InvalidArgument { name, .. } => out.key = Some(name.clone()),
-            Error::QuotaExceeded(d) => out.decision = serde_json::to_value(d).ok(),
+            Error::QuotaExceeded(d) => out.decision = serde_json::to_value(d).ok().map(Box::new),
             _ => {}
         }
         out
@@ -92,7 +99,10 @@ impl ConfigSource {
             (Some(t), None) => Ok(Config::from_toml(t)?),
             (None, Some(Value::String(s))) => Ok(Config::from_json(s)?),
             (None, Some(v)) => Ok(Config::from_json(&v.to_string())?),
-            _ => Err(Error::invalid("config", "give exactly one of `toml` or `json`")),
+            _ => Err(Error::invalid(
+                "config",
+                "give exactly one of `toml` or `json`",
+            )),
         }
     }
 }
@@ -315,7 +325,11 @@ impl WindowArg {
             WindowArg::Ms(v) => *v,
             WindowArg::Text(s) => parse_duration_ms(s).map_err(|m| Error::invalid("window", m))?,
         };
-        if ms == 0 { Err(Error::invalid("window", "window must be at least 1 ms")) } else { Ok(ms) }
+        if ms == 0 {
+            Err(Error::invalid("window", "window must be at least 1 ms"))
+        } else {
+            Ok(ms)
+        }
     }
 }
 
@@ -336,7 +350,12 @@ pub struct RateLimiterArgs {
 
 /// One operation. JSON form: `{"op": "check", "args": {...}}`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "op", content = "args", rename_all = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "op",
+    content = "args",
+    rename_all = "camelCase",
+    deny_unknown_fields
+)]
 pub enum Request {
     /// Register a tenant → tenant.
     RegisterTenant(RegisterArgs),
@@ -433,18 +452,31 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("governor", &self.governor).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("governor", &self.governor)
+            .finish_non_exhaustive()
     }
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError { code: "INTERNAL".into(), message: e.to_string(), key: None, line: None, column: None, decision: None })
+    serde_json::to_value(v).map_err(|e| ApiError {
+        code: "INTERNAL".into(),
+        message: e.to_string(),
+        key: None,
+        line: None,
+        column: None,
+        decision: None,
+    })
 }
 
 impl Engine {
     /// An engine over `governor` with per-user quotas of `default_rpm`.
     pub fn new(governor: Governor, default_rpm: u32) -> Self {
-        Self { governor, user_quotas: UserQuotaManager::new(default_rpm), limiters: Mutex::new(HashMap::new()) }
+        Self {
+            governor,
+            user_quotas: UserQuotaManager::new(default_rpm),
+            limiters: Mutex::new(HashMap::new()),
+        }
     }
 
     /// An engine configured from an inline configuration (default built-ins if `None`).
@@ -453,18 +485,28 @@ impl Engine {
             Some(c) => c.parse()?,
             None => Config::default(),
         };
-        Ok(Self::new(Governor::builder().config(cfg).build(), default_rpm))
+        Ok(Self::new(
+            Governor::builder().config(cfg).build(),
+            default_rpm,
+        ))
     }
 
     fn limiter(&self, window_ms: u64) -> Arc<RateLimiter> {
         let mut m = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(window_ms).or_insert_with(|| Arc::new(RateLimiter::new(std::time::Duration::from_millis(window_ms)))).clone()
+        m.entry(window_ms)
+            .or_insert_with(|| {
+                Arc::new(RateLimiter::new(std::time::Duration::from_millis(
+                    window_ms,
+                )))
+            })
+            .clone()
     }
 
     /// Parses and runs one JSON request (`{"op": ..., "args": ...}`); `now_ms` is used
     /// when the args carry no `nowMs`.
     pub fn execute_json(&self, request: &Value, now_ms: Option<u64>) -> Result<Value, ApiError> {
-        let req: Request = serde_json::from_value(request.clone()).map_err(|e| ApiError::invalid("request", e.to_string()))?;
+        let req: Request = serde_json::from_value(request.clone())
+            .map_err(|e| ApiError::invalid("request", e.to_string()))?;
         self.execute(req, now_ms)
     }
 
@@ -483,11 +525,27 @@ impl Engine {
             Request::GetTenant(a) => to_json(&g.tenant(&a.tenant)?)?,
             Request::ListTenants(_) => to_json(&g.list_tenants())?,
             Request::RemoveTenant(a) => to_json(&g.remove_tenant(&a.tenant)?)?,
-            Request::Check(a) => to_json(&g.check(&a.tenant, a.resource.as_deref().unwrap_or("qps"), a.cost.unwrap_or(1), t(a.now_ms))?)?,
-            Request::Peek(a) => to_json(&g.peek(&a.tenant, a.resource.as_deref().unwrap_or("qps"), a.cost.unwrap_or(1), t(a.now_ms))?)?,
-            Request::Acquire(a) => to_json(&g.acquire(&a.tenant, &a.resource, a.ticket, t(a.now_ms))?)?,
-            Request::Release(a) => to_json(&g.release(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
-            Request::Cancel(a) => json!({ "cancelled": g.cancel(&a.tenant, &a.resource, a.lease_id)? }),
+            Request::Check(a) => to_json(&g.check(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or("qps"),
+                a.cost.unwrap_or(1),
+                t(a.now_ms),
+            )?)?,
+            Request::Peek(a) => to_json(&g.peek(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or("qps"),
+                a.cost.unwrap_or(1),
+                t(a.now_ms),
+            )?)?,
+            Request::Acquire(a) => {
+                to_json(&g.acquire(&a.tenant, &a.resource, a.ticket, t(a.now_ms))?)?
+            }
+            Request::Release(a) => {
+                to_json(&g.release(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?
+            }
+            Request::Cancel(a) => {
+                json!({ "cancelled": g.cancel(&a.tenant, &a.resource, a.lease_id)? })
+            }
             Request::ConcurrencyStats(a) => {
                 let s = g.concurrency_stats(&a.tenant, &a.resource)?;
                 let mut v = to_json(&s)?;
@@ -496,11 +554,28 @@ impl Engine {
                 }
                 v
             }
-            Request::SetUsage(a) => to_json(&g.set_usage(&a.tenant, a.resource.as_deref().unwrap_or("storage"), a.amount, t(a.now_ms))?)?,
-            Request::AddUsage(a) => to_json(&g.add_usage(&a.tenant, a.resource.as_deref().unwrap_or("storage"), a.amount, t(a.now_ms))?)?,
-            Request::SubtractUsage(a) => to_json(&g.subtract_usage(&a.tenant, a.resource.as_deref().unwrap_or("storage"), a.amount, t(a.now_ms))?)?,
+            Request::SetUsage(a) => to_json(&g.set_usage(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or("storage"),
+                a.amount,
+                t(a.now_ms),
+            )?)?,
+            Request::AddUsage(a) => to_json(&g.add_usage(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or("storage"),
+                a.amount,
+                t(a.now_ms),
+            )?)?,
+            Request::SubtractUsage(a) => to_json(&g.subtract_usage(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or("storage"),
+                a.amount,
+                t(a.now_ms),
+            )?)?,
             Request::Begin(a) => to_json(&g.begin(&a.tenant, &a.resource, t(a.now_ms))?)?,
-            Request::Touch(a) => to_json(&g.touch(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
+            Request::Touch(a) => {
+                to_json(&g.touch(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?
+            }
             Request::End(a) => to_json(&g.end(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
             Request::ExpiredLeases(a) => to_json(&g.expired_leases(t(a.now_ms)))?,
             Request::CheckFeature(a) => {
@@ -508,7 +583,9 @@ impl Engine {
                 to_json(&g.check_feature(&a.tenant, f)?)?
             }
             Request::SetOverride(a) => to_json(&g.set_override(&a.tenant, a.ovr, t(a.now_ms))?)?,
-            Request::ClearOverride(a) => json!({ "cleared": g.clear_override(&a.tenant, &a.resource)? }),
+            Request::ClearOverride(a) => {
+                json!({ "cleared": g.clear_override(&a.tenant, &a.resource)? })
+            }
             Request::SetShadow(a) => {
                 match a.tenant {
                     Some(tn) => g.set_shadow(&tn, a.shadow)?,
@@ -540,9 +617,13 @@ impl Engine {
             Request::QuotaTracking(a) => to_json(&g.quota_tracking(&a.tenant, t(a.now_ms))?)?,
             Request::Prometheus(a) => json!({ "text": g.prometheus(t(a.now_ms)) }),
             Request::EvictIdle(a) => json!({ "evicted": g.evict_idle(t(a.now_ms)) }),
-            Request::UserQuotaCheck(a) => to_json(&self.user_quotas.check_quota_at(&a.user, t(a.now_ms))?)?,
+            Request::UserQuotaCheck(a) => {
+                to_json(&self.user_quotas.check_quota_at(&a.user, t(a.now_ms))?)?
+            }
             Request::UserQuotaSet(a) => {
-                let rpm = a.rpm.ok_or_else(|| ApiError::invalid("rpm", "userQuotaSet needs `rpm`"))?;
+                let rpm = a
+                    .rpm
+                    .ok_or_else(|| ApiError::invalid("rpm", "userQuotaSet needs `rpm`"))?;
                 self.user_quotas.set_quota(&a.user, rpm);
                 json!({})
             }

@@ -8,7 +8,9 @@
 
 use crate::error::ConfigError;
 use crate::glob::Glob;
-use crate::plan::{self, EnforcementAction, GB, Plan, RateAlgorithm, RateWindow, ResourceKind, ResourceSpec};
+use crate::plan::{
+    self, EnforcementAction, GB, Plan, RateAlgorithm, RateWindow, ResourceKind, ResourceSpec,
+};
 use crate::tenant::Override;
 use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -26,13 +28,17 @@ impl<'de> Deserialize<'de> for DurationMs {
         impl Visitor<'_> for V {
             type Value = DurationMs;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration such as \"10s\", \"5m\", \"250ms\" or milliseconds as an integer")
+                f.write_str(
+                    "a duration such as \"10s\", \"5m\", \"250ms\" or milliseconds as an integer",
+                )
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationMs, E> {
                 Ok(DurationMs(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationMs, E> {
-                u64::try_from(v).map(DurationMs).map_err(|_| E::custom(format!("duration must not be negative, got {v}")))
+                u64::try_from(v)
+                    .map(DurationMs)
+                    .map_err(|_| E::custom(format!("duration must not be negative, got {v}")))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationMs, E> {
                 parse_duration_ms(v).map(DurationMs).map_err(E::custom)
@@ -60,7 +66,8 @@ pub struct TimestampMs(pub u64);
 
 /// Parses an RFC 3339 timestamp into ms since the epoch.
 pub fn parse_rfc3339_ms(s: &str) -> Result<u64, String> {
-    let t = humantime::parse_rfc3339_weak(s.trim()).map_err(|e| format!("invalid RFC 3339 timestamp \"{s}\": {e}"))?;
+    let t = humantime::parse_rfc3339_weak(s.trim())
+        .map_err(|e| format!("invalid RFC 3339 timestamp \"{s}\": {e}"))?;
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .map_err(|_| format!("timestamp \"{s}\" is before 1970"))
@@ -78,15 +85,21 @@ impl<'de> Deserialize<'de> for TimestampMs {
                 Ok(TimestampMs(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<TimestampMs, E> {
-                u64::try_from(v).map(TimestampMs).map_err(|_| E::custom(format!("timestamp must not be negative, got {v}")))
+                u64::try_from(v)
+                    .map(TimestampMs)
+                    .map_err(|_| E::custom(format!("timestamp must not be negative, got {v}")))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<TimestampMs, E> {
                 parse_rfc3339_ms(v).map(TimestampMs).map_err(E::custom)
             }
             // A native TOML datetime arrives as a one-entry map holding its text.
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<TimestampMs, A::Error> {
-                let Some((_, text)) = map.next_entry::<String, String>()? else { return Err(de::Error::custom("empty datetime")) };
-                parse_rfc3339_ms(&text).map(TimestampMs).map_err(de::Error::custom)
+                let Some((_, text)) = map.next_entry::<String, String>()? else {
+                    return Err(de::Error::custom("empty datetime"));
+                };
+                parse_rfc3339_ms(&text)
+                    .map(TimestampMs)
+                    .map_err(de::Error::custom)
             }
         }
         d.deserialize_any(V)
@@ -336,7 +349,12 @@ pub struct Config {
 impl Default for Config {
     /// The five built-in plans, `default_tier = "free"`, no assignments.
     fn default() -> Self {
-        Self { settings: Settings::default(), plans: Plan::builtins(), assignments: Vec::new(), overrides: Vec::new() }
+        Self {
+            settings: Settings::default(),
+            plans: Plan::builtins(),
+            assignments: Vec::new(),
+            overrides: Vec::new(),
+        }
     }
 }
 
@@ -352,7 +370,12 @@ pub enum Format {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -415,10 +438,18 @@ fn toml_span(text: &str, path: &str) -> Option<std::ops::Range<usize>> {
 
 fn err_at(text: &str, format: Format, key: &str, message: impl Into<String>) -> ConfigError {
     let (line, column) = match format {
-        Format::Toml => toml_span(text, key).map(|s| line_col(text, s.start)).map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None)),
+        Format::Toml => toml_span(text, key)
+            .map(|s| line_col(text, s.start))
+            .map(|(l, c)| (Some(l), Some(c)))
+            .unwrap_or((None, None)),
         Format::Json => (None, None),
     };
-    ConfigError { key: key.to_owned(), line, column, message: message.into() }
+    ConfigError {
+        key: key.to_owned(),
+        line,
+        column,
+        message: message.into(),
+    }
 }
 
 fn clean_serde_message(msg: &str) -> String {
@@ -430,14 +461,32 @@ impl Config {
     /// Parses the S2 TOML format.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let de = toml::de::Deserializer::parse(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None));
-            ConfigError { key: String::new(), line, column, message: clean_serde_message(e.message()) }
+            let (line, column) = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .map(|(l, c)| (Some(l), Some(c)))
+                .unwrap_or((None, None));
+            ConfigError {
+                key: String::new(),
+                line,
+                column,
+                message: clean_serde_message(e.message()),
+            }
         })?;
         let raw: RawFile = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
-            let (line, column) = inner.span().map(|s| line_col(text, s.start)).map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None));
-            ConfigError { key: if key == "." { String::new() } else { key }, line, column, message: clean_serde_message(inner.message()) }
+            let (line, column) = inner
+                .span()
+                .map(|s| line_col(text, s.start))
+                .map(|(l, c)| (Some(l), Some(c)))
+                .unwrap_or((None, None));
+            ConfigError {
+                key: if key == "." { String::new() } else { key },
+                line,
+                column,
+                message: clean_serde_message(inner.message()),
+            }
         })?;
         Self::build(raw, text, Format::Toml)
     }
@@ -450,9 +499,19 @@ impl Config {
             let inner = e.into_inner();
             let msg = inner.to_string();
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-            ConfigError { key: if key == "." { String::new() } else { key }, line: Some(inner.line()), column: Some(inner.column()), message: msg }
+            ConfigError {
+                key: if key == "." { String::new() } else { key },
+                line: Some(inner.line()),
+                column: Some(inner.column()),
+                message: msg,
+            }
         })?;
-        de.end().map_err(|e| ConfigError { key: String::new(), line: Some(e.line()), column: Some(e.column()), message: "trailing characters after the JSON document".into() })?;
+        de.end().map_err(|e| ConfigError {
+            key: String::new(),
+            line: Some(e.line()),
+            column: Some(e.column()),
+            message: "trailing characters after the JSON document".into(),
+        })?;
         Self::build(raw, text, Format::Json)
     }
 
@@ -460,8 +519,19 @@ impl Config {
     #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
     pub fn from_path(path: impl AsRef<std::path::Path>) -> Result<Config, ConfigError> {
         let p = path.as_ref();
-        let text = std::fs::read_to_string(p).map_err(|e| ConfigError { key: String::new(), line: None, column: None, message: format!("cannot read {}: {e}", p.display()) })?;
-        if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) { Self::from_json(&text) } else { Self::from_toml(&text) }
+        let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+            key: String::new(),
+            line: None,
+            column: None,
+            message: format!("cannot read {}: {e}", p.display()),
+        })?;
+        if p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
+            Self::from_json(&text)
+        } else {
+            Self::from_toml(&text)
+        }
     }
 
     fn build(raw: RawFile, text: &str, format: Format) -> Result<Config, ConfigError> {
@@ -473,13 +543,19 @@ impl Config {
             cfg.settings.prometheus_port = m.prometheus_port;
             cfg.settings.alert_threshold = m.alert_threshold;
         }
-        let Some(q) = raw.tenant_quotas else { return Ok(cfg) };
+        let Some(q) = raw.tenant_quotas else {
+            return Ok(cfg);
+        };
         let s = &mut cfg.settings;
         if q.mode == Some(RawMode::Federated) || q.federation.is_some() {
             return Err(err_at(
                 text,
                 format,
-                if q.mode == Some(RawMode::Federated) { "tenant_quotas.mode" } else { "tenant_quotas.federation" },
+                if q.mode == Some(RawMode::Federated) {
+                    "tenant_quotas.mode"
+                } else {
+                    "tenant_quotas.federation"
+                },
                 "federated quotas need the shared (Redis) store, which this build does not include; use mode = \"local\"",
             ));
         }
@@ -498,15 +574,38 @@ impl Config {
         for (i, t) in q.tiers.iter().enumerate() {
             let path = format!("tenant_quotas.tiers[{i}]");
             if t.name.trim().is_empty() {
-                return Err(err_at(text, format, &format!("{path}.name"), "tier name must not be empty"));
+                return Err(err_at(
+                    text,
+                    format,
+                    &format!("{path}.name"),
+                    "tier name must not be empty",
+                ));
             }
             if !seen.insert(t.name.clone()) {
-                return Err(err_at(text, format, &format!("{path}.name"), format!("tier `{}` is defined twice", t.name)));
+                return Err(err_at(
+                    text,
+                    format,
+                    &format!("{path}.name"),
+                    format!("tier `{}` is defined twice", t.name),
+                ));
             }
             let base = match (&t.extends, cfg.plans.iter().find(|p| p.id == t.name)) {
                 (Some(parent), _) => match cfg.plans.iter().find(|p| &p.id == parent) {
-                    Some(p) => Plan { id: t.name.clone(), is_default: false, ..p.clone() },
-                    None => return Err(err_at(text, format, &format!("{path}.extends"), format!("unknown tier `{parent}` (define it earlier or use a built-in)"))),
+                    Some(p) => Plan {
+                        id: t.name.clone(),
+                        is_default: false,
+                        ..p.clone()
+                    },
+                    None => {
+                        return Err(err_at(
+                            text,
+                            format,
+                            &format!("{path}.extends"),
+                            format!(
+                                "unknown tier `{parent}` (define it earlier or use a built-in)"
+                            ),
+                        ));
+                    }
                 },
                 (None, Some(existing)) => existing.clone(),
                 (None, None) => Plan::custom(&t.name),
@@ -522,7 +621,12 @@ impl Config {
         if let Some(st) = &q.storage {
             if let Some(w) = st.warning_threshold {
                 if !w.is_finite() || w <= 0.0 || w > 1.0 {
-                    return Err(err_at(text, format, "tenant_quotas.storage.warning_threshold", format!("must be in (0, 1], got {w}")));
+                    return Err(err_at(
+                        text,
+                        format,
+                        "tenant_quotas.storage.warning_threshold",
+                        format!("must be in (0, 1], got {w}"),
+                    ));
                 }
             }
             if let Some(d) = st.check_interval {
@@ -534,7 +638,16 @@ impl Config {
                     p.resources.retain(|r| r.name != plan::STORAGE);
                     continue;
                 }
-                if let Some(ResourceSpec { kind: ResourceKind::Capacity { warning_threshold, block_writes, .. }, .. }) = p.resource_mut(plan::STORAGE) {
+                if let Some(ResourceSpec {
+                    kind:
+                        ResourceKind::Capacity {
+                            warning_threshold,
+                            block_writes,
+                            ..
+                        },
+                    ..
+                }) = p.resource_mut(plan::STORAGE)
+                {
                     if let Some(w) = st.warning_threshold {
                         *warning_threshold = w;
                     }
@@ -559,7 +672,12 @@ impl Config {
         // Default tier.
         if let Some(d) = q.default_tier {
             if !cfg.plans.iter().any(|p| p.id == d) {
-                return Err(err_at(text, format, "tenant_quotas.default_tier", format!("unknown tier `{d}`")));
+                return Err(err_at(
+                    text,
+                    format,
+                    "tenant_quotas.default_tier",
+                    format!("unknown tier `{d}`"),
+                ));
             }
             cfg.settings.default_tier = d;
         }
@@ -567,48 +685,106 @@ impl Config {
         // Assignments.
         for (i, a) in q.assignments.iter().enumerate() {
             let path = format!("tenant_quotas.assignments[{i}]");
-            let pattern = Glob::new(&a.tenant_pattern).map_err(|m| err_at(text, format, &format!("{path}.tenant_pattern"), format!("invalid glob `{}`: {m}", a.tenant_pattern)))?;
+            let pattern = Glob::new(&a.tenant_pattern).map_err(|m| {
+                err_at(
+                    text,
+                    format,
+                    &format!("{path}.tenant_pattern"),
+                    format!("invalid glob `{}`: {m}", a.tenant_pattern),
+                )
+            })?;
             if !cfg.plans.iter().any(|p| p.id == a.tier) {
-                return Err(err_at(text, format, &format!("{path}.tier"), format!("unknown tier `{}`", a.tier)));
+                return Err(err_at(
+                    text,
+                    format,
+                    &format!("{path}.tier"),
+                    format!("unknown tier `{}`", a.tier),
+                ));
             }
-            cfg.assignments.push(Assignment { pattern, tier: a.tier.clone() });
+            cfg.assignments.push(Assignment {
+                pattern,
+                tier: a.tier.clone(),
+            });
         }
 
         // Overrides.
         for (i, o) in q.overrides.iter().enumerate() {
             let path = format!("tenant_quotas.overrides[{i}]");
             if o.tenant_id.trim().is_empty() {
-                return Err(err_at(text, format, &format!("{path}.tenant_id"), "tenant_id must not be empty"));
+                return Err(err_at(
+                    text,
+                    format,
+                    &format!("{path}.tenant_id"),
+                    "tenant_id must not be empty",
+                ));
             }
-            let mk = |resource: &str| Override { resource: resource.to_owned(), limit: None, burst: None, idle_ms: None, expires_at_ms: o.expires_at.map(|t| t.0), reason: o.reason.clone() };
+            let mk = |resource: &str| Override {
+                resource: resource.to_owned(),
+                limit: None,
+                burst: None,
+                idle_ms: None,
+                expires_at_ms: o.expires_at.map(|t| t.0),
+                reason: o.reason.clone(),
+            };
             let mut list = Vec::new();
             if o.max_qps.is_some() || o.burst_allowance.is_some() {
                 if let Some(b) = o.burst_allowance {
                     if !b.is_finite() || b < 1.0 {
-                        return Err(err_at(text, format, &format!("{path}.burst_allowance"), format!("must be ≥ 1.0, got {b}")));
+                        return Err(err_at(
+                            text,
+                            format,
+                            &format!("{path}.burst_allowance"),
+                            format!("must be ≥ 1.0, got {b}"),
+                        ));
                     }
                 }
-                list.push(Override { limit: o.max_qps, burst: o.burst_allowance, ..mk(plan::QPS) });
+                list.push(Override {
+                    limit: o.max_qps,
+                    burst: o.burst_allowance,
+                    ..mk(plan::QPS)
+                });
             }
             if o.max_qps == Some(0) {
-                return Err(err_at(text, format, &format!("{path}.max_qps"), "must be at least 1"));
+                return Err(err_at(
+                    text,
+                    format,
+                    &format!("{path}.max_qps"),
+                    "must be at least 1",
+                ));
             }
             if let Some(c) = o.max_connections {
-                list.push(Override { limit: Some(c), ..mk(plan::CONNECTIONS) });
+                list.push(Override {
+                    limit: Some(c),
+                    ..mk(plan::CONNECTIONS)
+                });
             }
-            if let Some(b) = o.storage_quota_bytes.or(o.storage_quota_gb.map(|g| g.saturating_mul(GB))) {
-                list.push(Override { limit: Some(b), ..mk(plan::STORAGE) });
+            if let Some(b) = o
+                .storage_quota_bytes
+                .or(o.storage_quota_gb.map(|g| g.saturating_mul(GB)))
+            {
+                list.push(Override {
+                    limit: Some(b),
+                    ..mk(plan::STORAGE)
+                });
             }
             if o.max_transaction_duration.is_some() || o.max_idle_in_transaction.is_some() {
-                list.push(Override { limit: o.max_transaction_duration.map(|d| d.0), idle_ms: o.max_idle_in_transaction.map(|d| d.0), ..mk(plan::TRANSACTION) });
+                list.push(Override {
+                    limit: o.max_transaction_duration.map(|d| d.0),
+                    idle_ms: o.max_idle_in_transaction.map(|d| d.0),
+                    ..mk(plan::TRANSACTION)
+                });
             }
             for (name, limit) in &o.resources {
-                list.push(Override { limit: Some(*limit), ..mk(name) });
+                list.push(Override {
+                    limit: Some(*limit),
+                    ..mk(name)
+                });
             }
             if list.is_empty() {
                 return Err(err_at(text, format, &path, "override sets no limit"));
             }
-            cfg.overrides.extend(list.into_iter().map(|ov| (o.tenant_id.clone(), ov)));
+            cfg.overrides
+                .extend(list.into_iter().map(|ov| (o.tenant_id.clone(), ov)));
         }
         Ok(cfg)
     }
@@ -619,22 +795,43 @@ fn apply_tier(mut p: Plan, t: &RawTier, path: &str) -> Result<Plan, (String, Str
         p.description.clone_from(d);
     }
     let action = t.enforcement_action;
-    if t.max_qps.is_some() || t.burst_allowance.is_some() || t.rate_algorithm.is_some() || action.is_some() || t.max_queue_wait.is_some() {
+    if t.max_qps.is_some()
+        || t.burst_allowance.is_some()
+        || t.rate_algorithm.is_some()
+        || action.is_some()
+        || t.max_queue_wait.is_some()
+    {
         if t.max_qps == Some(0) {
             return Err((format!("{path}.max_qps"), "must be at least 1".into()));
         }
-        let spec = p.resource_mut(plan::QPS).map(|r| r.clone()).unwrap_or_else(|| ResourceSpec::rate(plan::QPS, 1000, 1000, 1.0, EnforcementAction::Throttle));
+        let spec = p
+            .resource_mut(plan::QPS)
+            .map(|r| r.clone())
+            .unwrap_or_else(|| {
+                ResourceSpec::rate(plan::QPS, 1000, 1000, 1.0, EnforcementAction::Throttle)
+            });
         let mut spec = spec;
-        if let ResourceKind::Rate { windows, burst, algorithm } = &mut spec.kind {
+        if let ResourceKind::Rate {
+            windows,
+            burst,
+            algorithm,
+        } = &mut spec.kind
+        {
             if let Some(q) = t.max_qps {
                 match windows.first_mut() {
                     Some(w) => w.limit = q,
-                    None => windows.push(RateWindow { limit: q, window_ms: 1000 }),
+                    None => windows.push(RateWindow {
+                        limit: q,
+                        window_ms: 1000,
+                    }),
                 }
             }
             if let Some(b) = t.burst_allowance {
                 if !b.is_finite() || b < 1.0 {
-                    return Err((format!("{path}.burst_allowance"), format!("must be a number ≥ 1.0, got {b}")));
+                    return Err((
+                        format!("{path}.burst_allowance"),
+                        format!("must be a number ≥ 1.0, got {b}"),
+                    ));
                 }
                 *burst = b;
             }
@@ -651,8 +848,12 @@ fn apply_tier(mut p: Plan, t: &RawTier, path: &str) -> Result<Plan, (String, Str
         p.set_resource(spec);
     }
     if t.max_connections.is_some() || action.is_some() || t.max_queue_wait.is_some() {
-        let mut spec = p.resource(plan::CONNECTIONS).cloned().unwrap_or_else(|| ResourceSpec::concurrency(plan::CONNECTIONS, 50, EnforcementAction::Throttle));
-        if let (ResourceKind::Concurrency { max, .. }, Some(c)) = (&mut spec.kind, t.max_connections) {
+        let mut spec = p.resource(plan::CONNECTIONS).cloned().unwrap_or_else(|| {
+            ResourceSpec::concurrency(plan::CONNECTIONS, 50, EnforcementAction::Throttle)
+        });
+        if let (ResourceKind::Concurrency { max, .. }, Some(c)) =
+            (&mut spec.kind, t.max_connections)
+        {
             *max = c;
         }
         if let Some(a) = action {
@@ -663,25 +864,40 @@ fn apply_tier(mut p: Plan, t: &RawTier, path: &str) -> Result<Plan, (String, Str
         }
         p.set_resource(spec);
     }
-    if let Some(bytes) = t.storage_quota_bytes.or(t.storage_quota_gb.map(|g| g.saturating_mul(GB))) {
-        let mut spec = p.resource(plan::STORAGE).cloned().unwrap_or_else(|| ResourceSpec::capacity(plan::STORAGE, bytes));
+    if let Some(bytes) = t
+        .storage_quota_bytes
+        .or(t.storage_quota_gb.map(|g| g.saturating_mul(GB)))
+    {
+        let mut spec = p
+            .resource(plan::STORAGE)
+            .cloned()
+            .unwrap_or_else(|| ResourceSpec::capacity(plan::STORAGE, bytes));
         if let ResourceKind::Capacity { max, .. } = &mut spec.kind {
             *max = bytes;
         }
         p.set_resource(spec);
     }
     if t.max_transaction_duration.is_some() || t.max_idle_in_transaction.is_some() {
-        let mut spec = p.resource(plan::TRANSACTION).cloned().unwrap_or_else(|| ResourceSpec::duration(plan::TRANSACTION, None, None));
+        let mut spec = p
+            .resource(plan::TRANSACTION)
+            .cloned()
+            .unwrap_or_else(|| ResourceSpec::duration(plan::TRANSACTION, None, None));
         if let ResourceKind::Duration { max_ms, idle_ms } = &mut spec.kind {
             if let Some(d) = t.max_transaction_duration {
                 if d.0 == 0 {
-                    return Err((format!("{path}.max_transaction_duration"), "must be longer than 0".into()));
+                    return Err((
+                        format!("{path}.max_transaction_duration"),
+                        "must be longer than 0".into(),
+                    ));
                 }
                 *max_ms = Some(d.0);
             }
             if let Some(d) = t.max_idle_in_transaction {
                 if d.0 == 0 {
-                    return Err((format!("{path}.max_idle_in_transaction"), "must be longer than 0".into()));
+                    return Err((
+                        format!("{path}.max_idle_in_transaction"),
+                        "must be longer than 0".into(),
+                    ));
                 }
                 *idle_ms = Some(d.0);
             }
@@ -712,22 +928,69 @@ fn apply_tier(mut p: Plan, t: &RawTier, path: &str) -> Result<Plan, (String, Str
 }
 
 fn raw_resource(r: &RawResource, path: &str) -> Result<ResourceSpec, (String, String)> {
-    let need = |v: Option<u64>, key: &str| v.ok_or_else(|| (format!("{path}.{key}"), format!("a {} resource needs `{key}`", kind_name(r.kind))));
+    let need = |v: Option<u64>, key: &str| {
+        v.ok_or_else(|| {
+            (
+                format!("{path}.{key}"),
+                format!("a {} resource needs `{key}`", kind_name(r.kind)),
+            )
+        })
+    };
     let kind = match r.kind {
         RawKind::Rate => {
             let windows = match (&r.windows, r.limit, r.window) {
-                (Some(ws), None, None) => ws.iter().map(|w| RateWindow { limit: w.limit, window_ms: w.window.0 }).collect(),
-                (None, Some(limit), window) => vec![RateWindow { limit, window_ms: window.map(|w| w.0).unwrap_or(1000) }],
-                (Some(_), _, _) => return Err((format!("{path}.windows"), "give either `windows` or `limit`/`window`, not both".into())),
-                (None, None, _) => return Err((format!("{path}.limit"), "a rate resource needs `limit` (and `window`) or `windows`".into())),
+                (Some(ws), None, None) => ws
+                    .iter()
+                    .map(|w| RateWindow {
+                        limit: w.limit,
+                        window_ms: w.window.0,
+                    })
+                    .collect(),
+                (None, Some(limit), window) => vec![RateWindow {
+                    limit,
+                    window_ms: window.map(|w| w.0).unwrap_or(1000),
+                }],
+                (Some(_), _, _) => {
+                    return Err((
+                        format!("{path}.windows"),
+                        "give either `windows` or `limit`/`window`, not both".into(),
+                    ));
+                }
+                (None, None, _) => {
+                    return Err((
+                        format!("{path}.limit"),
+                        "a rate resource needs `limit` (and `window`) or `windows`".into(),
+                    ));
+                }
             };
-            ResourceKind::Rate { windows, burst: r.burst.unwrap_or(1.0), algorithm: r.algorithm.unwrap_or_default() }
+            ResourceKind::Rate {
+                windows,
+                burst: r.burst.unwrap_or(1.0),
+                algorithm: r.algorithm.unwrap_or_default(),
+            }
         }
-        RawKind::Concurrency => ResourceKind::Concurrency { max: need(r.limit, "limit")?, lease_ttl_ms: r.lease_ttl.map(|d| d.0) },
-        RawKind::Capacity => ResourceKind::Capacity { max: need(r.limit, "limit")?, warning_threshold: r.warning_threshold.unwrap_or(plan::DEFAULT_WARNING_THRESHOLD), block_writes: r.block_writes.unwrap_or(true) },
-        RawKind::Duration => ResourceKind::Duration { max_ms: r.max_duration.map(|d| d.0), idle_ms: r.max_idle.map(|d| d.0) },
+        RawKind::Concurrency => ResourceKind::Concurrency {
+            max: need(r.limit, "limit")?,
+            lease_ttl_ms: r.lease_ttl.map(|d| d.0),
+        },
+        RawKind::Capacity => ResourceKind::Capacity {
+            max: need(r.limit, "limit")?,
+            warning_threshold: r
+                .warning_threshold
+                .unwrap_or(plan::DEFAULT_WARNING_THRESHOLD),
+            block_writes: r.block_writes.unwrap_or(true),
+        },
+        RawKind::Duration => ResourceKind::Duration {
+            max_ms: r.max_duration.map(|d| d.0),
+            idle_ms: r.max_idle.map(|d| d.0),
+        },
     };
-    Ok(ResourceSpec { name: r.name.clone(), kind, action: r.action.unwrap_or_default(), max_wait_ms: r.max_wait.map(|d| d.0) })
+    Ok(ResourceSpec {
+        name: r.name.clone(),
+        kind,
+        action: r.action.unwrap_or_default(),
+        max_wait_ms: r.max_wait.map(|d| d.0),
+    })
 }
 
 fn kind_name(k: RawKind) -> &'static str {

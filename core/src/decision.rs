@@ -140,7 +140,13 @@ impl Decision {
     }
 
     /// A refusal of `resource` for reason `code`.
-    pub fn reject(resource: &'static str, code: Code, limit: Option<u64>, remaining: Option<u64>, retry_after_ms: u64) -> Self {
+    pub fn reject(
+        resource: &'static str,
+        code: Code,
+        limit: Option<u64>,
+        remaining: Option<u64>,
+        retry_after_ms: u64,
+    ) -> Self {
         Self {
             allowed: false,
             action: Action::Reject,

@@ -9,7 +9,10 @@ enum Tok {
     Lit(char),
     Any,
     Star,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// A compiled glob.
@@ -38,7 +41,9 @@ impl Glob {
                 '?' => toks.push(Tok::Any),
                 '\\' => {
                     i += 1;
-                    let Some(&c) = chars.get(i) else { return Err(format!("dangling escape at character {}", i)) };
+                    let Some(&c) = chars.get(i) else {
+                        return Err(format!("dangling escape at character {}", i));
+                    };
                     toks.push(Tok::Lit(c));
                 }
                 '[' => {
@@ -51,15 +56,22 @@ impl Glob {
                     let mut ranges = Vec::new();
                     let mut first = true;
                     loop {
-                        let Some(&c) = chars.get(i) else { return Err(format!("unclosed `[` at character {}", start + 1)) };
+                        let Some(&c) = chars.get(i) else {
+                            return Err(format!("unclosed `[` at character {}", start + 1));
+                        };
                         if c == ']' && !first {
                             break;
                         }
                         first = false;
-                        if chars.get(i + 1) == Some(&'-') && chars.get(i + 2).is_some_and(|&e| e != ']') {
+                        if chars.get(i + 1) == Some(&'-')
+                            && chars.get(i + 2).is_some_and(|&e| e != ']')
+                        {
                             let e = chars[i + 2];
                             if e < c {
-                                return Err(format!("invalid range `{c}-{e}` at character {}", i + 1));
+                                return Err(format!(
+                                    "invalid range `{c}-{e}` at character {}",
+                                    i + 1
+                                ));
                             }
                             ranges.push((c, e));
                             i += 3;
@@ -74,7 +86,10 @@ impl Glob {
             }
             i += 1;
         }
-        Ok(Glob { source: pattern.to_owned(), toks })
+        Ok(Glob {
+            source: pattern.to_owned(),
+            toks,
+        })
     }
 
     /// The pattern text.
@@ -92,7 +107,9 @@ impl Glob {
             let ok = match self.toks.get(p) {
                 Some(Tok::Lit(c)) => *c == s[i],
                 Some(Tok::Any) => true,
-                Some(Tok::Class { negated, ranges }) => ranges.iter().any(|&(a, b)| a <= s[i] && s[i] <= b) != *negated,
+                Some(Tok::Class { negated, ranges }) => {
+                    ranges.iter().any(|&(a, b)| a <= s[i] && s[i] <= b) != *negated
+                }
                 Some(Tok::Star) => {
                     star_p = p;
                     star_i = i;

@@ -11,12 +11,19 @@ use crate::config::{Assignment, Config, Settings};
 use crate::decision::{Action, Code, Decision};
 use crate::error::{Error, Result};
 use crate::limiter::RateRequest;
-use crate::plan::{self, EnforcementAction, Feature, Plan, ResourceKind, ResourceLimits, ResourceSpec, intern};
-use crate::quota::{AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyStats, ExpiryReason, LeaseStatus};
+use crate::plan::{
+    self, EnforcementAction, Feature, Plan, ResourceKind, ResourceLimits, ResourceSpec, intern,
+};
+use crate::quota::{
+    AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyStats, ExpiryReason, LeaseStatus,
+};
 use crate::sharded::Sharded;
 use crate::store::{DurationParams, IdGen, MemoryStore, Store, TenantState};
 use crate::tenant::{IsolationMode, Override, QuotaTracking, Tenant, TenantContext};
-use crate::usage::{Meter, ResourceStatus, StatusDocument, StatusQuotas, TenantUsage, UsageReport, UsageStats, Violation, ViolationCounts, format_duration_ms, render_prometheus};
+use crate::usage::{
+    Meter, ResourceStatus, StatusDocument, StatusQuotas, TenantUsage, UsageReport, UsageStats,
+    Violation, ViolationCounts, format_duration_ms, render_prometheus,
+};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -39,8 +46,18 @@ pub(crate) struct ResolvedPlan {
 
 impl ResolvedPlan {
     fn new(plan: Plan, s: &Settings) -> Self {
-        let resources = plan.resources.iter().map(|r| (intern(&r.name), r.clone())).collect();
-        Self { plan, resources, max_queue_wait_ms: s.max_queue_wait_ms, max_throttle_delay_ms: s.max_throttle_delay_ms, shadow_all: s.shadow_mode || !s.enabled }
+        let resources = plan
+            .resources
+            .iter()
+            .map(|r| (intern(&r.name), r.clone()))
+            .collect();
+        Self {
+            plan,
+            resources,
+            max_queue_wait_ms: s.max_queue_wait_ms,
+            max_throttle_delay_ms: s.max_throttle_delay_ms,
+            shadow_all: s.shadow_mode || !s.enabled,
+        }
     }
 }
 
@@ -56,19 +73,40 @@ pub(crate) struct Catalog {
 
 impl Catalog {
     fn new(cfg: Config) -> Self {
-        let Config { settings, plans, assignments, overrides } = cfg;
-        let plans: Vec<_> = plans.into_iter().map(|p| Arc::new(ResolvedPlan::new(p, &settings))).collect();
+        let Config {
+            settings,
+            plans,
+            assignments,
+            overrides,
+        } = cfg;
+        let plans: Vec<_> = plans
+            .into_iter()
+            .map(|p| Arc::new(ResolvedPlan::new(p, &settings)))
+            .collect();
         let mut by_tenant: HashMap<String, Vec<Override>> = HashMap::new();
         for (t, o) in overrides {
             by_tenant.entry(t).or_default().push(o);
         }
-        let mut c = Self { settings, plans, assignments, overrides: by_tenant, known: HashSet::new() };
+        let mut c = Self {
+            settings,
+            plans,
+            assignments,
+            overrides: by_tenant,
+            known: HashSet::new(),
+        };
         c.refresh_known();
         c
     }
 
     fn refresh_known(&mut self) {
-        self.known = [plan::QPS, plan::CONNECTIONS, plan::STORAGE, plan::TRANSACTION].into_iter().collect();
+        self.known = [
+            plan::QPS,
+            plan::CONNECTIONS,
+            plan::STORAGE,
+            plan::TRANSACTION,
+        ]
+        .into_iter()
+        .collect();
         for p in &self.plans {
             self.known.extend(p.resources.iter().map(|(n, _)| *n));
         }
@@ -93,7 +131,13 @@ impl Catalog {
     }
 
     fn with_plans(&self, plans: Vec<Arc<ResolvedPlan>>) -> Self {
-        let mut c = Self { settings: self.settings.clone(), plans, assignments: self.assignments.clone(), overrides: self.overrides.clone(), known: HashSet::new() };
+        let mut c = Self {
+            settings: self.settings.clone(),
+            plans,
+            assignments: self.assignments.clone(),
+            overrides: self.overrides.clone(),
+            known: HashSet::new(),
+        };
         c.refresh_known();
         c
     }
@@ -124,7 +168,11 @@ impl Profile {
                 return Some((o.name, &o.spec, true));
             }
         }
-        self.plan.resources.iter().find(|(n, _)| *n == resource).map(|(n, s)| (*n, s, false))
+        self.plan
+            .resources
+            .iter()
+            .find(|(n, _)| *n == resource)
+            .map(|(n, s)| (*n, s, false))
     }
 
     fn effective_specs(&self, now: u64) -> Vec<(&'static str, ResourceSpec, bool)> {
@@ -134,7 +182,10 @@ impl Profile {
                 names.push(o.name);
             }
         }
-        names.into_iter().filter_map(|n| self.spec_at(n, now).map(|(n, s, o)| (n, s.clone(), o))).collect()
+        names
+            .into_iter()
+            .filter_map(|n| self.spec_at(n, now).map(|(n, s, o)| (n, s.clone(), o)))
+            .collect()
     }
 }
 
@@ -151,7 +202,10 @@ fn apply_override(base: &ResourceSpec, o: &Override) -> Result<ResourceSpec> {
             }
             if let Some(b) = o.burst {
                 if !b.is_finite() || b < 1.0 {
-                    return Err(Error::invalid("burst", format!("burst must be ≥ 1.0, got {b}")));
+                    return Err(Error::invalid(
+                        "burst",
+                        format!("burst must be ≥ 1.0, got {b}"),
+                    ));
                 }
                 *burst = b;
             }
@@ -173,14 +227,26 @@ fn apply_override(base: &ResourceSpec, o: &Override) -> Result<ResourceSpec> {
     Ok(s)
 }
 
-fn build_profile(plan: Arc<ResolvedPlan>, explicit: bool, shadow: bool, runtime: &[ActiveOverride], config: &[Override]) -> Profile {
+fn build_profile(
+    plan: Arc<ResolvedPlan>,
+    explicit: bool,
+    shadow: bool,
+    runtime: &[ActiveOverride],
+    config: &[Override],
+) -> Profile {
     let mut overrides = Vec::new();
     let mut add = |o: &Override, from_config: bool| {
         let name = intern(&o.resource);
         if let Some((_, base)) = plan.resources.iter().find(|(n, _)| *n == name) {
             if let Ok(spec) = apply_override(base, o) {
-                overrides.retain(|a: &ActiveOverride| a.name != name || a.from_config != from_config);
-                overrides.push(ActiveOverride { name, spec, ovr: o.clone(), from_config });
+                overrides
+                    .retain(|a: &ActiveOverride| a.name != name || a.from_config != from_config);
+                overrides.push(ActiveOverride {
+                    name,
+                    spec,
+                    ovr: o.clone(),
+                    from_config,
+                });
             }
         }
     };
@@ -191,7 +257,12 @@ fn build_profile(plan: Arc<ResolvedPlan>, explicit: bool, shadow: bool, runtime:
     for o in config {
         add(o, true);
     }
-    Profile { plan, explicit, shadow, overrides: overrides.into_boxed_slice() }
+    Profile {
+        plan,
+        explicit,
+        shadow,
+        overrides: overrides.into_boxed_slice(),
+    }
 }
 
 /// One registered tenant.
@@ -225,7 +296,10 @@ pub struct Governor {
 
 impl std::fmt::Debug for Governor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Governor").field("tenants", &self.inner.tenants.len()).field("store", &self.inner.store.kind()).finish()
+        f.debug_struct("Governor")
+            .field("tenants", &self.inner.tenants.len())
+            .field("store", &self.inner.store.kind())
+            .finish()
     }
 }
 
@@ -328,8 +402,18 @@ fn limit_code(name: &str, kind: &ResourceKind) -> Code {
     }
 }
 
-fn wrong_kind(resource: &str, operation: &'static str, expected: &'static str, kind: &ResourceKind) -> Error {
-    Error::WrongResourceKind { resource: resource.to_owned(), operation, expected, actual: kind.name() }
+fn wrong_kind(
+    resource: &str,
+    operation: &'static str,
+    expected: &'static str,
+    kind: &ResourceKind,
+) -> Error {
+    Error::WrongResourceKind {
+        resource: resource.to_owned(),
+        operation,
+        expected,
+        actual: kind.name(),
+    }
 }
 
 impl Governor {
@@ -340,7 +424,11 @@ impl Governor {
 
     /// A builder.
     pub fn builder() -> GovernorBuilder {
-        GovernorBuilder { config: Config::default(), store: Arc::new(MemoryStore::new()), clock: default_clock() }
+        GovernorBuilder {
+            config: Config::default(),
+            store: Arc::new(MemoryStore::new()),
+            clock: default_clock(),
+        }
     }
 
     /// A governor configured from S2 TOML.
@@ -366,16 +454,25 @@ impl Governor {
     // ----- lookups -------------------------------------------------------------------------
 
     fn entry(&self, tenant: &str) -> Result<Arc<TenantEntry>> {
-        self.inner.tenants.with(tenant, Arc::clone).ok_or_else(|| Error::TenantNotFound(tenant.to_owned()))
+        self.inner
+            .tenants
+            .with(tenant, Arc::clone)
+            .ok_or_else(|| Error::TenantNotFound(tenant.to_owned()))
     }
 
     fn entry_by_id(&self, id: &Uuid) -> Result<Arc<TenantEntry>> {
-        self.inner.by_id.with(&uuid_key(id), Arc::clone).ok_or_else(|| Error::TenantNotFound(id.to_string()))
+        self.inner
+            .by_id
+            .with(&uuid_key(id), Arc::clone)
+            .ok_or_else(|| Error::TenantNotFound(id.to_string()))
     }
 
     fn snapshot(&self, e: &TenantEntry, now: u64) -> Tenant {
         let p = e.profile.load();
-        let get = |n: &str| p.spec_at(n, now).and_then(|(_, s, _)| s.kind.primary_limit());
+        let get = |n: &str| {
+            p.spec_at(n, now)
+                .and_then(|(_, s, _)| s.kind.primary_limit())
+        };
         Tenant {
             id: e.id,
             name: e.name.to_string(),
@@ -383,12 +480,21 @@ impl Governor {
             isolation_mode: e.isolation,
             limits: ResourceLimits {
                 max_storage_bytes: get(plan::STORAGE).unwrap_or(u64::MAX),
-                max_connections: get(plan::CONNECTIONS).map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX),
-                max_qps: get(plan::QPS).map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX),
+                max_connections: get(plan::CONNECTIONS)
+                    .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+                    .unwrap_or(usize::MAX),
+                max_qps: get(plan::QPS)
+                    .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+                    .unwrap_or(usize::MAX),
             },
             features: p.plan.plan.features,
             shadow: p.shadow,
-            overrides: p.overrides.iter().filter(|o| o.ovr.expires_at_ms.is_none_or(|x| now < x)).map(|o| o.ovr.clone()).collect(),
+            overrides: p
+                .overrides
+                .iter()
+                .filter(|o| o.ovr.expires_at_ms.is_none_or(|x| now < x))
+                .map(|o| o.ovr.clone())
+                .collect(),
             created_at_ms: e.created_at_ms,
         }
     }
@@ -420,32 +526,60 @@ impl Governor {
 
     /// A pre-resolved handle: checks through it skip the name lookup.
     pub fn handle(&self, tenant: &str) -> Result<TenantHandle> {
-        Ok(TenantHandle { entry: self.entry(tenant)?, gov: self.clone() })
+        Ok(TenantHandle {
+            entry: self.entry(tenant)?,
+            gov: self.clone(),
+        })
     }
 
     // ----- registration --------------------------------------------------------------------
 
     /// Registers a tenant. Plan: `plan` if given, else the first matching assignment, else
     /// `default_tier`. Modes other than `SharedSchema` need the plan's `all_isolation_modes`.
-    pub fn register(&self, name: &str, plan: Option<&str>, isolation: IsolationMode, now_ms: u64) -> Result<Tenant> {
+    pub fn register(
+        &self,
+        name: &str,
+        plan: Option<&str>,
+        isolation: IsolationMode,
+        now_ms: u64,
+    ) -> Result<Tenant> {
         if name.is_empty() {
             return Err(Error::invalid("name", "tenant name must not be empty"));
         }
         self.register_inner(name, plan, isolation, now_ms)
     }
 
-    fn register_inner(&self, name: &str, plan: Option<&str>, isolation: IsolationMode, now_ms: u64) -> Result<Tenant> {
+    fn register_inner(
+        &self,
+        name: &str,
+        plan: Option<&str>,
+        isolation: IsolationMode,
+        now_ms: u64,
+    ) -> Result<Tenant> {
         let _g = lock(&self.inner.admin);
         if self.inner.tenants.with(name, |_| ()).is_some() {
             return Err(Error::TenantExists(name.to_owned()));
         }
         let cat = self.inner.catalog.load();
         let (p, explicit) = match plan {
-            Some(id) => (cat.plan(id).ok_or_else(|| Error::PlanNotFound(id.to_owned()))?.clone(), true),
-            None => (cat.assigned(name).ok_or_else(|| Error::PlanNotFound(cat.settings.default_tier.clone()))?.clone(), false),
+            Some(id) => (
+                cat.plan(id)
+                    .ok_or_else(|| Error::PlanNotFound(id.to_owned()))?
+                    .clone(),
+                true,
+            ),
+            None => (
+                cat.assigned(name)
+                    .ok_or_else(|| Error::PlanNotFound(cat.settings.default_tier.clone()))?
+                    .clone(),
+                false,
+            ),
         };
         if isolation != IsolationMode::SharedSchema && !p.plan.features.all_isolation_modes {
-            return Err(Error::IsolationNotAllowed { plan: p.plan.id.clone(), mode: isolation.as_str().to_owned() });
+            return Err(Error::IsolationNotAllowed {
+                plan: p.plan.id.clone(),
+                mode: isolation.as_str().to_owned(),
+            });
         }
         let cfg_over = cat.overrides.get(name).map(Vec::as_slice).unwrap_or(&[]);
         let profile = build_profile(p, explicit, false, &[], cfg_over);
@@ -458,7 +592,9 @@ impl Governor {
             state: self.inner.store.open(name),
             meter: Meter::default(),
         });
-        self.inner.by_id.insert_new(&uuid_key(&entry.id), entry.clone());
+        self.inner
+            .by_id
+            .insert_new(&uuid_key(&entry.id), entry.clone());
         self.inner.tenants.insert_new(name, entry.clone());
         Ok(self.snapshot(&entry, now_ms))
     }
@@ -466,7 +602,11 @@ impl Governor {
     /// Removes a tenant and its state.
     pub fn remove_tenant(&self, name: &str) -> Result<Tenant> {
         let _g = lock(&self.inner.admin);
-        let e = self.inner.tenants.remove(name).ok_or_else(|| Error::TenantNotFound(name.to_owned()))?;
+        let e = self
+            .inner
+            .tenants
+            .remove(name)
+            .ok_or_else(|| Error::TenantNotFound(name.to_owned()))?;
         self.inner.by_id.remove(&uuid_key(&e.id));
         Ok(self.snapshot(&e, self.now_ms()))
     }
@@ -480,7 +620,9 @@ impl Governor {
     /// units fits (use [`add_usage`](Self::add_usage) to record it). Duration: an error.
     #[inline]
     pub fn check(&self, tenant: &str, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        match self.inner.tenants.with(tenant, |e| self.check_entry(e, resource, cost, now_ms, true)) {
+        match self.inner.tenants.with(tenant, |e| {
+            self.check_entry(e, resource, cost, now_ms, true)
+        }) {
             Some(r) => r,
             None => Err(Error::TenantNotFound(tenant.to_owned())),
         }
@@ -488,37 +630,73 @@ impl Governor {
 
     /// Like [`check`](Self::check) but never consumes: what would happen now.
     pub fn peek(&self, tenant: &str, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        match self.inner.tenants.with(tenant, |e| self.check_entry(e, resource, cost, now_ms, false)) {
+        match self.inner.tenants.with(tenant, |e| {
+            self.check_entry(e, resource, cost, now_ms, false)
+        }) {
             Some(r) => r,
             None => Err(Error::TenantNotFound(tenant.to_owned())),
         }
     }
 
     /// [`check`](Self::check) for the tenant of an explicit context.
-    pub fn check_ctx(&self, ctx: &TenantContext, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
+    pub fn check_ctx(
+        &self,
+        ctx: &TenantContext,
+        resource: &str,
+        cost: u64,
+        now_ms: u64,
+    ) -> Result<Decision> {
         let e = self.entry_by_id(&ctx.tenant_id)?;
         self.check_entry(&e, resource, cost, now_ms, true)
     }
 
     #[inline]
-    fn check_entry(&self, e: &TenantEntry, resource: &str, cost: u64, now: u64, consume: bool) -> Result<Decision> {
+    fn check_entry(
+        &self,
+        e: &TenantEntry,
+        resource: &str,
+        cost: u64,
+        now: u64,
+        consume: bool,
+    ) -> Result<Decision> {
         let profile = e.profile.load();
         let Some((name, spec, _)) = profile.spec_at(resource, now) else {
             return self.unlimited(e, resource, cost, now, consume);
         };
-        let shadow = profile.shadow || profile.plan.shadow_all || self.inner.global_shadow.load(Ordering::Relaxed);
+        let shadow = profile.shadow
+            || profile.plan.shadow_all
+            || self.inner.global_shadow.load(Ordering::Relaxed);
         match &spec.kind {
-            ResourceKind::Rate { windows, burst, algorithm } => {
+            ResourceKind::Rate {
+                windows,
+                burst,
+                algorithm,
+            } => {
                 let max_delay = if shadow {
                     0
                 } else {
                     match spec.action {
-                        EnforcementAction::Throttle => spec.max_wait_ms.unwrap_or(profile.plan.max_throttle_delay_ms),
-                        EnforcementAction::Queue => spec.max_wait_ms.unwrap_or(profile.plan.max_queue_wait_ms),
+                        EnforcementAction::Throttle => spec
+                            .max_wait_ms
+                            .unwrap_or(profile.plan.max_throttle_delay_ms),
+                        EnforcementAction::Queue => {
+                            spec.max_wait_ms.unwrap_or(profile.plan.max_queue_wait_ms)
+                        }
                         EnforcementAction::Reject => 0,
                     }
                 };
-                let out = e.state.rate(name, windows, *burst, *algorithm, RateRequest { now_ms: now, cost, max_delay_ms: max_delay, consume })?;
+                let out = e.state.rate(
+                    name,
+                    windows,
+                    *burst,
+                    *algorithm,
+                    RateRequest {
+                        now_ms: now,
+                        cost,
+                        max_delay_ms: max_delay,
+                        consume,
+                    },
+                )?;
                 let mut d = Decision {
                     allowed: out.admitted,
                     action: Action::Allow,
@@ -536,17 +714,32 @@ impl Governor {
                 if out.admitted {
                     if out.delay_ms > 0 {
                         let queued = spec.action == EnforcementAction::Queue;
-                        d.action = if queued { Action::Queue } else { Action::Throttle };
+                        d.action = if queued {
+                            Action::Queue
+                        } else {
+                            Action::Throttle
+                        };
                         d.code = Some(Code::RateLimited);
                         if consume {
-                            e.meter.violation(if queued { Violation::Queued } else { Violation::Throttled }, now);
+                            e.meter.violation(
+                                if queued {
+                                    Violation::Queued
+                                } else {
+                                    Violation::Throttled
+                                },
+                                now,
+                            );
                         }
                     }
                     if consume && name == plan::QPS {
                         e.meter.admitted(now, cost);
                     }
                 } else {
-                    d.code = Some(if out.never { Code::CostExceedsLimit } else { Code::RateLimited });
+                    d.code = Some(if out.never {
+                        Code::CostExceedsLimit
+                    } else {
+                        Code::RateLimited
+                    });
                     d.action = Action::Reject;
                     if shadow {
                         d.allowed = true;
@@ -570,44 +763,94 @@ impl Governor {
                 Ok(if ok {
                     Decision::allow(name, Some(*max), remaining)
                 } else if shadow {
-                    Decision { shadow: true, code: Some(limit_code(name, &spec.kind)), ..Decision::allow(name, Some(*max), remaining) }
+                    Decision {
+                        shadow: true,
+                        code: Some(limit_code(name, &spec.kind)),
+                        ..Decision::allow(name, Some(*max), remaining)
+                    }
                 } else {
                     Decision::reject(name, limit_code(name, &spec.kind), Some(*max), remaining, 0)
                 })
             }
-            ResourceKind::Capacity { max, warning_threshold, block_writes } => {
+            ResourceKind::Capacity {
+                max,
+                warning_threshold,
+                block_writes,
+            } => {
                 let (_, used) = e.state.capacity(name, CapacityOp::Get)?;
                 let value = used.saturating_add(cost);
-                Ok(capacity_decision(name, &spec.kind, *max, *warning_threshold, value, *block_writes && !shadow && value > *max, shadow))
+                Ok(capacity_decision(
+                    name,
+                    &spec.kind,
+                    *max,
+                    *warning_threshold,
+                    value,
+                    *block_writes && !shadow && value > *max,
+                    shadow,
+                ))
             }
-            ResourceKind::Duration { .. } => Err(wrong_kind(resource, "check", "rate, concurrency or capacity", &spec.kind)),
+            ResourceKind::Duration { .. } => Err(wrong_kind(
+                resource,
+                "check",
+                "rate, concurrency or capacity",
+                &spec.kind,
+            )),
         }
     }
 
-    fn unlimited(&self, e: &TenantEntry, resource: &str, cost: u64, now: u64, consume: bool) -> Result<Decision> {
+    fn unlimited(
+        &self,
+        e: &TenantEntry,
+        resource: &str,
+        cost: u64,
+        now: u64,
+        consume: bool,
+    ) -> Result<Decision> {
         let cat = self.inner.catalog.load();
-        let name = cat.known.get(resource).copied().ok_or_else(|| Error::ResourceNotFound { tenant: e.name.to_string(), resource: resource.to_owned() })?;
+        let name = cat
+            .known
+            .get(resource)
+            .copied()
+            .ok_or_else(|| Error::ResourceNotFound {
+                tenant: e.name.to_string(),
+                resource: resource.to_owned(),
+            })?;
         if consume && name == plan::QPS {
             e.meter.admitted(now, cost);
         }
         Ok(Decision::allow(name, None, None))
     }
 
-    fn spec_for(&self, e: &TenantEntry, resource: &str, now: u64) -> Result<(&'static str, Option<ResourceSpec>, bool)> {
+    fn spec_for(
+        &self,
+        e: &TenantEntry,
+        resource: &str,
+        now: u64,
+    ) -> Result<(&'static str, Option<ResourceSpec>, bool)> {
         let profile = e.profile.load();
-        let shadow = profile.shadow || profile.plan.shadow_all || self.inner.global_shadow.load(Ordering::Relaxed);
+        let shadow = profile.shadow
+            || profile.plan.shadow_all
+            || self.inner.global_shadow.load(Ordering::Relaxed);
         match profile.spec_at(resource, now) {
             Some((n, s, _)) => Ok((n, Some(s.clone()), shadow)),
             None => {
                 let cat = self.inner.catalog.load();
-                let n = cat.known.get(resource).copied().ok_or_else(|| Error::ResourceNotFound { tenant: e.name.to_string(), resource: resource.to_owned() })?;
+                let n =
+                    cat.known
+                        .get(resource)
+                        .copied()
+                        .ok_or_else(|| Error::ResourceNotFound {
+                            tenant: e.name.to_string(),
+                            resource: resource.to_owned(),
+                        })?;
                 Ok((n, None, shadow))
             }
         }
     }
 
     fn queue_wait(&self, e: &TenantEntry, spec: &ResourceSpec) -> u64 {
-        spec.max_wait_ms.unwrap_or(e.profile.load().plan.max_queue_wait_ms)
+        spec.max_wait_ms
+            .unwrap_or(e.profile.load().plan.max_queue_wait_ms)
     }
 
     // ----- concurrency ---------------------------------------------------------------------
@@ -615,31 +858,78 @@ impl Governor {
     /// Acquires a concurrency lease. With action `queue`, a full resource returns a `queue`
     /// decision with a `ticket`: call again with `ticket` until granted or timed out
     /// (first come, first served). Release every granted lease with [`release`](Self::release).
-    pub fn acquire(&self, tenant: &str, resource: &str, ticket: Option<u64>, now_ms: u64) -> Result<Decision> {
+    pub fn acquire(
+        &self,
+        tenant: &str,
+        resource: &str,
+        ticket: Option<u64>,
+        now_ms: u64,
+    ) -> Result<Decision> {
         let e = self.entry(tenant)?;
         let (name, spec, shadow) = self.spec_for(&e, resource, now_ms)?;
         let (max, ttl, action, kind) = match &spec {
-            Some(s @ ResourceSpec { kind: ResourceKind::Concurrency { max, lease_ttl_ms }, .. }) => (Some(*max), *lease_ttl_ms, s.action, s.kind.clone()),
+            Some(
+                s @ ResourceSpec {
+                    kind: ResourceKind::Concurrency { max, lease_ttl_ms },
+                    ..
+                },
+            ) => (Some(*max), *lease_ttl_ms, s.action, s.kind.clone()),
             Some(s) => return Err(wrong_kind(resource, "acquire", "concurrency", &s.kind)),
-            None => (None, None, EnforcementAction::Reject, ResourceKind::Concurrency { max: u64::MAX, lease_ttl_ms: None }),
+            None => (
+                None,
+                None,
+                EnforcementAction::Reject,
+                ResourceKind::Concurrency {
+                    max: u64::MAX,
+                    lease_ttl_ms: None,
+                },
+            ),
         };
         let wait = spec.as_ref().map(|s| self.queue_wait(&e, s)).unwrap_or(0);
-        let p = AcquireParams { max: max.unwrap_or(u64::MAX), lease_ttl_ms: ttl, queue: action == EnforcementAction::Queue && !shadow, max_wait_ms: wait };
+        let p = AcquireParams {
+            max: max.unwrap_or(u64::MAX),
+            lease_ttl_ms: ttl,
+            queue: action == EnforcementAction::Queue && !shadow,
+            max_wait_ms: wait,
+        };
         let code = limit_code(name, &kind);
         let out = e.state.acquire(name, p, now_ms, ticket, &self.inner.ids)?;
         let remaining = |active: u64| max.map(|m| m.saturating_sub(active));
         Ok(match out {
-            AcquireOutcome::Granted { lease, active } => Decision { lease_id: Some(lease), ..Decision::allow(name, max, remaining(active)) },
-            AcquireOutcome::Rejected { active, timed_out: false, .. } if shadow => {
+            AcquireOutcome::Granted { lease, active } => Decision {
+                lease_id: Some(lease),
+                ..Decision::allow(name, max, remaining(active))
+            },
+            AcquireOutcome::Rejected {
+                active,
+                timed_out: false,
+                ..
+            } if shadow => {
                 e.meter.violation(Violation::Shadow, now_ms);
-                let forced = e.state.acquire(name, AcquireParams { max: u64::MAX, ..p }, now_ms, None, &self.inner.ids)?;
+                let forced = e.state.acquire(
+                    name,
+                    AcquireParams { max: u64::MAX, ..p },
+                    now_ms,
+                    None,
+                    &self.inner.ids,
+                )?;
                 let lease = match forced {
                     AcquireOutcome::Granted { lease, .. } => Some(lease),
                     _ => None,
                 };
-                Decision { shadow: true, code: Some(code), lease_id: lease, ..Decision::allow(name, max, remaining(active + 1)) }
+                Decision {
+                    shadow: true,
+                    code: Some(code),
+                    lease_id: lease,
+                    ..Decision::allow(name, max, remaining(active + 1))
+                }
             }
-            AcquireOutcome::Queued { ticket: t, wait_left_ms, active, .. } => {
+            AcquireOutcome::Queued {
+                ticket: t,
+                wait_left_ms,
+                active,
+                ..
+            } => {
                 if ticket.is_none() {
                     e.meter.violation(Violation::Queued, now_ms);
                 }
@@ -653,28 +943,55 @@ impl Governor {
                     ..Decision::allow(name, max, remaining(active))
                 }
             }
-            AcquireOutcome::Rejected { active, timed_out, retry_after_ms } => {
+            AcquireOutcome::Rejected {
+                active,
+                timed_out,
+                retry_after_ms,
+            } => {
                 e.meter.violation(Violation::Rejected, now_ms);
-                Decision::reject(name, if timed_out { Code::QueueTimeout } else { code }, max, remaining(active), retry_after_ms)
+                Decision::reject(
+                    name,
+                    if timed_out { Code::QueueTimeout } else { code },
+                    max,
+                    remaining(active),
+                    retry_after_ms,
+                )
             }
         })
     }
 
     /// Releases a lease. `LEASE_NOT_FOUND` if it is not held (released twice, or reclaimed
     /// after its TTL).
-    pub fn release(&self, tenant: &str, resource: &str, lease_id: u64, now_ms: u64) -> Result<Decision> {
+    pub fn release(
+        &self,
+        tenant: &str,
+        resource: &str,
+        lease_id: u64,
+        now_ms: u64,
+    ) -> Result<Decision> {
         let e = self.entry(tenant)?;
         let (name, spec, _) = self.spec_for(&e, resource, now_ms)?;
         let max = match &spec {
-            Some(ResourceSpec { kind: ResourceKind::Concurrency { max, .. }, .. }) => Some(*max),
+            Some(ResourceSpec {
+                kind: ResourceKind::Concurrency { max, .. },
+                ..
+            }) => Some(*max),
             Some(s) => return Err(wrong_kind(resource, "release", "concurrency", &s.kind)),
             None => None,
         };
         if !e.state.release(name, lease_id, now_ms)? {
-            return Err(Error::LeaseNotFound { tenant: tenant.to_owned(), resource: resource.to_owned(), lease: lease_id });
+            return Err(Error::LeaseNotFound {
+                tenant: tenant.to_owned(),
+                resource: resource.to_owned(),
+                lease: lease_id,
+            });
         }
         let active = e.state.concurrency_stats(name)?.active;
-        Ok(Decision::allow(name, max, max.map(|m| m.saturating_sub(active))))
+        Ok(Decision::allow(
+            name,
+            max,
+            max.map(|m| m.saturating_sub(active)),
+        ))
     }
 
     /// Abandons a queue ticket; `false` if it was unknown (already granted or timed out).
@@ -689,28 +1006,59 @@ impl Governor {
         let e = self.entry(tenant)?;
         let (name, spec, _) = self.spec_for(&e, resource, 0)?;
         if let Some(s) = spec.filter(|s| !matches!(s.kind, ResourceKind::Concurrency { .. })) {
-            return Err(wrong_kind(resource, "concurrency_stats", "concurrency", &s.kind));
+            return Err(wrong_kind(
+                resource,
+                "concurrency_stats",
+                "concurrency",
+                &s.kind,
+            ));
         }
         e.state.concurrency_stats(name)
     }
 
     // ----- capacity ------------------------------------------------------------------------
 
-    fn capacity_op(&self, tenant: &str, resource: &str, op: impl FnOnce(Option<u64>) -> CapacityOp, now_ms: u64, is_write: bool) -> Result<Decision> {
+    fn capacity_op(
+        &self,
+        tenant: &str,
+        resource: &str,
+        op: impl FnOnce(Option<u64>) -> CapacityOp,
+        now_ms: u64,
+        is_write: bool,
+    ) -> Result<Decision> {
         let e = self.entry(tenant)?;
         let (name, spec, shadow) = self.spec_for(&e, resource, now_ms)?;
         let Some(spec) = spec else {
             e.state.capacity(name, op(None))?;
             return Ok(Decision::allow(name, None, None));
         };
-        let ResourceKind::Capacity { max, warning_threshold, block_writes } = spec.kind else {
+        let ResourceKind::Capacity {
+            max,
+            warning_threshold,
+            block_writes,
+        } = spec.kind
+        else {
             return Err(wrong_kind(resource, "usage", "capacity", &spec.kind));
         };
         let block = block_writes && !shadow;
-        let (applied, value) = e.state.capacity(name, op(if block { Some(max) } else { None }))?;
+        let (applied, value) = e
+            .state
+            .capacity(name, op(if block { Some(max) } else { None }))?;
         // A write answers "was it accepted"; a measurement answers "may the next write proceed".
-        let blocked = if is_write { !applied } else { block && value >= max };
-        let d = capacity_decision(name, &spec.kind, max, warning_threshold, value, blocked, shadow);
+        let blocked = if is_write {
+            !applied
+        } else {
+            block && value >= max
+        };
+        let d = capacity_decision(
+            name,
+            &spec.kind,
+            max,
+            warning_threshold,
+            value,
+            blocked,
+            shadow,
+        );
         if is_write {
             match (d.allowed, d.action, d.shadow) {
                 (_, _, true) => e.meter.violation(Violation::Shadow, now_ms),
@@ -724,18 +1072,42 @@ impl Governor {
 
     /// Sets a gauge to a measured value (e.g. storage bytes from the host's size query). The
     /// decision says whether writes are still allowed.
-    pub fn set_usage(&self, tenant: &str, resource: &str, value: u64, now_ms: u64) -> Result<Decision> {
+    pub fn set_usage(
+        &self,
+        tenant: &str,
+        resource: &str,
+        value: u64,
+        now_ms: u64,
+    ) -> Result<Decision> {
         self.capacity_op(tenant, resource, |_| CapacityOp::Set(value), now_ms, false)
     }
 
     /// Records a write of `delta` units: refused (and not recorded) if it would pass the hard
     /// limit; `warn` above the warning threshold. Reads are never gated by capacity.
-    pub fn add_usage(&self, tenant: &str, resource: &str, delta: u64, now_ms: u64) -> Result<Decision> {
-        self.capacity_op(tenant, resource, |max| CapacityOp::Add { delta, max }, now_ms, true)
+    pub fn add_usage(
+        &self,
+        tenant: &str,
+        resource: &str,
+        delta: u64,
+        now_ms: u64,
+    ) -> Result<Decision> {
+        self.capacity_op(
+            tenant,
+            resource,
+            |max| CapacityOp::Add { delta, max },
+            now_ms,
+            true,
+        )
     }
 
     /// Records freed units (saturating at 0).
-    pub fn subtract_usage(&self, tenant: &str, resource: &str, delta: u64, now_ms: u64) -> Result<Decision> {
+    pub fn subtract_usage(
+        &self,
+        tenant: &str,
+        resource: &str,
+        delta: u64,
+        now_ms: u64,
+    ) -> Result<Decision> {
         self.capacity_op(tenant, resource, |_| CapacityOp::Sub(delta), now_ms, false)
     }
 
@@ -751,23 +1123,57 @@ impl Governor {
 
     // ----- duration ------------------------------------------------------------------------
 
-    fn duration_params(&self, e: &TenantEntry, resource: &str, now: u64) -> Result<(&'static str, DurationParams, Option<u64>)> {
+    fn duration_params(
+        &self,
+        e: &TenantEntry,
+        resource: &str,
+        now: u64,
+    ) -> Result<(&'static str, DurationParams, Option<u64>)> {
         let (name, spec, shadow) = self.spec_for(e, resource, now)?;
         match spec {
-            Some(ResourceSpec { kind: ResourceKind::Duration { max_ms, idle_ms }, .. }) if !shadow => Ok((name, DurationParams { max_ms, idle_ms }, max_ms)),
-            Some(ResourceSpec { kind: ResourceKind::Duration { max_ms, .. }, .. }) => Ok((name, DurationParams { max_ms: None, idle_ms: None }, max_ms)),
+            Some(ResourceSpec {
+                kind: ResourceKind::Duration { max_ms, idle_ms },
+                ..
+            }) if !shadow => Ok((name, DurationParams { max_ms, idle_ms }, max_ms)),
+            Some(ResourceSpec {
+                kind: ResourceKind::Duration { max_ms, .. },
+                ..
+            }) => Ok((
+                name,
+                DurationParams {
+                    max_ms: None,
+                    idle_ms: None,
+                },
+                max_ms,
+            )),
             Some(s) => Err(wrong_kind(resource, "begin", "duration", &s.kind)),
-            None => Ok((name, DurationParams { max_ms: None, idle_ms: None }, None)),
+            None => Ok((
+                name,
+                DurationParams {
+                    max_ms: None,
+                    idle_ms: None,
+                },
+                None,
+            )),
         }
     }
 
-    fn lease_decision(name: &'static str, limit: Option<u64>, lease: u64, st: LeaseStatus) -> Decision {
+    fn lease_decision(
+        name: &'static str,
+        limit: Option<u64>,
+        lease: u64,
+        st: LeaseStatus,
+    ) -> Decision {
         let mut d = match st.expired {
             None => Decision::allow(name, limit, None),
             Some(r) => Decision::reject(name, r.code(), limit, Some(0), 0),
         };
         d.lease_id = Some(lease);
-        d.reset_ms = if st.left_ms == u64::MAX { 0 } else { st.left_ms };
+        d.reset_ms = if st.left_ms == u64::MAX {
+            0
+        } else {
+            st.left_ms
+        };
         d
     }
 
@@ -782,10 +1188,23 @@ impl Governor {
 
     /// Records activity on a duration lease. A refusal (`TRANSACTION_TIMEOUT` or
     /// `IDLE_IN_TRANSACTION_TIMEOUT`) means the host must roll back and end it.
-    pub fn touch(&self, tenant: &str, resource: &str, lease_id: u64, now_ms: u64) -> Result<Decision> {
+    pub fn touch(
+        &self,
+        tenant: &str,
+        resource: &str,
+        lease_id: u64,
+        now_ms: u64,
+    ) -> Result<Decision> {
         let e = self.entry(tenant)?;
         let (name, p, limit) = self.duration_params(&e, resource, now_ms)?;
-        let st = e.state.touch(name, lease_id, now_ms, p)?.ok_or_else(|| Error::LeaseNotFound { tenant: tenant.to_owned(), resource: resource.to_owned(), lease: lease_id })?;
+        let st = e
+            .state
+            .touch(name, lease_id, now_ms, p)?
+            .ok_or_else(|| Error::LeaseNotFound {
+                tenant: tenant.to_owned(),
+                resource: resource.to_owned(),
+                lease: lease_id,
+            })?;
         if st.expired.is_some() {
             e.meter.violation(Violation::Rejected, now_ms);
         }
@@ -794,10 +1213,23 @@ impl Governor {
 
     /// Ends a duration lease. A refusal means it overran: the host should roll back rather
     /// than commit.
-    pub fn end(&self, tenant: &str, resource: &str, lease_id: u64, now_ms: u64) -> Result<Decision> {
+    pub fn end(
+        &self,
+        tenant: &str,
+        resource: &str,
+        lease_id: u64,
+        now_ms: u64,
+    ) -> Result<Decision> {
         let e = self.entry(tenant)?;
         let (name, p, limit) = self.duration_params(&e, resource, now_ms)?;
-        let st = e.state.end(name, lease_id, now_ms, p)?.ok_or_else(|| Error::LeaseNotFound { tenant: tenant.to_owned(), resource: resource.to_owned(), lease: lease_id })?;
+        let st = e
+            .state
+            .end(name, lease_id, now_ms, p)?
+            .ok_or_else(|| Error::LeaseNotFound {
+                tenant: tenant.to_owned(),
+                resource: resource.to_owned(),
+                lease: lease_id,
+            })?;
         if st.expired.is_some() {
             e.meter.violation(Violation::Rejected, now_ms);
         }
@@ -816,12 +1248,18 @@ impl Governor {
         let mut out = Vec::new();
         for e in entries {
             let profile = e.profile.load();
-            if profile.shadow || profile.plan.shadow_all || self.inner.global_shadow.load(Ordering::Relaxed) {
+            if profile.shadow
+                || profile.plan.shadow_all
+                || self.inner.global_shadow.load(Ordering::Relaxed)
+            {
                 continue;
             }
             for (name, spec, _) in profile.effective_specs(now_ms) {
                 if let ResourceKind::Duration { max_ms, idle_ms } = spec.kind {
-                    if let Ok(list) = e.state.expired(name, now_ms, DurationParams { max_ms, idle_ms }) {
+                    if let Ok(list) =
+                        e.state
+                            .expired(name, now_ms, DurationParams { max_ms, idle_ms })
+                    {
                         for (lease, st) in list {
                             let reason = st.expired.unwrap_or(ExpiryReason::MaxDuration);
                             out.push(ExpiredLease {
@@ -857,7 +1295,11 @@ impl Governor {
 
     // ----- overrides and shadow --------------------------------------------------------------
 
-    fn update_profile(&self, e: &TenantEntry, f: impl FnOnce(&Profile) -> Result<Profile>) -> Result<()> {
+    fn update_profile(
+        &self,
+        e: &TenantEntry,
+        f: impl FnOnce(&Profile) -> Result<Profile>,
+    ) -> Result<()> {
         let old = e.profile.load_full();
         let new = f(&old)?;
         e.profile.store(Arc::new(new));
@@ -869,17 +1311,50 @@ impl Governor {
         let _g = lock(&self.inner.admin);
         let e = self.entry(tenant)?;
         if ovr.limit.is_none() && ovr.burst.is_none() && ovr.idle_ms.is_none() {
-            return Err(Error::invalid("override", "an override must set limit, burst or idleMs"));
+            return Err(Error::invalid(
+                "override",
+                "an override must set limit, burst or idleMs",
+            ));
         }
         self.update_profile(&e, |p| {
             let name = intern(&ovr.resource);
-            let base = p.plan.resources.iter().find(|(n, _)| *n == name).map(|(_, s)| s).ok_or_else(|| {
-                Error::invalid("resource", format!("plan `{}` does not limit `{}`; an override needs a limited resource", p.plan.plan.id, ovr.resource))
-            })?;
+            let base = p
+                .plan
+                .resources
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, s)| s)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "resource",
+                        format!(
+                            "plan `{}` does not limit `{}`; an override needs a limited resource",
+                            p.plan.plan.id, ovr.resource
+                        ),
+                    )
+                })?;
             let spec = apply_override(base, &ovr)?;
-            let mut list: Vec<ActiveOverride> = p.overrides.iter().filter(|a| !(a.name == name && !a.from_config)).cloned().collect();
-            list.insert(0, ActiveOverride { name, spec, ovr: ovr.clone(), from_config: false });
-            Ok(Profile { plan: p.plan.clone(), explicit: p.explicit, shadow: p.shadow, overrides: list.into_boxed_slice() })
+            let mut list: Vec<ActiveOverride> = p
+                .overrides
+                .iter()
+                .filter(|a| a.name != name || a.from_config)
+                .cloned()
+                .collect();
+            list.insert(
+                0,
+                ActiveOverride {
+                    name,
+                    spec,
+                    ovr: ovr.clone(),
+                    from_config: false,
+                },
+            );
+            Ok(Profile {
+                plan: p.plan.clone(),
+                explicit: p.explicit,
+                shadow: p.shadow,
+                overrides: list.into_boxed_slice(),
+            })
         })?;
         Ok(self.snapshot(&e, now_ms))
     }
@@ -890,9 +1365,19 @@ impl Governor {
         let e = self.entry(tenant)?;
         let mut found = false;
         self.update_profile(&e, |p| {
-            let list: Vec<ActiveOverride> = p.overrides.iter().filter(|a| a.name != resource).cloned().collect();
+            let list: Vec<ActiveOverride> = p
+                .overrides
+                .iter()
+                .filter(|a| a.name != resource)
+                .cloned()
+                .collect();
             found = list.len() != p.overrides.len();
-            Ok(Profile { plan: p.plan.clone(), explicit: p.explicit, shadow: p.shadow, overrides: list.into_boxed_slice() })
+            Ok(Profile {
+                plan: p.plan.clone(),
+                explicit: p.explicit,
+                shadow: p.shadow,
+                overrides: list.into_boxed_slice(),
+            })
         })?;
         Ok(found)
     }
@@ -901,7 +1386,14 @@ impl Governor {
     pub fn set_shadow(&self, tenant: &str, shadow: bool) -> Result<()> {
         let _g = lock(&self.inner.admin);
         let e = self.entry(tenant)?;
-        self.update_profile(&e, |p| Ok(Profile { plan: p.plan.clone(), explicit: p.explicit, shadow, overrides: p.overrides.clone() }))
+        self.update_profile(&e, |p| {
+            Ok(Profile {
+                plan: p.plan.clone(),
+                explicit: p.explicit,
+                shadow,
+                overrides: p.overrides.clone(),
+            })
+        })
     }
 
     /// Puts every tenant in or out of shadow mode (in addition to the configured `shadow_mode`).
@@ -913,16 +1405,28 @@ impl Governor {
 
     /// The plan `id`.
     pub fn plan(&self, id: &str) -> Result<Plan> {
-        self.inner.catalog.load().plan(id).map(|p| p.plan.clone()).ok_or_else(|| Error::PlanNotFound(id.to_owned()))
+        self.inner
+            .catalog
+            .load()
+            .plan(id)
+            .map(|p| p.plan.clone())
+            .ok_or_else(|| Error::PlanNotFound(id.to_owned()))
     }
 
     /// Every plan, in definition order.
     pub fn list_plans(&self) -> Vec<Plan> {
-        self.inner.catalog.load().plans.iter().map(|p| p.plan.clone()).collect()
+        self.inner
+            .catalog
+            .load()
+            .plans
+            .iter()
+            .map(|p| p.plan.clone())
+            .collect()
     }
 
     fn validate_plan(plan: &Plan) -> Result<()> {
-        plan.validate("plan").map_err(|(key, message)| Error::invalid(key, message))
+        plan.validate("plan")
+            .map_err(|(key, message)| Error::invalid(key, message))
     }
 
     /// Adds a custom plan.
@@ -945,24 +1449,53 @@ impl Governor {
         Self::validate_plan(&plan)?;
         let _g = lock(&self.inner.admin);
         let cat = self.inner.catalog.load_full();
-        let old = cat.plan(&plan.id).cloned().ok_or_else(|| Error::PlanNotFound(plan.id.clone()))?;
+        let old = cat
+            .plan(&plan.id)
+            .cloned()
+            .ok_or_else(|| Error::PlanNotFound(plan.id.clone()))?;
         let mut plan = plan;
         plan.is_default = old.plan.is_default;
         let resolved = Arc::new(ResolvedPlan::new(plan, &cat.settings));
-        let plans = cat.plans.iter().map(|p| if Arc::ptr_eq(p, &old) { resolved.clone() } else { p.clone() }).collect();
+        let plans = cat
+            .plans
+            .iter()
+            .map(|p| {
+                if Arc::ptr_eq(p, &old) {
+                    resolved.clone()
+                } else {
+                    p.clone()
+                }
+            })
+            .collect();
         let new_cat = Arc::new(cat.with_plans(plans));
         self.inner.catalog.store(new_cat.clone());
         Ok(self.move_tenants(&new_cat, |p| Arc::ptr_eq(&p.plan, &old), &resolved, None))
     }
 
     /// Moves every tenant whose profile matches `pred` to `to`; returns their ids sorted by name.
-    fn move_tenants(&self, cat: &Catalog, pred: impl Fn(&Profile) -> bool, to: &Arc<ResolvedPlan>, explicit: Option<bool>) -> Vec<Uuid> {
+    fn move_tenants(
+        &self,
+        cat: &Catalog,
+        pred: impl Fn(&Profile) -> bool,
+        to: &Arc<ResolvedPlan>,
+        explicit: Option<bool>,
+    ) -> Vec<Uuid> {
         let mut moved: Vec<(String, Uuid)> = Vec::new();
         for e in self.inner.tenants.collect(|_, e| e.clone()) {
             let p = e.profile.load_full();
             if pred(&p) {
-                let cfg = cat.overrides.get(&*e.name).map(Vec::as_slice).unwrap_or(&[]);
-                let np = build_profile(to.clone(), explicit.unwrap_or(p.explicit), p.shadow, &p.overrides, cfg);
+                let cfg = cat
+                    .overrides
+                    .get(&*e.name)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                let np = build_profile(
+                    to.clone(),
+                    explicit.unwrap_or(p.explicit),
+                    p.shadow,
+                    &p.overrides,
+                    cfg,
+                );
                 e.profile.store(Arc::new(np));
                 moved.push((e.name.to_string(), e.id));
             }
@@ -976,13 +1509,25 @@ impl Governor {
         let _g = lock(&self.inner.admin);
         let e = self.entry(tenant)?;
         let cat = self.inner.catalog.load_full();
-        let to = cat.plan(plan_id).cloned().ok_or_else(|| Error::PlanNotFound(plan_id.to_owned()))?;
+        let to = cat
+            .plan(plan_id)
+            .cloned()
+            .ok_or_else(|| Error::PlanNotFound(plan_id.to_owned()))?;
         if e.isolation != IsolationMode::SharedSchema && !to.plan.features.all_isolation_modes {
-            return Err(Error::IsolationNotAllowed { plan: plan_id.to_owned(), mode: e.isolation.as_str().to_owned() });
+            return Err(Error::IsolationNotAllowed {
+                plan: plan_id.to_owned(),
+                mode: e.isolation.as_str().to_owned(),
+            });
         }
         let p = e.profile.load_full();
         let cfg = cat.overrides.get(tenant).map(Vec::as_slice).unwrap_or(&[]);
-        e.profile.store(Arc::new(build_profile(to, true, p.shadow, &p.overrides, cfg)));
+        e.profile.store(Arc::new(build_profile(
+            to,
+            true,
+            p.shadow,
+            &p.overrides,
+            cfg,
+        )));
         Ok(self.snapshot(&e, now_ms))
     }
 
@@ -990,8 +1535,14 @@ impl Governor {
     pub fn downgrade(&self, from: &str, to: &str) -> Result<Vec<Uuid>> {
         let _g = lock(&self.inner.admin);
         let cat = self.inner.catalog.load_full();
-        let src = cat.plan(from).cloned().ok_or_else(|| Error::PlanNotFound(from.to_owned()))?;
-        let dst = cat.plan(to).cloned().ok_or_else(|| Error::PlanNotFound(to.to_owned()))?;
+        let src = cat
+            .plan(from)
+            .cloned()
+            .ok_or_else(|| Error::PlanNotFound(from.to_owned()))?;
+        let dst = cat
+            .plan(to)
+            .cloned()
+            .ok_or_else(|| Error::PlanNotFound(to.to_owned()))?;
         Ok(self.move_tenants(&cat, |p| Arc::ptr_eq(&p.plan, &src), &dst, Some(true)))
     }
 
@@ -999,15 +1550,31 @@ impl Governor {
     pub fn delete_plan(&self, id: &str) -> Result<DeletedPlan> {
         let _g = lock(&self.inner.admin);
         let cat = self.inner.catalog.load_full();
-        let victim = cat.plan(id).cloned().ok_or_else(|| Error::PlanNotFound(id.to_owned()))?;
+        let victim = cat
+            .plan(id)
+            .cloned()
+            .ok_or_else(|| Error::PlanNotFound(id.to_owned()))?;
         if victim.plan.is_default {
             return Err(Error::PlanProtected(id.to_owned()));
         }
-        let fallback = cat.fallback().cloned().ok_or_else(|| Error::PlanNotFound(plan::UNLIMITED.to_owned()))?;
-        let plans = cat.plans.iter().filter(|p| !Arc::ptr_eq(p, &victim)).cloned().collect();
+        let fallback = cat
+            .fallback()
+            .cloned()
+            .ok_or_else(|| Error::PlanNotFound(plan::UNLIMITED.to_owned()))?;
+        let plans = cat
+            .plans
+            .iter()
+            .filter(|p| !Arc::ptr_eq(p, &victim))
+            .cloned()
+            .collect();
         let new_cat = Arc::new(cat.with_plans(plans));
         self.inner.catalog.store(new_cat.clone());
-        let moved = self.move_tenants(&new_cat, |p| Arc::ptr_eq(&p.plan, &victim), &fallback, Some(true));
+        let moved = self.move_tenants(
+            &new_cat,
+            |p| Arc::ptr_eq(&p.plan, &victim),
+            &fallback,
+            Some(true),
+        );
         Ok((victim.plan.clone(), fallback.plan.id.clone(), moved))
     }
 
@@ -1031,9 +1598,15 @@ impl Governor {
                     None => continue,
                 },
             };
-            let cfg = new_cat.overrides.get(&*e.name).map(Vec::as_slice).unwrap_or(&[]);
+            let cfg = new_cat
+                .overrides
+                .get(&*e.name)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             let np = build_profile(plan, explicit, p.shadow, &p.overrides, cfg);
-            let differs = np.plan.plan != p.plan.plan || np.effective_specs(now) != p.effective_specs(now) || np.plan.shadow_all != p.plan.shadow_all;
+            let differs = np.plan.plan != p.plan.plan
+                || np.effective_specs(now) != p.effective_specs(now)
+                || np.plan.shadow_all != p.plan.shadow_all;
             if differs {
                 changed.push(e.name.to_string());
             }
@@ -1041,7 +1614,10 @@ impl Governor {
         }
         drop(old_cat);
         changed.sort();
-        Ok(ReloadReport { changed_tenants: changed, plans: new_cat.plans.iter().map(|p| p.plan.id.clone()).collect() })
+        Ok(ReloadReport {
+            changed_tenants: changed,
+            plans: new_cat.plans.iter().map(|p| p.plan.id.clone()).collect(),
+        })
     }
 
     /// [`reload`](Self::reload) from S2 TOML.
@@ -1069,17 +1645,26 @@ impl Governor {
     }
 
     fn gauge(e: &TenantEntry, name: &'static str) -> u64 {
-        e.state.capacity(name, CapacityOp::Get).map(|(_, v)| v).unwrap_or(0)
+        e.state
+            .capacity(name, CapacityOp::Get)
+            .map(|(_, v)| v)
+            .unwrap_or(0)
     }
 
     fn active(e: &TenantEntry, name: &'static str) -> u64 {
-        e.state.concurrency_stats(name).map(|s| s.active).unwrap_or(0)
+        e.state
+            .concurrency_stats(name)
+            .map(|s| s.active)
+            .unwrap_or(0)
     }
 
     /// S1 `TenantUsage` of a tenant.
     pub fn usage(&self, tenant: &str) -> Result<TenantUsage> {
         let e = self.entry(tenant)?;
-        Ok(e.meter.usage(Self::gauge(&e, plan::STORAGE), Self::active(&e, plan::CONNECTIONS)))
+        Ok(e.meter.usage(
+            Self::gauge(&e, plan::STORAGE),
+            Self::active(&e, plan::CONNECTIONS),
+        ))
     }
 
     /// Violation counts of a tenant.
@@ -1090,7 +1675,10 @@ impl Governor {
     /// S1 `QuotaTracking` of a tenant at `now_ms`.
     pub fn quota_tracking(&self, tenant: &str, now_ms: u64) -> Result<QuotaTracking> {
         let e = self.entry(tenant)?;
-        let c = e.state.concurrency_stats(plan::CONNECTIONS).unwrap_or_default();
+        let c = e
+            .state
+            .concurrency_stats(plan::CONNECTIONS)
+            .unwrap_or_default();
         Ok(QuotaTracking {
             active_connections: usize::try_from(c.active).unwrap_or(usize::MAX),
             connections_hwm: usize::try_from(c.high_water_mark).unwrap_or(usize::MAX),
@@ -1103,7 +1691,10 @@ impl Governor {
 
     fn status_of(&self, e: &TenantEntry, now: u64) -> StatusDocument {
         let p = e.profile.load();
-        let lim = |n: &str| p.spec_at(n, now).and_then(|(_, s, _)| s.kind.primary_limit());
+        let lim = |n: &str| {
+            p.spec_at(n, now)
+                .and_then(|(_, s, _)| s.kind.primary_limit())
+        };
         let storage_used = Self::gauge(e, plan::STORAGE);
         let (avg, p99) = e.meter.qps_1h(now);
         let round1 = |v: f64| (v * 10.0).round() / 10.0;
@@ -1116,9 +1707,17 @@ impl Governor {
                     ResourceKind::Rate { .. } => 0,
                     ResourceKind::Concurrency { .. } => Self::active(e, name),
                     ResourceKind::Capacity { .. } => Self::gauge(e, name),
-                    ResourceKind::Duration { .. } => e.state.duration_stats(name).map(|s| s.0).unwrap_or(0),
+                    ResourceKind::Duration { .. } => {
+                        e.state.duration_stats(name).map(|s| s.0).unwrap_or(0)
+                    }
                 };
-                ResourceStatus { name: name.to_owned(), kind: spec.kind.name(), limit: spec.kind.primary_limit(), current, overridden }
+                ResourceStatus {
+                    name: name.to_owned(),
+                    kind: spec.kind.name(),
+                    limit: spec.kind.primary_limit(),
+                    current,
+                    overridden,
+                }
             })
             .collect();
         StatusDocument {
@@ -1133,10 +1732,16 @@ impl Governor {
                 storage_used_gb: round1(storage_used as f64 / plan::GB as f64),
                 max_transaction_duration: lim(plan::TRANSACTION).map(format_duration_ms),
             },
-            usage_stats: UsageStats { qps_1h_avg: round1(avg), qps_1h_p99: round1(p99), quota_violations_24h: e.meter.violations_24h(now) },
+            usage_stats: UsageStats {
+                qps_1h_avg: round1(avg),
+                qps_1h_p99: round1(p99),
+                quota_violations_24h: e.meter.violations_24h(now),
+            },
             resources,
             violations: e.meter.violations(),
-            shadow: p.shadow || p.plan.shadow_all || self.inner.global_shadow.load(Ordering::Relaxed),
+            shadow: p.shadow
+                || p.plan.shadow_all
+                || self.inner.global_shadow.load(Ordering::Relaxed),
         }
     }
 
@@ -1150,7 +1755,18 @@ impl Governor {
     pub fn prometheus(&self, now_ms: u64) -> String {
         let mut entries = self.inner.tenants.collect(|_, e| e.clone());
         entries.sort_by(|a, b| a.name.cmp(&b.name));
-        let docs: Vec<_> = entries.iter().map(|e| (self.status_of(e, now_ms), e.meter.usage(Self::gauge(e, plan::STORAGE), Self::active(e, plan::CONNECTIONS)))).collect();
+        let docs: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                (
+                    self.status_of(e, now_ms),
+                    e.meter.usage(
+                        Self::gauge(e, plan::STORAGE),
+                        Self::active(e, plan::CONNECTIONS),
+                    ),
+                )
+            })
+            .collect();
         render_prometheus(&docs)
     }
 
@@ -1160,7 +1776,14 @@ impl Governor {
         for e in self.inner.tenants.collect(|_, e| e.clone()) {
             let p = e.profile.load_full();
             let windows_of = |name: &'static str| match p.spec_at(name, now_ms) {
-                Some((_, ResourceSpec { kind: ResourceKind::Rate { windows, .. }, .. }, _)) => Some(windows.clone()),
+                Some((
+                    _,
+                    ResourceSpec {
+                        kind: ResourceKind::Rate { windows, .. },
+                        ..
+                    },
+                    _,
+                )) => Some(windows.clone()),
                 _ => None,
             };
             n += e.state.evict_idle(now_ms, &windows_of);
@@ -1170,8 +1793,19 @@ impl Governor {
 
     /// Approximate bytes held per tenant on average (entry, profile pointer, state, meter).
     pub fn approx_bytes_per_tenant(&self) -> usize {
-        let sizes = self.inner.tenants.collect(|k, e| k.len() * 2 + std::mem::size_of::<TenantEntry>() + e.name.len() + e.state.approx_bytes() + e.meter.approx_bytes() + 64);
-        if sizes.is_empty() { 0 } else { sizes.iter().sum::<usize>() / sizes.len() }
+        let sizes = self.inner.tenants.collect(|k, e| {
+            k.len() * 2
+                + std::mem::size_of::<TenantEntry>()
+                + e.name.len()
+                + e.state.approx_bytes()
+                + e.meter.approx_bytes()
+                + 64
+        });
+        if sizes.is_empty() {
+            0
+        } else {
+            sizes.iter().sum::<usize>() / sizes.len()
+        }
     }
 
     // ----- per-request context (S1) --------------------------------------------------------
@@ -1231,7 +1865,12 @@ impl Governor {
     /// S1: registers a tenant on `plan`. Infallible as in the tutorial: an unknown plan falls
     /// back to the default tier (never to `unlimited`). Use [`register`](Self::register) for
     /// typed errors instead.
-    pub fn register_tenant_with_plan(&self, name: String, mode: IsolationMode, plan: &str) -> Tenant {
+    pub fn register_tenant_with_plan(
+        &self,
+        name: String,
+        mode: IsolationMode,
+        plan: &str,
+    ) -> Tenant {
         self.register_lenient(name, mode, Some(plan))
     }
 
@@ -1239,7 +1878,10 @@ impl Governor {
     /// concurrency: a lease is free; capacity: one more unit fits). Unknown tenant or resource: `false`.
     pub fn check_quota(&self, tenant_id: Uuid, resource: &str) -> bool {
         match self.entry_by_id(&tenant_id) {
-            Ok(e) => self.check_entry(&e, resource, 1, self.now_ms(), true).map(|d| d.is_immediate()).unwrap_or(false),
+            Ok(e) => self
+                .check_entry(&e, resource, 1, self.now_ms(), true)
+                .map(|d| d.is_immediate())
+                .unwrap_or(false),
             Err(_) => false,
         }
     }
@@ -1263,7 +1905,15 @@ impl Governor {
 
 /// Builds a capacity decision. `value` is the gauge after the operation (or, for a check,
 /// after the prospective write); `blocked` says whether the write was (or would be) refused.
-fn capacity_decision(name: &'static str, kind: &ResourceKind, max: u64, warn: f64, value: u64, blocked: bool, shadow: bool) -> Decision {
+fn capacity_decision(
+    name: &'static str,
+    kind: &ResourceKind,
+    max: u64,
+    warn: f64,
+    value: u64,
+    blocked: bool,
+    shadow: bool,
+) -> Decision {
     let remaining = Some(max.saturating_sub(value));
     if blocked {
         return Decision::reject(name, limit_code(name, kind), Some(max), remaining, 0);
@@ -1290,7 +1940,9 @@ pub struct TenantHandle {
 
 impl std::fmt::Debug for TenantHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TenantHandle").field("tenant", &self.entry.name).finish()
+        f.debug_struct("TenantHandle")
+            .field("tenant", &self.entry.name)
+            .finish()
     }
 }
 
@@ -1308,11 +1960,13 @@ impl TenantHandle {
     /// [`Governor::check`] without the lookup.
     #[inline]
     pub fn check(&self, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        self.gov.check_entry(&self.entry, resource, cost, now_ms, true)
+        self.gov
+            .check_entry(&self.entry, resource, cost, now_ms, true)
     }
 
     /// [`Governor::peek`] without the lookup.
     pub fn peek(&self, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        self.gov.check_entry(&self.entry, resource, cost, now_ms, false)
+        self.gov
+            .check_entry(&self.entry, resource, cost, now_ms, false)
     }
 }

@@ -41,7 +41,10 @@ pub use config::Config;
 pub use decision::{Action, Code, Decision};
 pub use error::{ConfigError, Error, Result};
 pub use governor::{ExpiredLease, Governor, GovernorBuilder, ReloadReport, TenantHandle};
-pub use plan::{EnforcementAction, Feature, Plan, PlanFeatures, RateAlgorithm, RateWindow, ResourceKind, ResourceLimits, ResourceSpec};
+pub use plan::{
+    EnforcementAction, Feature, Plan, PlanFeatures, RateAlgorithm, RateWindow, ResourceKind,
+    ResourceLimits, ResourceSpec,
+};
 pub use quota::UserQuotaManager;
 pub use tenant::{IsolationMode, Override, SessionContext, Tenant, TenantContext, TenantManager};
 pub use usage::{StatusDocument, TenantUsage, UsageReport};

@@ -48,8 +48,12 @@ impl RateCell {
         match *self {
             RateCell::Empty => true,
             RateCell::Gcra { tat_ns } => tat_ns <= now_ms.saturating_mul(NS_PER_MS),
-            RateCell::Fixed { start, .. } => now_ms >= start.saturating_add(window.window_ms.saturating_mul(2)),
-            RateCell::Sliding { start, .. } => now_ms >= start.saturating_add(window.window_ms.saturating_mul(2)),
+            RateCell::Fixed { start, .. } => {
+                now_ms >= start.saturating_add(window.window_ms.saturating_mul(2))
+            }
+            RateCell::Sliding { start, .. } => {
+                now_ms >= start.saturating_add(window.window_ms.saturating_mul(2))
+            }
         }
     }
 }
@@ -104,7 +108,11 @@ fn to_u64(v: u128) -> u64 {
 /// Burst capacity of a GCRA window: `floor(limit × burst)`, at least 1.
 pub fn burst_capacity(limit: u64, burst: f64) -> u64 {
     let b = (limit as f64 * burst).floor();
-    if b.is_finite() && b >= 1.0 { b.min(u64::MAX as f64) as u64 } else { 1 }
+    if b.is_finite() && b >= 1.0 {
+        b.min(u64::MAX as f64) as u64
+    } else {
+        1
+    }
 }
 
 fn eval_gcra(cell: RateCell, w: &RateWindow, burst: f64, now_ms: u64, cost: u64) -> WindowEval {
@@ -118,13 +126,25 @@ fn eval_gcra(cell: RateCell, w: &RateWindow, burst: f64, now_ms: u64, cost: u64)
     let horizon = now + u128::from(cap) * t;
     let remaining_before = to_u64(horizon.saturating_sub(tat) / t);
     if cost > cap {
-        return WindowEval { next: cell, wait_ms: 0, remaining: remaining_before, reset_ms: to_u64(ceil_div(tat - now, u128::from(NS_PER_MS))), never: true };
+        return WindowEval {
+            next: cell,
+            wait_ms: 0,
+            remaining: remaining_before,
+            reset_ms: to_u64(ceil_div(tat - now, u128::from(NS_PER_MS))),
+            never: true,
+        };
     }
     let new_tat = tat + u128::from(cost) * t;
     let wait_ns = new_tat.saturating_sub(horizon);
-    let remaining = if wait_ns == 0 { to_u64((horizon - new_tat) / t) } else { 0 };
+    let remaining = if wait_ns == 0 {
+        to_u64((horizon - new_tat) / t)
+    } else {
+        0
+    };
     WindowEval {
-        next: RateCell::Gcra { tat_ns: to_u64(new_tat) },
+        next: RateCell::Gcra {
+            tat_ns: to_u64(new_tat),
+        },
         wait_ms: to_u64(ceil_div(wait_ns, u128::from(NS_PER_MS))),
         remaining,
         reset_ms: to_u64(ceil_div(new_tat - now, u128::from(NS_PER_MS))),
@@ -146,11 +166,19 @@ fn eval_fixed(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEval
     }
     let window_end = start.saturating_add(wl);
     if cost > lim {
-        return WindowEval { next: cell, wait_ms: 0, remaining: lim.saturating_sub(count), reset_ms: window_end.saturating_sub(now), never: true };
+        return WindowEval {
+            next: cell,
+            wait_ms: 0,
+            remaining: lim.saturating_sub(count),
+            reset_ms: window_end.saturating_sub(now),
+            never: true,
+        };
     }
     let new = count.saturating_add(cost);
     let j = if new <= lim { 0 } else { (new - 1) / lim };
-    let wait_ms = start.saturating_add(j.saturating_mul(wl)).saturating_sub(now);
+    let wait_ms = start
+        .saturating_add(j.saturating_mul(wl))
+        .saturating_sub(now);
     WindowEval {
         next: RateCell::Fixed { start, count: new },
         wait_ms,
@@ -168,7 +196,11 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
         _ => (aligned, 0, 0),
     };
     if now >= start.saturating_add(wl) {
-        prev = if aligned == start.saturating_add(wl) { cur } else { 0 };
+        prev = if aligned == start.saturating_add(wl) {
+            cur
+        } else {
+            0
+        };
         cur = 0;
         start = aligned;
     }
@@ -186,7 +218,13 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
     };
     let remaining_of = |cur: u64| to_u64((lim128 * wl128).saturating_sub(est(cur)) / wl128);
     if cost > lim {
-        return WindowEval { next: cell, wait_ms: 0, remaining: remaining_of(cur), reset_ms: reset_of(cur), never: true };
+        return WindowEval {
+            next: cell,
+            wait_ms: 0,
+            remaining: remaining_of(cur),
+            reset_ms: reset_of(cur),
+            never: true,
+        };
     }
     let after = cur.saturating_add(cost);
     let fits = est(after) <= lim128 * wl128;
@@ -197,8 +235,16 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
         let in_current = if after <= lim && prev > 0 {
             let room = (lim128 - u128::from(after)) * wl128; // prev * (wl - e') <= room
             let e_needed = wl128.saturating_sub(room / u128::from(prev));
-            let e_needed = if room % u128::from(prev) == 0 { e_needed } else { e_needed.max(1) };
-            if e_needed < wl128 { Some(to_u64(e_needed).saturating_sub(e)) } else { None }
+            let e_needed = if room % u128::from(prev) == 0 {
+                e_needed
+            } else {
+                e_needed.max(1)
+            };
+            if e_needed < wl128 {
+                Some(to_u64(e_needed).saturating_sub(e))
+            } else {
+                None
+            }
         } else {
             None
         };
@@ -210,10 +256,16 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
                     0
                 } else {
                     let room = (lim128 - u128::from(cost)) * wl128;
-                    to_u64(ceil_div((u128::from(cur) * wl128).saturating_sub(room), u128::from(cur)))
+                    to_u64(ceil_div(
+                        (u128::from(cur) * wl128).saturating_sub(room),
+                        u128::from(cur),
+                    ))
                 };
                 if f < wl {
-                    start.saturating_add(wl).saturating_add(f).saturating_sub(now)
+                    start
+                        .saturating_add(wl)
+                        .saturating_add(f)
+                        .saturating_sub(now)
                 } else {
                     start.saturating_add(2 * wl).saturating_sub(now)
                 }
@@ -221,7 +273,11 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
         }
     };
     WindowEval {
-        next: RateCell::Sliding { start, cur: after, prev },
+        next: RateCell::Sliding {
+            start,
+            cur: after,
+            prev,
+        },
         wait_ms,
         remaining: if fits { remaining_of(after) } else { 0 },
         reset_ms: reset_of(after),
@@ -233,13 +289,32 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
 /// into `cells` only if the request is admitted and `req.consume` is set.
 ///
 /// `cells` must have one entry per window (the store resizes it when windows change).
-pub fn evaluate(cells: &mut [RateCell], windows: &[RateWindow], burst: f64, algorithm: RateAlgorithm, req: RateRequest) -> RateOutcome {
-    let mut out = RateOutcome { admitted: true, delay_ms: 0, retry_after_ms: 0, remaining: u64::MAX, reset_ms: 0, never: false };
+pub fn evaluate(
+    cells: &mut [RateCell],
+    windows: &[RateWindow],
+    burst: f64,
+    algorithm: RateAlgorithm,
+    req: RateRequest,
+) -> RateOutcome {
+    let mut out = RateOutcome {
+        admitted: true,
+        delay_ms: 0,
+        retry_after_ms: 0,
+        remaining: u64::MAX,
+        reset_ms: 0,
+        never: false,
+    };
     let mut evals: [Option<WindowEval>; 4] = [None; 4];
     let mut overflow: Vec<WindowEval> = Vec::new();
     for (i, (w, cell)) in windows.iter().zip(cells.iter()).enumerate() {
         let e = match algorithm {
-            RateAlgorithm::Gcra => eval_gcra(*cell, w, if i == 0 { burst } else { 1.0 }, req.now_ms, req.cost),
+            RateAlgorithm::Gcra => eval_gcra(
+                *cell,
+                w,
+                if i == 0 { burst } else { 1.0 },
+                req.now_ms,
+                req.cost,
+            ),
             RateAlgorithm::FixedWindow => eval_fixed(*cell, w, req.now_ms, req.cost),
             RateAlgorithm::SlidingWindow => eval_sliding(*cell, w, req.now_ms, req.cost),
         };
@@ -247,7 +322,11 @@ pub fn evaluate(cells: &mut [RateCell], windows: &[RateWindow], burst: f64, algo
         out.delay_ms = out.delay_ms.max(e.wait_ms);
         out.remaining = out.remaining.min(e.remaining);
         out.reset_ms = out.reset_ms.max(e.reset_ms);
-        if i < evals.len() { evals[i] = Some(e) } else { overflow.push(e) }
+        if i < evals.len() {
+            evals[i] = Some(e)
+        } else {
+            overflow.push(e)
+        }
     }
     if windows.is_empty() {
         out.remaining = 0;
@@ -264,7 +343,11 @@ pub fn evaluate(cells: &mut [RateCell], windows: &[RateWindow], burst: f64, algo
     }
     if req.consume {
         for (i, cell) in cells.iter_mut().enumerate().take(windows.len()) {
-            let e = if i < evals.len() { evals[i] } else { overflow.get(i - evals.len()).copied() };
+            let e = if i < evals.len() {
+                evals[i]
+            } else {
+                overflow.get(i - evals.len()).copied()
+            };
             if let Some(e) = e {
                 *cell = e.next;
             }
@@ -278,19 +361,35 @@ mod tests {
     use super::*;
 
     fn req(now_ms: u64, cost: u64) -> RateRequest {
-        RateRequest { now_ms, cost, max_delay_ms: 0, consume: true }
+        RateRequest {
+            now_ms,
+            cost,
+            max_delay_ms: 0,
+            consume: true,
+        }
     }
 
-    fn run(alg: RateAlgorithm, windows: &[RateWindow], burst: f64, cells: &mut Vec<RateCell>, r: RateRequest) -> RateOutcome {
+    fn run(
+        alg: RateAlgorithm,
+        windows: &[RateWindow],
+        burst: f64,
+        cells: &mut Vec<RateCell>,
+        r: RateRequest,
+    ) -> RateOutcome {
         cells.resize(windows.len(), RateCell::Empty);
         evaluate(cells, windows, burst, alg, r)
     }
 
     #[test]
     fn gcra_burst_then_steady_rate() {
-        let w = [RateWindow { limit: 100, window_ms: 1000 }];
+        let w = [RateWindow {
+            limit: 100,
+            window_ms: 1000,
+        }];
         let mut c = vec![];
-        let admitted = (0..200).filter(|_| run(RateAlgorithm::Gcra, &w, 1.5, &mut c, req(1_000_000, 1)).admitted).count();
+        let admitted = (0..200)
+            .filter(|_| run(RateAlgorithm::Gcra, &w, 1.5, &mut c, req(1_000_000, 1)).admitted)
+            .count();
         assert_eq!(admitted, 150, "burst capacity is floor(100 × 1.5)");
         // 10 ms later one more unit (emission interval 10 ms) is available.
         assert!(run(RateAlgorithm::Gcra, &w, 1.5, &mut c, req(1_000_010, 1)).admitted);
@@ -299,25 +398,53 @@ mod tests {
 
     #[test]
     fn gcra_time_backwards_admits_nothing_extra() {
-        let w = [RateWindow { limit: 10, window_ms: 1000 }];
+        let w = [RateWindow {
+            limit: 10,
+            window_ms: 1000,
+        }];
         let mut c = vec![];
-        let a = (0..20).filter(|_| run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(50_000, 1)).admitted).count();
+        let a = (0..20)
+            .filter(|_| run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(50_000, 1)).admitted)
+            .count();
         assert_eq!(a, 10);
-        let b = (0..20).filter(|_| run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(10_000, 1)).admitted).count();
+        let b = (0..20)
+            .filter(|_| run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(10_000, 1)).admitted)
+            .count();
         assert_eq!(b, 0, "going back in time must not refill");
     }
 
     #[test]
     fn gcra_delay_reserves_capacity() {
-        let w = [RateWindow { limit: 10, window_ms: 1000 }];
+        let w = [RateWindow {
+            limit: 10,
+            window_ms: 1000,
+        }];
         let mut c = vec![];
         for _ in 0..10 {
             assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(0, 1)).admitted);
         }
-        let o = run(RateAlgorithm::Gcra, &w, 1.0, &mut c, RateRequest { max_delay_ms: 1000, ..req(0, 1) });
+        let o = run(
+            RateAlgorithm::Gcra,
+            &w,
+            1.0,
+            &mut c,
+            RateRequest {
+                max_delay_ms: 1000,
+                ..req(0, 1)
+            },
+        );
         assert!(o.admitted);
         assert_eq!(o.delay_ms, 100);
-        let o = run(RateAlgorithm::Gcra, &w, 1.0, &mut c, RateRequest { max_delay_ms: 1000, ..req(0, 1) });
+        let o = run(
+            RateAlgorithm::Gcra,
+            &w,
+            1.0,
+            &mut c,
+            RateRequest {
+                max_delay_ms: 1000,
+                ..req(0, 1)
+            },
+        );
         assert_eq!(o.delay_ms, 200);
         let o = run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(0, 1));
         assert!(!o.admitted);
@@ -326,7 +453,10 @@ mod tests {
 
     #[test]
     fn fixed_window_boundaries_and_cost() {
-        let w = [RateWindow { limit: 5, window_ms: 1000 }];
+        let w = [RateWindow {
+            limit: 5,
+            window_ms: 1000,
+        }];
         let mut c = vec![];
         assert!(run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1500, 3)).admitted);
         let o = run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1999, 3));
@@ -340,13 +470,18 @@ mod tests {
 
     #[test]
     fn sliding_window_weights_previous() {
-        let w = [RateWindow { limit: 10, window_ms: 1000 }];
+        let w = [RateWindow {
+            limit: 10,
+            window_ms: 1000,
+        }];
         let mut c = vec![];
         for _ in 0..10 {
             assert!(run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(500, 1)).admitted);
         }
         // At 1500 the previous window (10) weighs 50%: 5 more fit.
-        let a = (0..10).filter(|_| run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(1500, 1)).admitted).count();
+        let a = (0..10)
+            .filter(|_| run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(1500, 1)).admitted)
+            .count();
         assert_eq!(a, 5);
         let o = run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(1500, 1));
         assert!(!o.admitted);
@@ -358,19 +493,38 @@ mod tests {
 
     #[test]
     fn several_windows_all_must_admit() {
-        let w = [RateWindow { limit: 5, window_ms: 1000 }, RateWindow { limit: 7, window_ms: 60_000 }];
+        let w = [
+            RateWindow {
+                limit: 5,
+                window_ms: 1000,
+            },
+            RateWindow {
+                limit: 7,
+                window_ms: 60_000,
+            },
+        ];
         let mut c = vec![];
-        let a = (0..10).filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(0, 1)).admitted).count();
+        let a = (0..10)
+            .filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(0, 1)).admitted)
+            .count();
         assert_eq!(a, 5);
-        let b = (0..10).filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1000, 1)).admitted).count();
+        let b = (0..10)
+            .filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1000, 1)).admitted)
+            .count();
         assert_eq!(b, 2, "the minute window caps the second second");
     }
 
     #[test]
     fn peek_does_not_consume() {
-        let w = [RateWindow { limit: 1, window_ms: 1000 }];
+        let w = [RateWindow {
+            limit: 1,
+            window_ms: 1000,
+        }];
         let mut c = vec![];
-        let p = RateRequest { consume: false, ..req(0, 1) };
+        let p = RateRequest {
+            consume: false,
+            ..req(0, 1)
+        };
         assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, p).admitted);
         assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, p).admitted);
         assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(0, 1)).admitted);

@@ -24,7 +24,9 @@ pub mod quotas {
 
     impl std::fmt::Debug for RateLimiter {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("RateLimiter").field("window_ms", &self.window_ms).finish_non_exhaustive()
+            f.debug_struct("RateLimiter")
+                .field("window_ms", &self.window_ms)
+                .finish_non_exhaustive()
         }
     }
 
@@ -37,7 +39,11 @@ pub mod quotas {
         /// A limiter on a host-supplied clock.
         pub fn with_clock(window: Duration, clock: Arc<dyn Clock>) -> Self {
             let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-            Self { window_ms, keys: Sharded::new(), clock }
+            Self {
+                window_ms,
+                keys: Sharded::new(),
+                clock,
+            }
         }
 
         /// The window length in ms.
@@ -46,13 +52,39 @@ pub mod quotas {
         }
 
         fn eval(&self, key: &str, limit: u64, now_ms: u64, consume: bool) -> limiter::RateOutcome {
-            let w = [RateWindow { limit: limit.max(1), window_ms: self.window_ms }];
-            let req = RateRequest { now_ms, cost: 1, max_delay_ms: 0, consume };
+            let w = [RateWindow {
+                limit: limit.max(1),
+                window_ms: self.window_ms,
+            }];
+            let req = RateRequest {
+                now_ms,
+                cost: 1,
+                max_delay_ms: 0,
+                consume,
+            };
             if consume {
-                self.keys.update_or_insert(key, |c| limiter::evaluate(std::slice::from_mut(c), &w, 1.0, RateAlgorithm::SlidingWindow, req), RateCell::default)
+                self.keys.update_or_insert(
+                    key,
+                    |c| {
+                        limiter::evaluate(
+                            std::slice::from_mut(c),
+                            &w,
+                            1.0,
+                            RateAlgorithm::SlidingWindow,
+                            req,
+                        )
+                    },
+                    RateCell::default,
+                )
             } else {
                 let mut c = self.keys.with(key, |c| *c).unwrap_or_default();
-                limiter::evaluate(std::slice::from_mut(&mut c), &w, 1.0, RateAlgorithm::SlidingWindow, req)
+                limiter::evaluate(
+                    std::slice::from_mut(&mut c),
+                    &w,
+                    1.0,
+                    RateAlgorithm::SlidingWindow,
+                    req,
+                )
             }
         }
 

@@ -89,7 +89,11 @@ pub struct RateWindow {
 
 /// The kind of a resource and its limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum ResourceKind {
     /// Events per window (several windows allowed; all must admit).
     Rate {
@@ -140,7 +144,9 @@ impl ResourceKind {
     pub fn primary_limit(&self) -> Option<u64> {
         match self {
             ResourceKind::Rate { windows, .. } => windows.first().map(|w| w.limit),
-            ResourceKind::Concurrency { max, .. } | ResourceKind::Capacity { max, .. } => Some(*max),
+            ResourceKind::Concurrency { max, .. } | ResourceKind::Capacity { max, .. } => {
+                Some(*max)
+            }
             ResourceKind::Duration { max_ms, .. } => *max_ms,
         }
     }
@@ -165,10 +171,20 @@ pub struct ResourceSpec {
 
 impl ResourceSpec {
     /// A rate resource of `limit` per `window_ms` with GCRA and the given burst.
-    pub fn rate(name: &str, limit: u64, window_ms: u64, burst: f64, action: EnforcementAction) -> Self {
+    pub fn rate(
+        name: &str,
+        limit: u64,
+        window_ms: u64,
+        burst: f64,
+        action: EnforcementAction,
+    ) -> Self {
         Self {
             name: name.to_owned(),
-            kind: ResourceKind::Rate { windows: vec![RateWindow { limit, window_ms }], burst, algorithm: RateAlgorithm::Gcra },
+            kind: ResourceKind::Rate {
+                windows: vec![RateWindow { limit, window_ms }],
+                burst,
+                algorithm: RateAlgorithm::Gcra,
+            },
             action,
             max_wait_ms: None,
         }
@@ -176,14 +192,26 @@ impl ResourceSpec {
 
     /// A concurrency resource of at most `max` leases.
     pub fn concurrency(name: &str, max: u64, action: EnforcementAction) -> Self {
-        Self { name: name.to_owned(), kind: ResourceKind::Concurrency { max, lease_ttl_ms: None }, action, max_wait_ms: None }
+        Self {
+            name: name.to_owned(),
+            kind: ResourceKind::Concurrency {
+                max,
+                lease_ttl_ms: None,
+            },
+            action,
+            max_wait_ms: None,
+        }
     }
 
     /// A capacity resource of `max` units with the default 90% warning threshold.
     pub fn capacity(name: &str, max: u64) -> Self {
         Self {
             name: name.to_owned(),
-            kind: ResourceKind::Capacity { max, warning_threshold: DEFAULT_WARNING_THRESHOLD, block_writes: true },
+            kind: ResourceKind::Capacity {
+                max,
+                warning_threshold: DEFAULT_WARNING_THRESHOLD,
+                block_writes: true,
+            },
             action: EnforcementAction::Reject,
             max_wait_ms: None,
         }
@@ -191,39 +219,70 @@ impl ResourceSpec {
 
     /// A duration resource.
     pub fn duration(name: &str, max_ms: Option<u64>, idle_ms: Option<u64>) -> Self {
-        Self { name: name.to_owned(), kind: ResourceKind::Duration { max_ms, idle_ms }, action: EnforcementAction::Reject, max_wait_ms: None }
+        Self {
+            name: name.to_owned(),
+            kind: ResourceKind::Duration { max_ms, idle_ms },
+            action: EnforcementAction::Reject,
+            max_wait_ms: None,
+        }
     }
 
     /// Checks the limits make sense; `path` names the resource in errors.
     pub fn validate(&self, path: &str) -> Result<(), (String, String)> {
         if self.name.is_empty() {
-            return Err((format!("{path}.name"), "resource name must not be empty".into()));
+            return Err((
+                format!("{path}.name"),
+                "resource name must not be empty".into(),
+            ));
         }
         match &self.kind {
             ResourceKind::Rate { windows, burst, .. } => {
                 if windows.is_empty() {
-                    return Err((format!("{path}.windows"), "a rate resource needs at least one window".into()));
+                    return Err((
+                        format!("{path}.windows"),
+                        "a rate resource needs at least one window".into(),
+                    ));
                 }
                 for (i, w) in windows.iter().enumerate() {
                     if w.limit == 0 {
-                        return Err((format!("{path}.windows[{i}].limit"), "limit must be at least 1".into()));
+                        return Err((
+                            format!("{path}.windows[{i}].limit"),
+                            "limit must be at least 1".into(),
+                        ));
                     }
                     if w.window_ms == 0 {
-                        return Err((format!("{path}.windows[{i}].window"), "window must be at least 1 ms".into()));
+                        return Err((
+                            format!("{path}.windows[{i}].window"),
+                            "window must be at least 1 ms".into(),
+                        ));
                     }
                 }
                 if !burst.is_finite() || *burst < 1.0 {
-                    return Err((format!("{path}.burst"), format!("burst must be a number ≥ 1.0, got {burst}")));
+                    return Err((
+                        format!("{path}.burst"),
+                        format!("burst must be a number ≥ 1.0, got {burst}"),
+                    ));
                 }
             }
-            ResourceKind::Capacity { warning_threshold, .. } => {
-                if !warning_threshold.is_finite() || *warning_threshold <= 0.0 || *warning_threshold > 1.0 {
-                    return Err((format!("{path}.warning_threshold"), format!("warning threshold must be in (0, 1], got {warning_threshold}")));
+            ResourceKind::Capacity {
+                warning_threshold, ..
+            } => {
+                if !warning_threshold.is_finite()
+                    || *warning_threshold <= 0.0
+                    || *warning_threshold > 1.0
+                {
+                    return Err((
+                        format!("{path}.warning_threshold"),
+                        format!("warning threshold must be in (0, 1], got {warning_threshold}"),
+                    ));
                 }
             }
             ResourceKind::Concurrency { lease_ttl_ms, .. } => {
                 if *lease_ttl_ms == Some(0) {
-                    return Err((format!("{path}.lease_ttl"), "lease ttl must be at least 1 ms".into()));
+                    return Err((
+                        format!("{path}.lease_ttl"),
+                        "lease ttl must be at least 1 ms".into(),
+                    ));
                 }
             }
             ResourceKind::Duration { .. } => {}
@@ -326,7 +385,11 @@ pub struct ResourceLimits {
 impl Default for ResourceLimits {
     /// The S1 defaults: 100 GB, 50 connections, 1000 QPS.
     fn default() -> Self {
-        Self { max_storage_bytes: 100 * GB, max_connections: 50, max_qps: 1000 }
+        Self {
+            max_storage_bytes: 100 * GB,
+            max_connections: 50,
+            max_qps: 1000,
+        }
     }
 }
 
@@ -348,7 +411,18 @@ pub struct Plan {
     pub resources: Vec<ResourceSpec>,
 }
 
-fn tier(id: &str, qps: u64, conns: u64, storage_gb: u64, txn_s: u64, idle_s: u64, burst: f64, action: EnforcementAction, features: PlanFeatures) -> Plan {
+#[allow(clippy::too_many_arguments)] // a row of the S2 tier table
+fn tier(
+    id: &str,
+    qps: u64,
+    conns: u64,
+    storage_gb: u64,
+    txn_s: u64,
+    idle_s: u64,
+    burst: f64,
+    action: EnforcementAction,
+    features: PlanFeatures,
+) -> Plan {
     Plan {
         id: id.to_owned(),
         description: String::new(),
@@ -372,10 +446,26 @@ impl Plan {
             id: id.to_owned(),
             description: String::new(),
             is_default: false,
-            features: PlanFeatures { rls_enabled: true, cdc_enabled: false, migrations_enabled: false, custom_quotas_enabled: false, all_isolation_modes: false },
+            features: PlanFeatures {
+                rls_enabled: true,
+                cdc_enabled: false,
+                migrations_enabled: false,
+                custom_quotas_enabled: false,
+                all_isolation_modes: false,
+            },
             resources: vec![
-                ResourceSpec::rate(QPS, d.max_qps as u64, 1000, 1.0, EnforcementAction::Throttle),
-                ResourceSpec::concurrency(CONNECTIONS, d.max_connections as u64, EnforcementAction::Throttle),
+                ResourceSpec::rate(
+                    QPS,
+                    d.max_qps as u64,
+                    1000,
+                    1.0,
+                    EnforcementAction::Throttle,
+                ),
+                ResourceSpec::concurrency(
+                    CONNECTIONS,
+                    d.max_connections as u64,
+                    EnforcementAction::Throttle,
+                ),
                 ResourceSpec::capacity(STORAGE, d.max_storage_bytes),
             ],
         }
@@ -383,15 +473,40 @@ impl Plan {
 
     /// The five built-in plans in tier order.
     pub fn builtins() -> Vec<Plan> {
-        let free_f = PlanFeatures { rls_enabled: true, cdc_enabled: false, migrations_enabled: false, custom_quotas_enabled: false, all_isolation_modes: false };
-        let starter_f = PlanFeatures { cdc_enabled: true, ..free_f };
+        let free_f = PlanFeatures {
+            rls_enabled: true,
+            cdc_enabled: false,
+            migrations_enabled: false,
+            custom_quotas_enabled: false,
+            all_isolation_modes: false,
+        };
+        let starter_f = PlanFeatures {
+            cdc_enabled: true,
+            ..free_f
+        };
         use EnforcementAction::*;
         vec![
             tier("free", 100, 10, 10, 10, 5, 1.5, Throttle, free_f),
             tier("starter", 250, 25, 50, 60, 15, 1.5, Throttle, starter_f),
             tier("pro", 500, 50, 100, 300, 30, 2.0, Queue, PlanFeatures::ALL),
-            tier("enterprise", 5000, 500, 1024, 3600, 600, 3.0, Throttle, PlanFeatures::ALL),
-            Plan { id: UNLIMITED.to_owned(), description: "no limits; protected fallback".into(), is_default: true, features: PlanFeatures::ALL, resources: vec![] },
+            tier(
+                "enterprise",
+                5000,
+                500,
+                1000,
+                3600,
+                600,
+                3.0,
+                Throttle,
+                PlanFeatures::ALL,
+            ),
+            Plan {
+                id: UNLIMITED.to_owned(),
+                description: "no limits; protected fallback".into(),
+                is_default: true,
+                features: PlanFeatures::ALL,
+                resources: vec![],
+            },
         ]
     }
 
@@ -418,8 +533,12 @@ impl Plan {
         let get = |n: &str| self.resource(n).and_then(|r| r.kind.primary_limit());
         ResourceLimits {
             max_storage_bytes: get(STORAGE).unwrap_or(u64::MAX),
-            max_connections: get(CONNECTIONS).map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX),
-            max_qps: get(QPS).map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX),
+            max_connections: get(CONNECTIONS)
+                .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+                .unwrap_or(usize::MAX),
+            max_qps: get(QPS)
+                .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+                .unwrap_or(usize::MAX),
         }
     }
 
@@ -431,7 +550,10 @@ impl Plan {
         let mut seen = HashSet::new();
         for (i, r) in self.resources.iter().enumerate() {
             if !seen.insert(r.name.as_str()) {
-                return Err((format!("{path}.resources[{i}].name"), format!("resource `{}` is defined twice", r.name)));
+                return Err((
+                    format!("{path}.resources[{i}].name"),
+                    format!("resource `{}` is defined twice", r.name),
+                ));
             }
             r.validate(&format!("{path}.resources[{i}]"))?;
         }

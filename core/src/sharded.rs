@@ -34,7 +34,13 @@ impl<V> Sharded<V> {
     pub fn new() -> Self {
         let hasher = foldhash::fast::RandomState::default();
         let seed = hasher.hash_one(0u8);
-        let shards = (0..SHARDS).map(|i| RwLock::new(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seed ^ i as u64)))).collect();
+        let shards = (0..SHARDS)
+            .map(|i| {
+                RwLock::new(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(
+                    seed ^ i as u64,
+                )))
+            })
+            .collect();
         Self { shards, hasher }
     }
 
@@ -56,7 +62,12 @@ impl<V> Sharded<V> {
     }
 
     /// Runs `f` on the value, inserting `init()` first if absent.
-    pub fn update_or_insert<R>(&self, key: &str, f: impl FnOnce(&mut V) -> R, init: impl FnOnce() -> V) -> R {
+    pub fn update_or_insert<R>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut V) -> R,
+        init: impl FnOnce() -> V,
+    ) -> R {
         let mut g = write(self.shard(key));
         if let Some(v) = g.get_mut(key) {
             return f(v);

@@ -9,7 +9,10 @@
 use crate::error::{Error, Result};
 use crate::limiter::{self, RateCell, RateOutcome, RateRequest};
 use crate::plan::{RateAlgorithm, RateWindow};
-use crate::quota::{AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyCell, ConcurrencyStats, DurationCell, LeaseStatus, apply_capacity};
+use crate::quota::{
+    AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyCell, ConcurrencyStats, DurationCell,
+    LeaseStatus, apply_capacity,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -52,11 +55,31 @@ pub trait Store: Send + Sync {
 /// `resource` names are interned (`&'static str`), so implementations may compare pointers.
 pub trait TenantState: Send + Sync {
     /// Runs a rate rule.
-    fn rate(&self, resource: &'static str, windows: &[RateWindow], burst: f64, algorithm: RateAlgorithm, req: RateRequest) -> Result<RateOutcome>;
+    fn rate(
+        &self,
+        resource: &'static str,
+        windows: &[RateWindow],
+        burst: f64,
+        algorithm: RateAlgorithm,
+        req: RateRequest,
+    ) -> Result<RateOutcome>;
     /// Acquires a concurrency lease (or polls a queue ticket).
-    fn acquire(&self, resource: &'static str, p: AcquireParams, now_ms: u64, ticket: Option<u64>, ids: &IdGen) -> Result<AcquireOutcome>;
+    fn acquire(
+        &self,
+        resource: &'static str,
+        p: AcquireParams,
+        now_ms: u64,
+        ticket: Option<u64>,
+        ids: &IdGen,
+    ) -> Result<AcquireOutcome>;
     /// Whether `cost` more leases would be granted now, and the active count.
-    fn available(&self, resource: &'static str, max: u64, now_ms: u64, cost: u64) -> Result<(bool, u64)>;
+    fn available(
+        &self,
+        resource: &'static str,
+        max: u64,
+        now_ms: u64,
+        cost: u64,
+    ) -> Result<(bool, u64)>;
     /// Releases a lease; `Ok(false)` if it is not held.
     fn release(&self, resource: &'static str, lease: u64, now_ms: u64) -> Result<bool>;
     /// Abandons a queue ticket; `Ok(false)` if unknown.
@@ -68,15 +91,36 @@ pub trait TenantState: Send + Sync {
     /// Starts a duration lease.
     fn begin(&self, resource: &'static str, now_ms: u64, ids: &IdGen) -> Result<u64>;
     /// Records activity on a duration lease (`None` if unknown).
-    fn touch(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>>;
+    fn touch(
+        &self,
+        resource: &'static str,
+        lease: u64,
+        now_ms: u64,
+        p: DurationParams,
+    ) -> Result<Option<LeaseStatus>>;
     /// Ends a duration lease (`None` if unknown).
-    fn end(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>>;
+    fn end(
+        &self,
+        resource: &'static str,
+        lease: u64,
+        now_ms: u64,
+        p: DurationParams,
+    ) -> Result<Option<LeaseStatus>>;
     /// Active duration leases past a deadline.
-    fn expired(&self, resource: &'static str, now_ms: u64, p: DurationParams) -> Result<Vec<(u64, LeaseStatus)>>;
+    fn expired(
+        &self,
+        resource: &'static str,
+        now_ms: u64,
+        p: DurationParams,
+    ) -> Result<Vec<(u64, LeaseStatus)>>;
     /// (active, high-water mark, timeouts) of a duration resource.
     fn duration_stats(&self, resource: &'static str) -> Result<(u64, u64, u64)>;
     /// Drops rate state equivalent to a fresh cell; returns how many cells were dropped.
-    fn evict_idle(&self, now_ms: u64, windows_of: &dyn Fn(&'static str) -> Option<Vec<RateWindow>>) -> usize;
+    fn evict_idle(
+        &self,
+        now_ms: u64,
+        windows_of: &dyn Fn(&'static str) -> Option<Vec<RateWindow>>,
+    ) -> usize;
     /// Approximate bytes of state held.
     fn approx_bytes(&self) -> usize;
 }
@@ -123,7 +167,12 @@ fn kind_error(resource: &str, found: &Cell, wanted: &'static str) -> Error {
         Cell::Capacity(_) => "capacity",
         Cell::Duration(_) => "duration",
     };
-    Error::WrongResourceKind { resource: resource.to_owned(), operation: "store", expected: wanted, actual }
+    Error::WrongResourceKind {
+        resource: resource.to_owned(),
+        operation: "store",
+        expected: wanted,
+        actual,
+    }
 }
 
 impl MemoryTenantState {
@@ -131,8 +180,15 @@ impl MemoryTenantState {
         self.cells.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn slot<'a>(cells: &'a mut Vec<(&'static str, Cell)>, resource: &'static str, init: impl FnOnce() -> Cell) -> &'a mut Cell {
-        let i = match cells.iter().position(|(n, _)| std::ptr::eq(*n, resource) || *n == resource) {
+    fn slot<'a>(
+        cells: &'a mut Vec<(&'static str, Cell)>,
+        resource: &'static str,
+        init: impl FnOnce() -> Cell,
+    ) -> &'a mut Cell {
+        let i = match cells
+            .iter()
+            .position(|(n, _)| std::ptr::eq(*n, resource) || *n == resource)
+        {
             Some(i) => i,
             None => {
                 cells.push((resource, init()));
@@ -142,7 +198,11 @@ impl MemoryTenantState {
         &mut cells[i].1
     }
 
-    fn with_conc<R>(&self, resource: &'static str, f: impl FnOnce(&mut ConcurrencyCell) -> R) -> Result<R> {
+    fn with_conc<R>(
+        &self,
+        resource: &'static str,
+        f: impl FnOnce(&mut ConcurrencyCell) -> R,
+    ) -> Result<R> {
         let mut g = self.lock();
         let cell = Self::slot(&mut g, resource, || Cell::Concurrency(Box::default()));
         if !matches!(cell, Cell::Concurrency(_)) {
@@ -155,7 +215,11 @@ impl MemoryTenantState {
         }
     }
 
-    fn with_dur<R>(&self, resource: &'static str, f: impl FnOnce(&mut DurationCell) -> R) -> Result<R> {
+    fn with_dur<R>(
+        &self,
+        resource: &'static str,
+        f: impl FnOnce(&mut DurationCell) -> R,
+    ) -> Result<R> {
         let mut g = self.lock();
         let cell = Self::slot(&mut g, resource, || Cell::Duration(Box::default()));
         if !matches!(cell, Cell::Duration(_)) {
@@ -170,13 +234,34 @@ impl MemoryTenantState {
 
 impl TenantState for MemoryTenantState {
     #[inline]
-    fn rate(&self, resource: &'static str, windows: &[RateWindow], burst: f64, algorithm: RateAlgorithm, req: RateRequest) -> Result<RateOutcome> {
+    fn rate(
+        &self,
+        resource: &'static str,
+        windows: &[RateWindow],
+        burst: f64,
+        algorithm: RateAlgorithm,
+        req: RateRequest,
+    ) -> Result<RateOutcome> {
         let mut g = self.lock();
         let n = windows.len();
-        let cell = Self::slot(&mut g, resource, || if n == 1 { Cell::Rate1(RateCell::Empty) } else { Cell::RateN(vec![RateCell::Empty; n].into_boxed_slice()) });
+        let cell = Self::slot(&mut g, resource, || {
+            if n == 1 {
+                Cell::Rate1(RateCell::Empty)
+            } else {
+                Cell::RateN(vec![RateCell::Empty; n].into_boxed_slice())
+            }
+        });
         match cell {
-            Cell::Rate1(c) if n == 1 => Ok(limiter::evaluate(std::slice::from_mut(c), windows, burst, algorithm, req)),
-            Cell::RateN(cs) if cs.len() == n => Ok(limiter::evaluate(cs, windows, burst, algorithm, req)),
+            Cell::Rate1(c) if n == 1 => Ok(limiter::evaluate(
+                std::slice::from_mut(c),
+                windows,
+                burst,
+                algorithm,
+                req,
+            )),
+            Cell::RateN(cs) if cs.len() == n => {
+                Ok(limiter::evaluate(cs, windows, burst, algorithm, req))
+            }
             other => {
                 // Window count or kind changed (plan change or reload): resize, keeping the
                 // first window's state.
@@ -190,17 +275,36 @@ impl TenantState for MemoryTenantState {
                     *f = first;
                 }
                 let out = limiter::evaluate(&mut cs, windows, burst, algorithm, req);
-                *other = if n == 1 { Cell::Rate1(cs[0]) } else { Cell::RateN(cs.into_boxed_slice()) };
+                *other = if n == 1 {
+                    Cell::Rate1(cs[0])
+                } else {
+                    Cell::RateN(cs.into_boxed_slice())
+                };
                 Ok(out)
             }
         }
     }
 
-    fn acquire(&self, resource: &'static str, p: AcquireParams, now_ms: u64, ticket: Option<u64>, ids: &IdGen) -> Result<AcquireOutcome> {
-        self.with_conc(resource, |c| c.acquire(p, now_ms, ticket, &mut || ids.next()))
+    fn acquire(
+        &self,
+        resource: &'static str,
+        p: AcquireParams,
+        now_ms: u64,
+        ticket: Option<u64>,
+        ids: &IdGen,
+    ) -> Result<AcquireOutcome> {
+        self.with_conc(resource, |c| {
+            c.acquire(p, now_ms, ticket, &mut || ids.next())
+        })
     }
 
-    fn available(&self, resource: &'static str, max: u64, now_ms: u64, cost: u64) -> Result<(bool, u64)> {
+    fn available(
+        &self,
+        resource: &'static str,
+        max: u64,
+        now_ms: u64,
+        cost: u64,
+    ) -> Result<(bool, u64)> {
         self.with_conc(resource, |c| c.available(max, now_ms, cost))
     }
 
@@ -236,15 +340,32 @@ impl TenantState for MemoryTenantState {
         })
     }
 
-    fn touch(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>> {
+    fn touch(
+        &self,
+        resource: &'static str,
+        lease: u64,
+        now_ms: u64,
+        p: DurationParams,
+    ) -> Result<Option<LeaseStatus>> {
         self.with_dur(resource, |c| c.touch(lease, now_ms, p.max_ms, p.idle_ms))
     }
 
-    fn end(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>> {
+    fn end(
+        &self,
+        resource: &'static str,
+        lease: u64,
+        now_ms: u64,
+        p: DurationParams,
+    ) -> Result<Option<LeaseStatus>> {
         self.with_dur(resource, |c| c.end(lease, now_ms, p.max_ms, p.idle_ms))
     }
 
-    fn expired(&self, resource: &'static str, now_ms: u64, p: DurationParams) -> Result<Vec<(u64, LeaseStatus)>> {
+    fn expired(
+        &self,
+        resource: &'static str,
+        now_ms: u64,
+        p: DurationParams,
+    ) -> Result<Vec<(u64, LeaseStatus)>> {
         self.with_dur(resource, |c| c.expired(now_ms, p.max_ms, p.idle_ms))
     }
 
@@ -252,13 +373,20 @@ impl TenantState for MemoryTenantState {
         self.with_dur(resource, |c| (c.active(), c.high_water_mark, c.timeouts))
     }
 
-    fn evict_idle(&self, now_ms: u64, windows_of: &dyn Fn(&'static str) -> Option<Vec<RateWindow>>) -> usize {
+    fn evict_idle(
+        &self,
+        now_ms: u64,
+        windows_of: &dyn Fn(&'static str) -> Option<Vec<RateWindow>>,
+    ) -> usize {
         let mut g = self.lock();
         let before = g.len();
         g.retain(|(name, cell)| {
             let idle = match cell {
-                Cell::Rate1(c) => windows_of(name).is_none_or(|w| w.first().is_none_or(|w| c.is_idle(now_ms, w))),
-                Cell::RateN(cs) => windows_of(name).is_none_or(|ws| cs.iter().zip(ws.iter()).all(|(c, w)| c.is_idle(now_ms, w))),
+                Cell::Rate1(c) => {
+                    windows_of(name).is_none_or(|w| w.first().is_none_or(|w| c.is_idle(now_ms, w)))
+                }
+                Cell::RateN(cs) => windows_of(name)
+                    .is_none_or(|ws| cs.iter().zip(ws.iter()).all(|(c, w)| c.is_idle(now_ms, w))),
                 _ => false,
             };
             !idle
@@ -272,7 +400,8 @@ impl TenantState for MemoryTenantState {
 
     fn approx_bytes(&self) -> usize {
         let g = self.lock();
-        let mut n = std::mem::size_of::<Self>() + g.capacity() * std::mem::size_of::<(&'static str, Cell)>();
+        let mut n = std::mem::size_of::<Self>()
+            + g.capacity() * std::mem::size_of::<(&'static str, Cell)>();
         for (_, c) in g.iter() {
             n += match c {
                 Cell::RateN(cs) => cs.len() * std::mem::size_of::<RateCell>(),

@@ -99,7 +99,14 @@ pub struct Override {
 impl Override {
     /// An override of `resource`'s headline limit.
     pub fn limit(resource: &str, limit: u64) -> Self {
-        Self { resource: resource.to_owned(), limit: Some(limit), burst: None, idle_ms: None, expires_at_ms: None, reason: None }
+        Self {
+            resource: resource.to_owned(),
+            limit: Some(limit),
+            burst: None,
+            idle_ms: None,
+            expires_at_ms: None,
+            reason: None,
+        }
     }
 
     /// The same override, lapsing at `expires_at_ms`.

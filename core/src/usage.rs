@@ -141,7 +141,11 @@ fn bump(slot: &AtomicU64, epoch: u64, n: u64) {
 #[inline]
 fn read(slot: &AtomicU64, epoch: u64) -> u64 {
     let v = slot.load(Ordering::Relaxed);
-    if v >> 32 == (epoch & 0xFFFF_FFFF) { v & 0xFFFF_FFFF } else { 0 }
+    if v >> 32 == (epoch & 0xFFFF_FFFF) {
+        v & 0xFFFF_FFFF
+    } else {
+        0
+    }
 }
 
 impl Meter {
@@ -150,7 +154,9 @@ impl Meter {
     pub fn admitted(&self, now_ms: u64, n: u64) {
         self.queries.fetch_add(n, Ordering::Relaxed);
         bump(&self.second, now_ms / 1000, n);
-        let minutes = self.minutes.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
+        let minutes = self
+            .minutes
+            .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
         let m = now_ms / 60_000;
         bump(&minutes[(m % MINUTES as u64) as usize], m, n);
         self.last_updated.fetch_max(now_ms, Ordering::Relaxed);
@@ -166,7 +172,9 @@ impl Meter {
         };
         c.fetch_add(1, Ordering::Relaxed);
         if kind != Violation::Warned {
-            let hours = self.hours.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
+            let hours = self
+                .hours
+                .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
             let h = now_ms / 3_600_000;
             bump(&hours[(h % HOURS as u64) as usize], h, 1);
         }
@@ -181,10 +189,14 @@ impl Meter {
         };
         set(&self.table_count, r.table_count.map(u64::from));
         set(&self.total_rows, r.total_rows);
-        set(&self.vector_store_count, r.vector_store_count.map(u64::from));
+        set(
+            &self.vector_store_count,
+            r.vector_store_count.map(u64::from),
+        );
         set(&self.vector_count, r.vector_count);
         set(&self.branch_count, r.branch_count.map(u64::from));
-        self.api_requests.fetch_add(r.api_requests, Ordering::Relaxed);
+        self.api_requests
+            .fetch_add(r.api_requests, Ordering::Relaxed);
         self.egress.fetch_add(r.egress_bytes, Ordering::Relaxed);
         self.ingress.fetch_add(r.ingress_bytes, Ordering::Relaxed);
         self.compute.fetch_add(r.compute_ms, Ordering::Relaxed);
@@ -193,7 +205,13 @@ impl Meter {
 
     /// Starts a new billing period: zeroes the period counters.
     pub fn reset_period(&self) {
-        for a in [&self.queries, &self.api_requests, &self.egress, &self.ingress, &self.compute] {
+        for a in [
+            &self.queries,
+            &self.api_requests,
+            &self.egress,
+            &self.ingress,
+            &self.compute,
+        ] {
             a.store(0, Ordering::Relaxed);
         }
     }
@@ -220,7 +238,13 @@ impl Meter {
 
     pub fn violations(&self) -> ViolationCounts {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        ViolationCounts { rejected: g(&self.rejected), throttled: g(&self.throttled), queued: g(&self.queued), shadow: g(&self.shadow), warned: g(&self.warned) }
+        ViolationCounts {
+            rejected: g(&self.rejected),
+            throttled: g(&self.throttled),
+            queued: g(&self.queued),
+            shadow: g(&self.shadow),
+            warned: g(&self.warned),
+        }
     }
 
     /// Queries admitted in the second containing `now_ms`.
@@ -230,21 +254,33 @@ impl Meter {
 
     /// (average QPS, p99 of per-minute average QPS) over the hour ending at `now_ms`.
     pub fn qps_1h(&self, now_ms: u64) -> (f64, f64) {
-        let Some(minutes) = self.minutes.get() else { return (0.0, 0.0) };
+        let Some(minutes) = self.minutes.get() else {
+            return (0.0, 0.0);
+        };
         let m = now_ms / 60_000;
-        let mut per_min: Vec<u64> = (0..MINUTES as u64).filter(|&k| k <= m).map(|k| read(&minutes[((m - k) % MINUTES as u64) as usize], m - k)).collect();
+        let mut per_min: Vec<u64> = (0..MINUTES as u64)
+            .filter(|&k| k <= m)
+            .map(|k| read(&minutes[((m - k) % MINUTES as u64) as usize], m - k))
+            .collect();
         let total: u64 = per_min.iter().sum();
         per_min.sort_unstable();
-        let idx = ((per_min.len() as f64 * 0.99).ceil() as usize).saturating_sub(1).min(per_min.len().saturating_sub(1));
+        let idx = ((per_min.len() as f64 * 0.99).ceil() as usize)
+            .saturating_sub(1)
+            .min(per_min.len().saturating_sub(1));
         let p99 = per_min.get(idx).copied().unwrap_or(0) as f64 / 60.0;
         (total as f64 / 3600.0, p99)
     }
 
     /// Violations (rejected, throttled, queued, shadow) in the 24 hours ending at `now_ms`.
     pub fn violations_24h(&self, now_ms: u64) -> u64 {
-        let Some(hours) = self.hours.get() else { return 0 };
+        let Some(hours) = self.hours.get() else {
+            return 0;
+        };
         let h = now_ms / 3_600_000;
-        (0..HOURS as u64).filter(|&k| k <= h).map(|k| read(&hours[((h - k) % HOURS as u64) as usize], h - k)).sum()
+        (0..HOURS as u64)
+            .filter(|&k| k <= h)
+            .map(|k| read(&hours[((h - k) % HOURS as u64) as usize], h - k))
+            .sum()
     }
 
     pub fn approx_bytes(&self) -> usize {
@@ -347,39 +383,89 @@ pub fn prom_escape(s: &str) -> String {
 /// Renders per-tenant metrics in the Prometheus text exposition format (version 0.0.4).
 pub fn render_prometheus(docs: &[(StatusDocument, TenantUsage)]) -> String {
     let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, String)>| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, value) in rows {
-            let _ = writeln!(out, "{name}{{{labels}}} {value}");
-        }
+    let mut family =
+        |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, String)>| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, value) in rows {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        };
+    let t = |d: &StatusDocument| {
+        format!(
+            "tenant=\"{}\",plan=\"{}\"",
+            prom_escape(&d.tenant_id),
+            prom_escape(&d.tier)
+        )
     };
-    let t = |d: &StatusDocument| format!("tenant=\"{}\",plan=\"{}\"", prom_escape(&d.tenant_id), prom_escape(&d.tier));
     family(
         "tenantguard_limit",
         "gauge",
         "Limit in force per tenant and resource (after overrides).",
-        &mut docs.iter().flat_map(|(d, _)| d.resources.iter().filter_map(move |r| r.limit.map(|l| (format!("{},resource=\"{}\"", t(d), prom_escape(&r.name)), l.to_string())))),
+        &mut docs.iter().flat_map(|(d, _)| {
+            d.resources.iter().filter_map(move |r| {
+                r.limit.map(|l| {
+                    (
+                        format!("{},resource=\"{}\"", t(d), prom_escape(&r.name)),
+                        l.to_string(),
+                    )
+                })
+            })
+        }),
     );
     family(
         "tenantguard_usage",
         "gauge",
         "Current usage per tenant and resource (leases held, gauge value, or admitted this second).",
-        &mut docs.iter().flat_map(|(d, _)| d.resources.iter().map(move |r| (format!("{},resource=\"{}\"", t(d), prom_escape(&r.name)), r.current.to_string()))),
+        &mut docs.iter().flat_map(|(d, _)| {
+            d.resources.iter().map(move |r| {
+                (
+                    format!("{},resource=\"{}\"", t(d), prom_escape(&r.name)),
+                    r.current.to_string(),
+                )
+            })
+        }),
     );
-    family("tenantguard_queries_total", "counter", "Queries admitted on qps in the current period.", &mut docs.iter().map(|(d, u)| (t(d), u.queries_in_period.to_string())));
-    family("tenantguard_storage_bytes", "gauge", "Storage bytes used.", &mut docs.iter().map(|(d, u)| (t(d), u.storage_bytes.to_string())));
+    family(
+        "tenantguard_queries_total",
+        "counter",
+        "Queries admitted on qps in the current period.",
+        &mut docs
+            .iter()
+            .map(|(d, u)| (t(d), u.queries_in_period.to_string())),
+    );
+    family(
+        "tenantguard_storage_bytes",
+        "gauge",
+        "Storage bytes used.",
+        &mut docs
+            .iter()
+            .map(|(d, u)| (t(d), u.storage_bytes.to_string())),
+    );
     family(
         "tenantguard_decisions_total",
         "counter",
         "Non-plain decisions by outcome.",
         &mut docs.iter().flat_map(|(d, _)| {
             let v = d.violations;
-            [("rejected", v.rejected), ("throttled", v.throttled), ("queued", v.queued), ("shadow", v.shadow), ("warned", v.warned)]
-                .into_iter()
-                .map(move |(o, n)| (format!("{},outcome=\"{o}\"", t(d)), n.to_string()))
+            [
+                ("rejected", v.rejected),
+                ("throttled", v.throttled),
+                ("queued", v.queued),
+                ("shadow", v.shadow),
+                ("warned", v.warned),
+            ]
+            .into_iter()
+            .map(move |(o, n)| (format!("{},outcome=\"{o}\"", t(d)), n.to_string()))
         }),
     );
-    family("tenantguard_violations_24h", "gauge", "Violations in the last 24 hours.", &mut docs.iter().map(|(d, _)| (t(d), d.usage_stats.quota_violations_24h.to_string())));
+    family(
+        "tenantguard_violations_24h",
+        "gauge",
+        "Violations in the last 24 hours.",
+        &mut docs
+            .iter()
+            .map(|(d, _)| (t(d), d.usage_stats.quota_violations_24h.to_string())),
+    );
     out
 }
