@@ -3,13 +3,12 @@
 //! [`TenantManager`] is the S1 name of the [`Governor`](crate::Governor); the tutorial's code
 //! compiles against this module with only the crate name changed.
 
-use crate::plan::{PlanFeatures, ResourceLimits};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub use crate::governor::{Governor as TenantManager, TenantHandle};
-pub use crate::plan::{Plan, PlanFeatures as Features};
+pub use crate::plan::{Plan, PlanFeatures, ResourceLimits};
 
 /// How a tenant's data is separated from other tenants'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

@@ -1,0 +1,138 @@
+//! Configuration files: the S2 examples load, errors name key and line, TOML and JSON agree.
+
+use std::path::PathBuf;
+use tenantguard::{Config, Governor, IsolationMode, ResourceKind};
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/config")
+        .join(name)
+}
+
+#[test]
+fn s2_example_1_tiered_loads() {
+    let cfg = Config::from_path(example("tiered.toml")).unwrap();
+    assert_eq!(cfg.settings.default_tier, "free");
+    assert_eq!(cfg.settings.identifier.as_deref(), Some("application_name"));
+    assert_eq!(cfg.settings.prometheus_port, Some(9092));
+    assert_eq!(cfg.assignments.len(), 3);
+    assert_eq!(cfg.overrides.len(), 1);
+    assert_eq!(cfg.overrides[0].1.expires_at_ms, Some(1_766_188_800_000));
+    let gov = Governor::builder().config(cfg).build();
+    let t = gov
+        .register("pro_tenant_x", None, IsolationMode::SharedSchema, 0)
+        .unwrap();
+    assert_eq!(t.plan_id, "pro");
+    assert_eq!(
+        gov.plan("enterprise").unwrap().limits().max_storage_bytes,
+        1000 * 1024 * 1024 * 1024
+    );
+}
+
+#[test]
+fn s2_examples_2_and_3_load() {
+    let cfg = Config::from_path(example("storage-and-transactions.toml")).unwrap();
+    assert_eq!(cfg.settings.storage_check_interval_ms, 60_000);
+    assert!(
+        cfg.settings
+            .storage_query
+            .as_deref()
+            .is_some_and(|q| q.contains("pg_total_relation_size"))
+    );
+    let free = cfg.plans.iter().find(|p| p.id == "free").unwrap();
+    assert_eq!(free.limits().max_storage_bytes, 5 * 1024 * 1024 * 1024);
+    assert_eq!(
+        free.limits().max_qps,
+        100,
+        "keys not given keep the built-in values"
+    );
+    let txn = free.resource("transaction").unwrap();
+    assert_eq!(
+        txn.kind,
+        ResourceKind::Duration {
+            max_ms: Some(10_000),
+            idle_ms: Some(5_000)
+        }
+    );
+}
+
+#[test]
+fn s2_example_5_federated_is_refused_honestly() {
+    let e = Config::from_path(example("federated.toml")).unwrap_err();
+    assert_eq!(e.key, "tenant_quotas.mode");
+    assert_eq!(e.line, Some(11));
+    assert!(e.message.contains("Redis"), "{e}");
+}
+
+#[test]
+fn json_example_loads_with_custom_resources() {
+    let cfg = Config::from_path(example("custom-resources.json")).unwrap();
+    let gov = Governor::builder().config(cfg).build();
+    let t = gov
+        .register("ai_startup", None, IsolationMode::SharedSchema, 0)
+        .unwrap();
+    assert_eq!(t.plan_id, "ai_pro");
+    let d = gov.check("ai_startup", "ai_tokens", 20_000, 0).unwrap();
+    assert!(d.allowed);
+    let d = gov.check("ai_startup", "ai_tokens", 1, 0).unwrap();
+    assert!(!d.allowed);
+    assert_eq!(d.code.map(|c| c.as_str()), Some("RATE_LIMITED"));
+    let lease = gov.acquire("ai_startup", "exports", None, 0).unwrap();
+    assert!(lease.lease_id.is_some());
+}
+
+#[test]
+fn toml_and_json_forms_give_the_same_model() {
+    let toml = r#"
+[tenant_quotas]
+default_tier = "starter"
+max_queue_wait = "2s"
+[[tenant_quotas.tiers]]
+name = "team"
+max_qps = 300
+burst_allowance = 2.5
+enforcement_action = "queue"
+rate_algorithm = "sliding_window"
+[[tenant_quotas.assignments]]
+tenant_pattern = "team_*"
+tier = "team"
+[[tenant_quotas.overrides]]
+tenant_id = "team_a"
+max_connections = 7
+expires_at = 2030-01-01T00:00:00Z
+"#;
+    let json = r#"{"tenant_quotas": {"default_tier": "starter", "max_queue_wait": 2000,
+        "tiers": [{"name": "team", "max_qps": 300, "burst_allowance": 2.5, "enforcement_action": "queue", "rate_algorithm": "sliding_window"}],
+        "assignments": [{"tenant_pattern": "team_*", "tier": "team"}],
+        "overrides": [{"tenant_id": "team_a", "max_connections": 7, "expires_at": "2030-01-01T00:00:00Z"}]}}"#;
+    let a = Config::from_toml(toml).unwrap();
+    let b = Config::from_json(json).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.settings.max_queue_wait_ms, 2000);
+    assert_eq!(
+        a.overrides[0].1.expires_at_ms,
+        Some(1_893_456_000_000),
+        "native TOML datetimes are accepted"
+    );
+}
+
+#[test]
+fn errors_name_key_and_line() {
+    let e = Config::from_toml("[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"a\"\nwat = 1\n")
+        .unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.line),
+        ("tenant_quotas.tiers[0].wat", Some(4))
+    );
+    let e = Config::from_toml("[tenant_quotas]\nmax_queue_wait = \"-5s\"\n").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.line),
+        ("tenant_quotas.max_queue_wait", Some(2))
+    );
+    assert!(e.to_string().contains("line 2"), "{e}");
+    let e = Config::from_json("{\"tenant_quotas\": {\"wat\": 1}}").unwrap_err();
+    assert_eq!(e.key, "tenant_quotas.wat");
+    assert_eq!(e.line, Some(1));
+    let e = Config::from_path("/nonexistent/tg.toml").unwrap_err();
+    assert!(e.message.contains("cannot read"));
+}
