@@ -99,10 +99,7 @@ impl ConfigSource {
             (Some(t), None) => Ok(Config::from_toml(t)?),
             (None, Some(Value::String(s))) => Ok(Config::from_json(s)?),
             (None, Some(v)) => Ok(Config::from_json(&v.to_string())?),
-            _ => Err(Error::invalid(
-                "config",
-                "give exactly one of `toml` or `json`",
-            )),
+            _ => Err(Error::invalid("config", "give exactly one of `toml` or `json`")),
         }
     }
 }
@@ -325,11 +322,7 @@ impl WindowArg {
             WindowArg::Ms(v) => *v,
             WindowArg::Text(s) => parse_duration_ms(s).map_err(|m| Error::invalid("window", m))?,
         };
-        if ms == 0 {
-            Err(Error::invalid("window", "window must be at least 1 ms"))
-        } else {
-            Ok(ms)
-        }
+        if ms == 0 { Err(Error::invalid("window", "window must be at least 1 ms")) } else { Ok(ms) }
     }
 }
 
@@ -350,12 +343,7 @@ pub struct RateLimiterArgs {
 
 /// One operation. JSON form: `{"op": "check", "args": {...}}`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(
-    tag = "op",
-    content = "args",
-    rename_all = "camelCase",
-    deny_unknown_fields
-)]
+#[serde(tag = "op", content = "args", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Request {
     /// Register a tenant → tenant.
     RegisterTenant(RegisterArgs),
@@ -452,9 +440,7 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("governor", &self.governor)
-            .finish_non_exhaustive()
+        f.debug_struct("Engine").field("governor", &self.governor).finish_non_exhaustive()
     }
 }
 
@@ -472,11 +458,7 @@ fn to_json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
 impl Engine {
     /// An engine over `governor` with per-user quotas of `default_rpm`.
     pub fn new(governor: Governor, default_rpm: u32) -> Self {
-        Self {
-            governor,
-            user_quotas: UserQuotaManager::new(default_rpm),
-            limiters: Mutex::new(HashMap::new()),
-        }
+        Self { governor, user_quotas: UserQuotaManager::new(default_rpm), limiters: Mutex::new(HashMap::new()) }
     }
 
     /// An engine configured from an inline configuration (default built-ins if `None`).
@@ -485,28 +467,21 @@ impl Engine {
             Some(c) => c.parse()?,
             None => Config::default(),
         };
-        Ok(Self::new(
-            Governor::builder().config(cfg).build(),
-            default_rpm,
-        ))
+        Ok(Self::new(Governor::builder().config(cfg).build(), default_rpm))
     }
 
     fn limiter(&self, window_ms: u64) -> Arc<RateLimiter> {
         let mut m = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(window_ms)
-            .or_insert_with(|| {
-                Arc::new(RateLimiter::new(std::time::Duration::from_millis(
-                    window_ms,
-                )))
-            })
+            .or_insert_with(|| Arc::new(RateLimiter::new(std::time::Duration::from_millis(window_ms))))
             .clone()
     }
 
     /// Parses and runs one JSON request (`{"op": ..., "args": ...}`); `now_ms` is used
     /// when the args carry no `nowMs`.
     pub fn execute_json(&self, request: &Value, now_ms: Option<u64>) -> Result<Value, ApiError> {
-        let req: Request = serde_json::from_value(request.clone())
-            .map_err(|e| ApiError::invalid("request", e.to_string()))?;
+        let req: Request =
+            serde_json::from_value(request.clone()).map_err(|e| ApiError::invalid("request", e.to_string()))?;
         self.execute(req, now_ms)
     }
 
@@ -518,7 +493,12 @@ impl Engine {
             Request::RegisterTenant(a) => {
                 let iso = match a.isolation.as_deref() {
                     None => IsolationMode::SharedSchema,
-                    Some(s) => IsolationMode::parse(s).ok_or_else(|| ApiError::invalid("isolation", format!("unknown isolation mode `{s}` (SharedSchema, SeparateSchema, SeparateDatabase)")))?,
+                    Some(s) => IsolationMode::parse(s).ok_or_else(|| {
+                        ApiError::invalid(
+                            "isolation",
+                            format!("unknown isolation mode `{s}` (SharedSchema, SeparateSchema, SeparateDatabase)"),
+                        )
+                    })?,
                 };
                 to_json(&g.register(&a.name, a.plan.as_deref(), iso, t(a.now_ms))?)?
             }
@@ -537,12 +517,8 @@ impl Engine {
                 a.cost.unwrap_or(1),
                 t(a.now_ms),
             )?)?,
-            Request::Acquire(a) => {
-                to_json(&g.acquire(&a.tenant, &a.resource, a.ticket, t(a.now_ms))?)?
-            }
-            Request::Release(a) => {
-                to_json(&g.release(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?
-            }
+            Request::Acquire(a) => to_json(&g.acquire(&a.tenant, &a.resource, a.ticket, t(a.now_ms))?)?,
+            Request::Release(a) => to_json(&g.release(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
             Request::Cancel(a) => {
                 json!({ "cancelled": g.cancel(&a.tenant, &a.resource, a.lease_id)? })
             }
@@ -554,18 +530,12 @@ impl Engine {
                 }
                 v
             }
-            Request::SetUsage(a) => to_json(&g.set_usage(
-                &a.tenant,
-                a.resource.as_deref().unwrap_or("storage"),
-                a.amount,
-                t(a.now_ms),
-            )?)?,
-            Request::AddUsage(a) => to_json(&g.add_usage(
-                &a.tenant,
-                a.resource.as_deref().unwrap_or("storage"),
-                a.amount,
-                t(a.now_ms),
-            )?)?,
+            Request::SetUsage(a) => {
+                to_json(&g.set_usage(&a.tenant, a.resource.as_deref().unwrap_or("storage"), a.amount, t(a.now_ms))?)?
+            }
+            Request::AddUsage(a) => {
+                to_json(&g.add_usage(&a.tenant, a.resource.as_deref().unwrap_or("storage"), a.amount, t(a.now_ms))?)?
+            }
             Request::SubtractUsage(a) => to_json(&g.subtract_usage(
                 &a.tenant,
                 a.resource.as_deref().unwrap_or("storage"),
@@ -573,13 +543,19 @@ impl Engine {
                 t(a.now_ms),
             )?)?,
             Request::Begin(a) => to_json(&g.begin(&a.tenant, &a.resource, t(a.now_ms))?)?,
-            Request::Touch(a) => {
-                to_json(&g.touch(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?
-            }
+            Request::Touch(a) => to_json(&g.touch(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
             Request::End(a) => to_json(&g.end(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
             Request::ExpiredLeases(a) => to_json(&g.expired_leases(t(a.now_ms)))?,
             Request::CheckFeature(a) => {
-                let f = Feature::parse(&a.feature).ok_or_else(|| ApiError::invalid("feature", format!("unknown feature `{}` (rls, cdc, migrations, custom_quotas, all_isolation_modes)", a.feature)))?;
+                let f = Feature::parse(&a.feature).ok_or_else(|| {
+                    ApiError::invalid(
+                        "feature",
+                        format!(
+                            "unknown feature `{}` (rls, cdc, migrations, custom_quotas, all_isolation_modes)",
+                            a.feature
+                        ),
+                    )
+                })?;
                 to_json(&g.check_feature(&a.tenant, f)?)?
             }
             Request::SetOverride(a) => to_json(&g.set_override(&a.tenant, a.ovr, t(a.now_ms))?)?,
@@ -617,18 +593,19 @@ impl Engine {
             Request::QuotaTracking(a) => to_json(&g.quota_tracking(&a.tenant, t(a.now_ms))?)?,
             Request::Prometheus(a) => json!({ "text": g.prometheus(t(a.now_ms)) }),
             Request::EvictIdle(a) => json!({ "evicted": g.evict_idle(t(a.now_ms)) }),
-            Request::UserQuotaCheck(a) => {
-                to_json(&self.user_quotas.check_quota_at(&a.user, t(a.now_ms))?)?
-            }
+            Request::UserQuotaCheck(a) => to_json(&self.user_quotas.check_quota_at(&a.user, t(a.now_ms))?)?,
             Request::UserQuotaSet(a) => {
-                let rpm = a
-                    .rpm
-                    .ok_or_else(|| ApiError::invalid("rpm", "userQuotaSet needs `rpm`"))?;
+                let rpm = a.rpm.ok_or_else(|| ApiError::invalid("rpm", "userQuotaSet needs `rpm`"))?;
                 self.user_quotas.set_quota(&a.user, rpm);
                 json!({})
             }
             Request::UserQuotaSnapshot(_) => {
-                let rows: Vec<Value> = self.user_quotas.snapshot().into_iter().map(|(u, rpm, c, w)| json!({ "user": u, "rpm": rpm, "currentCount": c, "windowStart": w })).collect();
+                let rows: Vec<Value> = self
+                    .user_quotas
+                    .snapshot()
+                    .into_iter()
+                    .map(|(u, rpm, c, w)| json!({ "user": u, "rpm": rpm, "currentCount": c, "windowStart": w }))
+                    .collect();
                 Value::Array(rows)
             }
             Request::RateLimiterCheck(a) => {

@@ -41,9 +41,7 @@ pub struct ManualClock {
 impl ManualClock {
     /// A manual clock reading `start_ms`.
     pub fn new(start_ms: u64) -> Self {
-        Self {
-            now: Arc::new(AtomicU64::new(start_ms)),
-        }
+        Self { now: Arc::new(AtomicU64::new(start_ms)) }
     }
 
     /// Sets the time (it may go backwards: the rules tolerate that).

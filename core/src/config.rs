@@ -8,9 +8,7 @@
 
 use crate::error::ConfigError;
 use crate::glob::Glob;
-use crate::plan::{
-    self, EnforcementAction, GB, Plan, RateAlgorithm, RateWindow, ResourceKind, ResourceSpec,
-};
+use crate::plan::{self, EnforcementAction, GB, Plan, RateAlgorithm, RateWindow, ResourceKind, ResourceSpec};
 use crate::tenant::Override;
 use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -28,9 +26,7 @@ impl<'de> Deserialize<'de> for DurationMs {
         impl Visitor<'_> for V {
             type Value = DurationMs;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "a duration such as \"10s\", \"5m\", \"250ms\" or milliseconds as an integer",
-                )
+                f.write_str("a duration such as \"10s\", \"5m\", \"250ms\" or milliseconds as an integer")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationMs, E> {
                 Ok(DurationMs(v))
@@ -66,8 +62,7 @@ pub struct TimestampMs(pub u64);
 
 /// Parses an RFC 3339 timestamp into ms since the epoch.
 pub fn parse_rfc3339_ms(s: &str) -> Result<u64, String> {
-    let t = humantime::parse_rfc3339_weak(s.trim())
-        .map_err(|e| format!("invalid RFC 3339 timestamp \"{s}\": {e}"))?;
+    let t = humantime::parse_rfc3339_weak(s.trim()).map_err(|e| format!("invalid RFC 3339 timestamp \"{s}\": {e}"))?;
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .map_err(|_| format!("timestamp \"{s}\" is before 1970"))
@@ -97,9 +92,7 @@ impl<'de> Deserialize<'de> for TimestampMs {
                 let Some((_, text)) = map.next_entry::<String, String>()? else {
                     return Err(de::Error::custom("empty datetime"));
                 };
-                parse_rfc3339_ms(&text)
-                    .map(TimestampMs)
-                    .map_err(de::Error::custom)
+                parse_rfc3339_ms(&text).map(TimestampMs).map_err(de::Error::custom)
             }
         }
         d.deserialize_any(V)
@@ -349,12 +342,7 @@ pub struct Config {
 impl Default for Config {
     /// The five built-in plans, `default_tier = "free"`, no assignments.
     fn default() -> Self {
-        Self {
-            settings: Settings::default(),
-            plans: Plan::builtins(),
-            assignments: Vec::new(),
-            overrides: Vec::new(),
-        }
+        Self { settings: Settings::default(), plans: Plan::builtins(), assignments: Vec::new(), overrides: Vec::new() }
     }
 }
 
@@ -370,12 +358,7 @@ pub enum Format {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, col)
 }
 
@@ -444,12 +427,7 @@ fn err_at(text: &str, format: Format, key: &str, message: impl Into<String>) -> 
             .unwrap_or((None, None)),
         Format::Json => (None, None),
     };
-    ConfigError {
-        key: key.to_owned(),
-        line,
-        column,
-        message: message.into(),
-    }
+    ConfigError { key: key.to_owned(), line, column, message: message.into() }
 }
 
 fn clean_serde_message(msg: &str) -> String {
@@ -461,26 +439,15 @@ impl Config {
     /// Parses the S2 TOML format.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let de = toml::de::Deserializer::parse(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .map(|(l, c)| (Some(l), Some(c)))
-                .unwrap_or((None, None));
-            ConfigError {
-                key: String::new(),
-                line,
-                column,
-                message: clean_serde_message(e.message()),
-            }
+            let (line, column) =
+                e.span().map(|s| line_col(text, s.start)).map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None));
+            ConfigError { key: String::new(), line, column, message: clean_serde_message(e.message()) }
         })?;
         let raw: RawFile = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
-            let (line, column) = inner
-                .span()
-                .map(|s| line_col(text, s.start))
-                .map(|(l, c)| (Some(l), Some(c)))
-                .unwrap_or((None, None));
+            let (line, column) =
+                inner.span().map(|s| line_col(text, s.start)).map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None));
             ConfigError {
                 key: if key == "." { String::new() } else { key },
                 line,
@@ -525,9 +492,7 @@ impl Config {
             column: None,
             message: format!("cannot read {}: {e}", p.display()),
         })?;
-        if p.extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-        {
+        if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
             Self::from_json(&text)
         } else {
             Self::from_toml(&text)
@@ -551,11 +516,7 @@ impl Config {
             return Err(err_at(
                 text,
                 format,
-                if q.mode == Some(RawMode::Federated) {
-                    "tenant_quotas.mode"
-                } else {
-                    "tenant_quotas.federation"
-                },
+                if q.mode == Some(RawMode::Federated) { "tenant_quotas.mode" } else { "tenant_quotas.federation" },
                 "federated quotas need the shared (Redis) store, which this build does not include; use mode = \"local\"",
             ));
         }
@@ -574,12 +535,7 @@ impl Config {
         for (i, t) in q.tiers.iter().enumerate() {
             let path = format!("tenant_quotas.tiers[{i}]");
             if t.name.trim().is_empty() {
-                return Err(err_at(
-                    text,
-                    format,
-                    &format!("{path}.name"),
-                    "tier name must not be empty",
-                ));
+                return Err(err_at(text, format, &format!("{path}.name"), "tier name must not be empty"));
             }
             if !seen.insert(t.name.clone()) {
                 return Err(err_at(
@@ -591,19 +547,13 @@ impl Config {
             }
             let base = match (&t.extends, cfg.plans.iter().find(|p| p.id == t.name)) {
                 (Some(parent), _) => match cfg.plans.iter().find(|p| &p.id == parent) {
-                    Some(p) => Plan {
-                        id: t.name.clone(),
-                        is_default: false,
-                        ..p.clone()
-                    },
+                    Some(p) => Plan { id: t.name.clone(), is_default: false, ..p.clone() },
                     None => {
                         return Err(err_at(
                             text,
                             format,
                             &format!("{path}.extends"),
-                            format!(
-                                "unknown tier `{parent}` (define it earlier or use a built-in)"
-                            ),
+                            format!("unknown tier `{parent}` (define it earlier or use a built-in)"),
                         ));
                     }
                 },
@@ -639,13 +589,7 @@ impl Config {
                     continue;
                 }
                 if let Some(ResourceSpec {
-                    kind:
-                        ResourceKind::Capacity {
-                            warning_threshold,
-                            block_writes,
-                            ..
-                        },
-                    ..
+                    kind: ResourceKind::Capacity { warning_threshold, block_writes, .. }, ..
                 }) = p.resource_mut(plan::STORAGE)
                 {
                     if let Some(w) = st.warning_threshold {
@@ -672,12 +616,7 @@ impl Config {
         // Default tier.
         if let Some(d) = q.default_tier {
             if !cfg.plans.iter().any(|p| p.id == d) {
-                return Err(err_at(
-                    text,
-                    format,
-                    "tenant_quotas.default_tier",
-                    format!("unknown tier `{d}`"),
-                ));
+                return Err(err_at(text, format, "tenant_quotas.default_tier", format!("unknown tier `{d}`")));
             }
             cfg.settings.default_tier = d;
         }
@@ -694,29 +633,16 @@ impl Config {
                 )
             })?;
             if !cfg.plans.iter().any(|p| p.id == a.tier) {
-                return Err(err_at(
-                    text,
-                    format,
-                    &format!("{path}.tier"),
-                    format!("unknown tier `{}`", a.tier),
-                ));
+                return Err(err_at(text, format, &format!("{path}.tier"), format!("unknown tier `{}`", a.tier)));
             }
-            cfg.assignments.push(Assignment {
-                pattern,
-                tier: a.tier.clone(),
-            });
+            cfg.assignments.push(Assignment { pattern, tier: a.tier.clone() });
         }
 
         // Overrides.
         for (i, o) in q.overrides.iter().enumerate() {
             let path = format!("tenant_quotas.overrides[{i}]");
             if o.tenant_id.trim().is_empty() {
-                return Err(err_at(
-                    text,
-                    format,
-                    &format!("{path}.tenant_id"),
-                    "tenant_id must not be empty",
-                ));
+                return Err(err_at(text, format, &format!("{path}.tenant_id"), "tenant_id must not be empty"));
             }
             let mk = |resource: &str| Override {
                 resource: resource.to_owned(),
@@ -738,34 +664,16 @@ impl Config {
                         ));
                     }
                 }
-                list.push(Override {
-                    limit: o.max_qps,
-                    burst: o.burst_allowance,
-                    ..mk(plan::QPS)
-                });
+                list.push(Override { limit: o.max_qps, burst: o.burst_allowance, ..mk(plan::QPS) });
             }
             if o.max_qps == Some(0) {
-                return Err(err_at(
-                    text,
-                    format,
-                    &format!("{path}.max_qps"),
-                    "must be at least 1",
-                ));
+                return Err(err_at(text, format, &format!("{path}.max_qps"), "must be at least 1"));
             }
             if let Some(c) = o.max_connections {
-                list.push(Override {
-                    limit: Some(c),
-                    ..mk(plan::CONNECTIONS)
-                });
+                list.push(Override { limit: Some(c), ..mk(plan::CONNECTIONS) });
             }
-            if let Some(b) = o
-                .storage_quota_bytes
-                .or(o.storage_quota_gb.map(|g| g.saturating_mul(GB)))
-            {
-                list.push(Override {
-                    limit: Some(b),
-                    ..mk(plan::STORAGE)
-                });
+            if let Some(b) = o.storage_quota_bytes.or(o.storage_quota_gb.map(|g| g.saturating_mul(GB))) {
+                list.push(Override { limit: Some(b), ..mk(plan::STORAGE) });
             }
             if o.max_transaction_duration.is_some() || o.max_idle_in_transaction.is_some() {
                 list.push(Override {
@@ -775,16 +683,12 @@ impl Config {
                 });
             }
             for (name, limit) in &o.resources {
-                list.push(Override {
-                    limit: Some(*limit),
-                    ..mk(name)
-                });
+                list.push(Override { limit: Some(*limit), ..mk(name) });
             }
             if list.is_empty() {
                 return Err(err_at(text, format, &path, "override sets no limit"));
             }
-            cfg.overrides
-                .extend(list.into_iter().map(|ov| (o.tenant_id.clone(), ov)));
+            cfg.overrides.extend(list.into_iter().map(|ov| (o.tenant_id.clone(), ov)));
         }
         Ok(cfg)
     }
@@ -807,31 +711,18 @@ fn apply_tier(mut p: Plan, t: &RawTier, path: &str) -> Result<Plan, (String, Str
         let spec = p
             .resource_mut(plan::QPS)
             .map(|r| r.clone())
-            .unwrap_or_else(|| {
-                ResourceSpec::rate(plan::QPS, 1000, 1000, 1.0, EnforcementAction::Throttle)
-            });
+            .unwrap_or_else(|| ResourceSpec::rate(plan::QPS, 1000, 1000, 1.0, EnforcementAction::Throttle));
         let mut spec = spec;
-        if let ResourceKind::Rate {
-            windows,
-            burst,
-            algorithm,
-        } = &mut spec.kind
-        {
+        if let ResourceKind::Rate { windows, burst, algorithm } = &mut spec.kind {
             if let Some(q) = t.max_qps {
                 match windows.first_mut() {
                     Some(w) => w.limit = q,
-                    None => windows.push(RateWindow {
-                        limit: q,
-                        window_ms: 1000,
-                    }),
+                    None => windows.push(RateWindow { limit: q, window_ms: 1000 }),
                 }
             }
             if let Some(b) = t.burst_allowance {
                 if !b.is_finite() || b < 1.0 {
-                    return Err((
-                        format!("{path}.burst_allowance"),
-                        format!("must be a number ≥ 1.0, got {b}"),
-                    ));
+                    return Err((format!("{path}.burst_allowance"), format!("must be a number ≥ 1.0, got {b}")));
                 }
                 *burst = b;
             }
@@ -848,12 +739,11 @@ fn apply_tier(mut p: Plan, t: &RawTier, path: &str) -> Result<Plan, (String, Str
         p.set_resource(spec);
     }
     if t.max_connections.is_some() || action.is_some() || t.max_queue_wait.is_some() {
-        let mut spec = p.resource(plan::CONNECTIONS).cloned().unwrap_or_else(|| {
-            ResourceSpec::concurrency(plan::CONNECTIONS, 50, EnforcementAction::Throttle)
-        });
-        if let (ResourceKind::Concurrency { max, .. }, Some(c)) =
-            (&mut spec.kind, t.max_connections)
-        {
+        let mut spec = p
+            .resource(plan::CONNECTIONS)
+            .cloned()
+            .unwrap_or_else(|| ResourceSpec::concurrency(plan::CONNECTIONS, 50, EnforcementAction::Throttle));
+        if let (ResourceKind::Concurrency { max, .. }, Some(c)) = (&mut spec.kind, t.max_connections) {
             *max = c;
         }
         if let Some(a) = action {
@@ -864,14 +754,9 @@ fn apply_tier(mut p: Plan, t: &RawTier, path: &str) -> Result<Plan, (String, Str
         }
         p.set_resource(spec);
     }
-    if let Some(bytes) = t
-        .storage_quota_bytes
-        .or(t.storage_quota_gb.map(|g| g.saturating_mul(GB)))
-    {
-        let mut spec = p
-            .resource(plan::STORAGE)
-            .cloned()
-            .unwrap_or_else(|| ResourceSpec::capacity(plan::STORAGE, bytes));
+    if let Some(bytes) = t.storage_quota_bytes.or(t.storage_quota_gb.map(|g| g.saturating_mul(GB))) {
+        let mut spec =
+            p.resource(plan::STORAGE).cloned().unwrap_or_else(|| ResourceSpec::capacity(plan::STORAGE, bytes));
         if let ResourceKind::Capacity { max, .. } = &mut spec.kind {
             *max = bytes;
         }
@@ -885,19 +770,13 @@ fn apply_tier(mut p: Plan, t: &RawTier, path: &str) -> Result<Plan, (String, Str
         if let ResourceKind::Duration { max_ms, idle_ms } = &mut spec.kind {
             if let Some(d) = t.max_transaction_duration {
                 if d.0 == 0 {
-                    return Err((
-                        format!("{path}.max_transaction_duration"),
-                        "must be longer than 0".into(),
-                    ));
+                    return Err((format!("{path}.max_transaction_duration"), "must be longer than 0".into()));
                 }
                 *max_ms = Some(d.0);
             }
             if let Some(d) = t.max_idle_in_transaction {
                 if d.0 == 0 {
-                    return Err((
-                        format!("{path}.max_idle_in_transaction"),
-                        "must be longer than 0".into(),
-                    ));
+                    return Err((format!("{path}.max_idle_in_transaction"), "must be longer than 0".into()));
                 }
                 *idle_ms = Some(d.0);
             }
@@ -929,27 +808,17 @@ fn apply_tier(mut p: Plan, t: &RawTier, path: &str) -> Result<Plan, (String, Str
 
 fn raw_resource(r: &RawResource, path: &str) -> Result<ResourceSpec, (String, String)> {
     let need = |v: Option<u64>, key: &str| {
-        v.ok_or_else(|| {
-            (
-                format!("{path}.{key}"),
-                format!("a {} resource needs `{key}`", kind_name(r.kind)),
-            )
-        })
+        v.ok_or_else(|| (format!("{path}.{key}"), format!("a {} resource needs `{key}`", kind_name(r.kind))))
     };
     let kind = match r.kind {
         RawKind::Rate => {
             let windows = match (&r.windows, r.limit, r.window) {
-                (Some(ws), None, None) => ws
-                    .iter()
-                    .map(|w| RateWindow {
-                        limit: w.limit,
-                        window_ms: w.window.0,
-                    })
-                    .collect(),
-                (None, Some(limit), window) => vec![RateWindow {
-                    limit,
-                    window_ms: window.map(|w| w.0).unwrap_or(1000),
-                }],
+                (Some(ws), None, None) => {
+                    ws.iter().map(|w| RateWindow { limit: w.limit, window_ms: w.window.0 }).collect()
+                }
+                (None, Some(limit), window) => {
+                    vec![RateWindow { limit, window_ms: window.map(|w| w.0).unwrap_or(1000) }]
+                }
                 (Some(_), _, _) => {
                     return Err((
                         format!("{path}.windows"),
@@ -963,27 +832,19 @@ fn raw_resource(r: &RawResource, path: &str) -> Result<ResourceSpec, (String, St
                     ));
                 }
             };
-            ResourceKind::Rate {
-                windows,
-                burst: r.burst.unwrap_or(1.0),
-                algorithm: r.algorithm.unwrap_or_default(),
-            }
+            ResourceKind::Rate { windows, burst: r.burst.unwrap_or(1.0), algorithm: r.algorithm.unwrap_or_default() }
         }
-        RawKind::Concurrency => ResourceKind::Concurrency {
-            max: need(r.limit, "limit")?,
-            lease_ttl_ms: r.lease_ttl.map(|d| d.0),
-        },
+        RawKind::Concurrency => {
+            ResourceKind::Concurrency { max: need(r.limit, "limit")?, lease_ttl_ms: r.lease_ttl.map(|d| d.0) }
+        }
         RawKind::Capacity => ResourceKind::Capacity {
             max: need(r.limit, "limit")?,
-            warning_threshold: r
-                .warning_threshold
-                .unwrap_or(plan::DEFAULT_WARNING_THRESHOLD),
+            warning_threshold: r.warning_threshold.unwrap_or(plan::DEFAULT_WARNING_THRESHOLD),
             block_writes: r.block_writes.unwrap_or(true),
         },
-        RawKind::Duration => ResourceKind::Duration {
-            max_ms: r.max_duration.map(|d| d.0),
-            idle_ms: r.max_idle.map(|d| d.0),
-        },
+        RawKind::Duration => {
+            ResourceKind::Duration { max_ms: r.max_duration.map(|d| d.0), idle_ms: r.max_idle.map(|d| d.0) }
+        }
     };
     Ok(ResourceSpec {
         name: r.name.clone(),

@@ -62,9 +62,7 @@ pub enum Error {
         resource: String,
     },
     /// The operation does not apply to this kind of resource.
-    #[error(
-        "resource `{resource}` is a {actual} resource; `{operation}` needs a {expected} resource"
-    )]
+    #[error("resource `{resource}` is a {actual} resource; `{operation}` needs a {expected} resource")]
     WrongResourceKind {
         /// The resource.
         resource: String,
@@ -135,10 +133,7 @@ impl Error {
 
     /// Shorthand for an [`Error::InvalidArgument`].
     pub fn invalid(name: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            name: name.into(),
-            message: message.into(),
-        }
+        Error::InvalidArgument { name: name.into(), message: message.into() }
     }
 }
 

@@ -9,10 +9,7 @@ enum Tok {
     Lit(char),
     Any,
     Star,
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
+    Class { negated: bool, ranges: Vec<(char, char)> },
 }
 
 /// A compiled glob.
@@ -63,15 +60,10 @@ impl Glob {
                             break;
                         }
                         first = false;
-                        if chars.get(i + 1) == Some(&'-')
-                            && chars.get(i + 2).is_some_and(|&e| e != ']')
-                        {
+                        if chars.get(i + 1) == Some(&'-') && chars.get(i + 2).is_some_and(|&e| e != ']') {
                             let e = chars[i + 2];
                             if e < c {
-                                return Err(format!(
-                                    "invalid range `{c}-{e}` at character {}",
-                                    i + 1
-                                ));
+                                return Err(format!("invalid range `{c}-{e}` at character {}", i + 1));
                             }
                             ranges.push((c, e));
                             i += 3;
@@ -86,10 +78,7 @@ impl Glob {
             }
             i += 1;
         }
-        Ok(Glob {
-            source: pattern.to_owned(),
-            toks,
-        })
+        Ok(Glob { source: pattern.to_owned(), toks })
     }
 
     /// The pattern text.
@@ -107,9 +96,7 @@ impl Glob {
             let ok = match self.toks.get(p) {
                 Some(Tok::Lit(c)) => *c == s[i],
                 Some(Tok::Any) => true,
-                Some(Tok::Class { negated, ranges }) => {
-                    ranges.iter().any(|&(a, b)| a <= s[i] && s[i] <= b) != *negated
-                }
+                Some(Tok::Class { negated, ranges }) => ranges.iter().any(|&(a, b)| a <= s[i] && s[i] <= b) != *negated,
                 Some(Tok::Star) => {
                     star_p = p;
                     star_i = i;

@@ -1,44 +1,58 @@
 //! The engine: tenants, plans, checks and decisions.
 //!
 //! A [`Governor`] is cheap to clone (an `Arc`), `Send + Sync`, and safe to share across
-//! threads. Tenant lookups go through a sharded map; each tenant's limits live in an
-//! immutable profile swapped atomically (plan changes, overrides, reloads), and its counters
-//! in a [`TenantState`] of the configured [`Store`]. No global lock is taken on the check
-//! path.
+//! threads. Tenant lookups hash the name once into a sharded table; each tenant's limits live
+//! in an immutable profile swapped atomically (plan changes, overrides, reloads) and shared by
+//! every tenant of a plan that has no overrides; its counters live in a [`TenantState`] of the
+//! configured [`Store`]. No global lock is taken on the check path.
 
 use crate::clock::{Clock, default_clock};
 use crate::config::{Assignment, Config, Settings};
 use crate::decision::{Action, Code, Decision};
 use crate::error::{Error, Result};
-use crate::limiter::RateRequest;
-use crate::plan::{
-    self, EnforcementAction, Feature, Plan, ResourceKind, ResourceLimits, ResourceSpec, intern,
-};
-use crate::quota::{
-    AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyStats, ExpiryReason, LeaseStatus,
-};
-use crate::sharded::Sharded;
-use crate::store::{DurationParams, IdGen, MemoryStore, Store, TenantState};
+use crate::limiter::{RateParams, RateRequest};
+use crate::plan::{self, EnforcementAction, Feature, Plan, ResourceKind, ResourceLimits, ResourceSpec, intern};
+use crate::quota::{AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyStats, ExpiryReason, LeaseStatus};
+use crate::registry::{KeyOf, Registry, TenantName};
+use crate::store::{DurationParams, IdGen, MemoryStore, StateSlot, Store};
 use crate::tenant::{IsolationMode, Override, QuotaTracking, Tenant, TenantContext};
 use crate::usage::{
-    Meter, ResourceStatus, StatusDocument, StatusQuotas, TenantUsage, UsageReport, UsageStats,
-    Violation, ViolationCounts, format_duration_ms, render_prometheus,
+    Meter, ResourceStatus, StatusDocument, StatusQuotas, TenantUsage, UsageReport, UsageStats, Violation,
+    ViolationCounts, format_duration_ms, render_prometheus,
 };
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use uuid::Uuid;
 
 /// Namespace of tenant ids: `Uuid::new_v5(&TENANT_NAMESPACE, name)`, identical in every host.
 pub const TENANT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a8e_54b3_4c1d_9a7e_0d3b_5e2f_71a4);
 
-/// A plan with interned resource names and the settings its checks need.
+/// A resource of a plan (or an override) with its name interned and rate constants precomputed.
+#[derive(Debug, Clone)]
+struct Resolved {
+    name: &'static str,
+    spec: ResourceSpec,
+    rate: Option<RateParams>,
+}
+
+impl Resolved {
+    fn new(name: &'static str, spec: ResourceSpec) -> Self {
+        let rate = match &spec.kind {
+            ResourceKind::Rate { windows, burst, algorithm } => Some(RateParams::new(windows, *burst, *algorithm)),
+            _ => None,
+        };
+        Self { name, spec, rate }
+    }
+}
+
+/// A plan with resolved resources and the settings its checks need.
 #[derive(Debug)]
 pub(crate) struct ResolvedPlan {
     pub plan: Plan,
-    resources: Box<[(&'static str, ResourceSpec)]>,
+    resources: Box<[Resolved]>,
     max_queue_wait_ms: u64,
     max_throttle_delay_ms: u64,
     shadow_all: bool,
@@ -46,11 +60,7 @@ pub(crate) struct ResolvedPlan {
 
 impl ResolvedPlan {
     fn new(plan: Plan, s: &Settings) -> Self {
-        let resources = plan
-            .resources
-            .iter()
-            .map(|r| (intern(&r.name), r.clone()))
-            .collect();
+        let resources = plan.resources.iter().map(|r| Resolved::new(intern(&r.name), r.clone())).collect();
         Self {
             plan,
             resources,
@@ -59,6 +69,10 @@ impl ResolvedPlan {
             shadow_all: s.shadow_mode || !s.enabled,
         }
     }
+
+    fn resource(&self, name: &str) -> Option<&Resolved> {
+        self.resources.iter().find(|r| r.name == name)
+    }
 }
 
 /// An immutable snapshot of plans, assignments, overrides and settings.
@@ -66,6 +80,8 @@ impl ResolvedPlan {
 pub(crate) struct Catalog {
     settings: Settings,
     plans: Vec<Arc<ResolvedPlan>>,
+    /// One shared profile per plan, for tenants without overrides or shadow mode.
+    shared: Vec<Arc<Profile>>,
     assignments: Vec<Assignment>,
     overrides: HashMap<String, Vec<Override>>,
     known: HashSet<&'static str>,
@@ -73,43 +89,35 @@ pub(crate) struct Catalog {
 
 impl Catalog {
     fn new(cfg: Config) -> Self {
-        let Config {
-            settings,
-            plans,
-            assignments,
-            overrides,
-        } = cfg;
-        let plans: Vec<_> = plans
-            .into_iter()
-            .map(|p| Arc::new(ResolvedPlan::new(p, &settings)))
-            .collect();
+        let Config { settings, plans, assignments, overrides } = cfg;
+        let plans: Vec<_> = plans.into_iter().map(|p| Arc::new(ResolvedPlan::new(p, &settings))).collect();
         let mut by_tenant: HashMap<String, Vec<Override>> = HashMap::new();
         for (t, o) in overrides {
             by_tenant.entry(t).or_default().push(o);
         }
-        let mut c = Self {
-            settings,
-            plans,
-            assignments,
-            overrides: by_tenant,
-            known: HashSet::new(),
-        };
-        c.refresh_known();
-        c
+        Self::assemble(settings, plans, assignments, by_tenant)
     }
 
-    fn refresh_known(&mut self) {
-        self.known = [
-            plan::QPS,
-            plan::CONNECTIONS,
-            plan::STORAGE,
-            plan::TRANSACTION,
-        ]
-        .into_iter()
-        .collect();
-        for p in &self.plans {
-            self.known.extend(p.resources.iter().map(|(n, _)| *n));
+    fn assemble(
+        settings: Settings,
+        plans: Vec<Arc<ResolvedPlan>>,
+        assignments: Vec<Assignment>,
+        overrides: HashMap<String, Vec<Override>>,
+    ) -> Self {
+        let shared = plans
+            .iter()
+            .map(|p| Arc::new(Profile { plan: p.clone(), shadow: false, overrides: Box::new([]) }))
+            .collect();
+        let mut known: HashSet<&'static str> =
+            [plan::QPS, plan::CONNECTIONS, plan::STORAGE, plan::TRANSACTION].into_iter().collect();
+        for p in &plans {
+            known.extend(p.resources.iter().map(|r| r.name));
         }
+        Self { settings, plans, shared, assignments, overrides, known }
+    }
+
+    fn with_plans(&self, plans: Vec<Arc<ResolvedPlan>>) -> Self {
+        Self::assemble(self.settings.clone(), plans, self.assignments.clone(), self.overrides.clone())
     }
 
     fn plan(&self, id: &str) -> Option<&Arc<ResolvedPlan>> {
@@ -130,62 +138,62 @@ impl Catalog {
             .or_else(|| self.fallback())
     }
 
-    fn with_plans(&self, plans: Vec<Arc<ResolvedPlan>>) -> Self {
-        let mut c = Self {
-            settings: self.settings.clone(),
-            plans,
-            assignments: self.assignments.clone(),
-            overrides: self.overrides.clone(),
-            known: HashSet::new(),
-        };
-        c.refresh_known();
-        c
+    fn config_overrides(&self, tenant: &str) -> &[Override] {
+        self.overrides.get(tenant).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The profile of a tenant on `plan` with these overrides: shared when there are none.
+    fn profile(
+        &self,
+        plan: &Arc<ResolvedPlan>,
+        shadow: bool,
+        runtime: &[ActiveOverride],
+        tenant: &str,
+    ) -> Arc<Profile> {
+        let config = self.config_overrides(tenant);
+        if !shadow && config.is_empty() && runtime.iter().all(|a| a.from_config) {
+            if let Some(p) = self.shared.iter().find(|p| Arc::ptr_eq(&p.plan, plan)) {
+                return p.clone();
+            }
+        }
+        Arc::new(build_profile(plan.clone(), shadow, runtime, config))
     }
 }
 
 #[derive(Debug, Clone)]
 struct ActiveOverride {
-    name: &'static str,
-    spec: ResourceSpec,
+    resolved: Resolved,
     ovr: Override,
     from_config: bool,
 }
 
 /// A tenant's limits: plan, overrides, shadow flag. Immutable; replaced as a whole.
 #[derive(Debug)]
-struct Profile {
+pub(crate) struct Profile {
     plan: Arc<ResolvedPlan>,
-    explicit: bool,
     shadow: bool,
     overrides: Box<[ActiveOverride]>,
 }
 
 impl Profile {
     #[inline]
-    fn spec_at(&self, resource: &str, now: u64) -> Option<(&'static str, &ResourceSpec, bool)> {
+    fn resource_at(&self, resource: &str, now: u64) -> Option<(&Resolved, bool)> {
         for o in self.overrides.iter() {
-            if o.name == resource && o.ovr.expires_at_ms.is_none_or(|e| now < e) {
-                return Some((o.name, &o.spec, true));
+            if o.resolved.name == resource && o.ovr.expires_at_ms.is_none_or(|e| now < e) {
+                return Some((&o.resolved, true));
             }
         }
-        self.plan
-            .resources
-            .iter()
-            .find(|(n, _)| *n == resource)
-            .map(|(n, s)| (*n, s, false))
+        self.plan.resource(resource).map(|r| (r, false))
     }
 
-    fn effective_specs(&self, now: u64) -> Vec<(&'static str, ResourceSpec, bool)> {
-        let mut names: Vec<&'static str> = self.plan.resources.iter().map(|(n, _)| *n).collect();
+    fn effective(&self, now: u64) -> Vec<(&'static str, ResourceSpec, bool)> {
+        let mut names: Vec<&'static str> = self.plan.resources.iter().map(|r| r.name).collect();
         for o in self.overrides.iter() {
-            if !names.contains(&o.name) {
-                names.push(o.name);
+            if !names.contains(&o.resolved.name) {
+                names.push(o.resolved.name);
             }
         }
-        names
-            .into_iter()
-            .filter_map(|n| self.spec_at(n, now).map(|(n, s, o)| (n, s.clone(), o)))
-            .collect()
+        names.into_iter().filter_map(|n| self.resource_at(n, now).map(|(r, o)| (r.name, r.spec.clone(), o))).collect()
     }
 }
 
@@ -202,10 +210,7 @@ fn apply_override(base: &ResourceSpec, o: &Override) -> Result<ResourceSpec> {
             }
             if let Some(b) = o.burst {
                 if !b.is_finite() || b < 1.0 {
-                    return Err(Error::invalid(
-                        "burst",
-                        format!("burst must be ≥ 1.0, got {b}"),
-                    ));
+                    return Err(Error::invalid("burst", format!("burst must be ≥ 1.0, got {b}")));
                 }
                 *burst = b;
             }
@@ -227,26 +232,14 @@ fn apply_override(base: &ResourceSpec, o: &Override) -> Result<ResourceSpec> {
     Ok(s)
 }
 
-fn build_profile(
-    plan: Arc<ResolvedPlan>,
-    explicit: bool,
-    shadow: bool,
-    runtime: &[ActiveOverride],
-    config: &[Override],
-) -> Profile {
-    let mut overrides = Vec::new();
+fn build_profile(plan: Arc<ResolvedPlan>, shadow: bool, runtime: &[ActiveOverride], config: &[Override]) -> Profile {
+    let mut overrides: Vec<ActiveOverride> = Vec::new();
     let mut add = |o: &Override, from_config: bool| {
         let name = intern(&o.resource);
-        if let Some((_, base)) = plan.resources.iter().find(|(n, _)| *n == name) {
-            if let Ok(spec) = apply_override(base, o) {
-                overrides
-                    .retain(|a: &ActiveOverride| a.name != name || a.from_config != from_config);
-                overrides.push(ActiveOverride {
-                    name,
-                    spec,
-                    ovr: o.clone(),
-                    from_config,
-                });
+        if let Some(base) = plan.resource(name) {
+            if let Ok(spec) = apply_override(&base.spec, o) {
+                overrides.retain(|a| a.resolved.name != name || a.from_config != from_config);
+                overrides.push(ActiveOverride { resolved: Resolved::new(name, spec), ovr: o.clone(), from_config });
             }
         }
     };
@@ -257,31 +250,55 @@ fn build_profile(
     for o in config {
         add(o, true);
     }
-    Profile {
-        plan,
-        explicit,
-        shadow,
-        overrides: overrides.into_boxed_slice(),
+    Profile { plan, shadow, overrides: overrides.into_boxed_slice() }
+}
+
+/// One registered tenant. `repr(C)` with the hot fields first: behind the `Arc` header, a check
+/// touches the name (24 bytes), the profile pointer, the `qps` GCRA word and the meter's
+/// current-second counter: one 64-byte cache line.
+#[repr(C)]
+pub(crate) struct TenantEntry {
+    name: TenantName,
+    profile: ArcSwap<Profile>,
+    hot: AtomicU64,
+    meter: Meter,
+    state: StateSlot,
+    id: Uuid,
+    isolation: IsolationMode,
+    explicit: AtomicBool,
+    created_at_ms: u64,
+}
+
+impl TenantEntry {
+    fn name(&self) -> &str {
+        self.name.as_str()
     }
 }
 
-/// One registered tenant.
-pub(crate) struct TenantEntry {
-    id: Uuid,
-    name: Box<str>,
-    isolation: IsolationMode,
-    created_at_ms: u64,
-    profile: ArcSwap<Profile>,
-    state: Box<dyn TenantState>,
-    meter: Meter,
+pub(crate) struct ByName;
+impl KeyOf for ByName {
+    #[inline]
+    fn key(e: &TenantEntry) -> &[u8] {
+        e.name.as_bytes()
+    }
+}
+
+pub(crate) struct ById;
+impl KeyOf for ById {
+    #[inline]
+    fn key(e: &TenantEntry) -> &[u8] {
+        e.id.as_bytes()
+    }
 }
 
 struct Inner {
     catalog: ArcSwap<Catalog>,
     admin: Mutex<()>,
-    tenants: Sharded<Arc<TenantEntry>>,
-    by_id: Sharded<Arc<TenantEntry>>,
+    tenants: Registry<ByName>,
+    ids_index: Registry<ById>,
     store: Arc<dyn Store>,
+    /// The store keeps single-window GCRA `qps` in the entry's `hot` word.
+    qps_hot: bool,
     clock: Arc<dyn Clock>,
     ids: IdGen,
     global_shadow: AtomicBool,
@@ -338,8 +355,9 @@ impl GovernorBuilder {
             inner: Arc::new(Inner {
                 catalog: ArcSwap::from_pointee(Catalog::new(self.config)),
                 admin: Mutex::new(()),
-                tenants: Sharded::new(),
-                by_id: Sharded::new(),
+                tenants: Registry::new(),
+                ids_index: Registry::new(),
+                qps_hot: self.store.qps_in_hot_word(),
                 store: self.store,
                 clock: self.clock,
                 ids: IdGen::default(),
@@ -387,10 +405,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn uuid_key(id: &Uuid) -> String {
-    id.hyphenated().to_string()
-}
-
 fn limit_code(name: &str, kind: &ResourceKind) -> Code {
     match kind {
         ResourceKind::Rate { .. } => Code::RateLimited,
@@ -402,18 +416,35 @@ fn limit_code(name: &str, kind: &ResourceKind) -> Code {
     }
 }
 
-fn wrong_kind(
-    resource: &str,
-    operation: &'static str,
-    expected: &'static str,
+fn wrong_kind(resource: &str, operation: &'static str, expected: &'static str, kind: &ResourceKind) -> Error {
+    Error::WrongResourceKind { resource: resource.to_owned(), operation, expected, actual: kind.name() }
+}
+
+/// Builds a capacity decision. `value` is the gauge after the operation (or, for a check,
+/// after the prospective write); `blocked` says whether the write was (or would be) refused.
+fn capacity_decision(
+    name: &'static str,
     kind: &ResourceKind,
-) -> Error {
-    Error::WrongResourceKind {
-        resource: resource.to_owned(),
-        operation,
-        expected,
-        actual: kind.name(),
+    max: u64,
+    warn: f64,
+    value: u64,
+    blocked: bool,
+    shadow: bool,
+) -> Decision {
+    let remaining = Some(max.saturating_sub(value));
+    if blocked {
+        return Decision::reject(name, limit_code(name, kind), Some(max), remaining, 0);
     }
+    let mut d = Decision::allow(name, Some(max), remaining);
+    if value > max {
+        d.action = Action::Warn;
+        d.code = Some(limit_code(name, kind));
+        d.shadow = shadow;
+    } else if (value as f64) >= warn * max as f64 {
+        d.action = Action::Warn;
+        d.code = Some(Code::QuotaWarning);
+    }
+    d
 }
 
 impl Governor {
@@ -424,11 +455,7 @@ impl Governor {
 
     /// A builder.
     pub fn builder() -> GovernorBuilder {
-        GovernorBuilder {
-            config: Config::default(),
-            store: Arc::new(MemoryStore::new()),
-            clock: default_clock(),
-        }
+        GovernorBuilder { config: Config::default(), store: Arc::new(MemoryStore::new()), clock: default_clock() }
     }
 
     /// A governor configured from S2 TOML.
@@ -451,41 +478,33 @@ impl Governor {
         self.inner.catalog.load().settings.clone()
     }
 
+    fn shadow_on(&self, p: &Profile) -> bool {
+        p.shadow || p.plan.shadow_all || self.inner.global_shadow.load(Ordering::Relaxed)
+    }
+
     // ----- lookups -------------------------------------------------------------------------
 
     fn entry(&self, tenant: &str) -> Result<Arc<TenantEntry>> {
-        self.inner
-            .tenants
-            .with(tenant, Arc::clone)
-            .ok_or_else(|| Error::TenantNotFound(tenant.to_owned()))
+        self.inner.tenants.with(tenant.as_bytes(), Arc::clone).ok_or_else(|| Error::TenantNotFound(tenant.to_owned()))
     }
 
     fn entry_by_id(&self, id: &Uuid) -> Result<Arc<TenantEntry>> {
-        self.inner
-            .by_id
-            .with(&uuid_key(id), Arc::clone)
-            .ok_or_else(|| Error::TenantNotFound(id.to_string()))
+        self.inner.ids_index.with(id.as_bytes(), Arc::clone).ok_or_else(|| Error::TenantNotFound(id.to_string()))
     }
 
     fn snapshot(&self, e: &TenantEntry, now: u64) -> Tenant {
         let p = e.profile.load();
-        let get = |n: &str| {
-            p.spec_at(n, now)
-                .and_then(|(_, s, _)| s.kind.primary_limit())
-        };
+        let get = |n: &str| p.resource_at(n, now).and_then(|(r, _)| r.spec.kind.primary_limit());
+        let size = |v: Option<u64>| v.map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX);
         Tenant {
             id: e.id,
-            name: e.name.to_string(),
+            name: e.name().to_owned(),
             plan_id: p.plan.plan.id.clone(),
             isolation_mode: e.isolation,
             limits: ResourceLimits {
                 max_storage_bytes: get(plan::STORAGE).unwrap_or(u64::MAX),
-                max_connections: get(plan::CONNECTIONS)
-                    .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
-                    .unwrap_or(usize::MAX),
-                max_qps: get(plan::QPS)
-                    .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
-                    .unwrap_or(usize::MAX),
+                max_connections: size(get(plan::CONNECTIONS)),
+                max_qps: size(get(plan::QPS)),
             },
             features: p.plan.plan.features,
             shadow: p.shadow,
@@ -511,12 +530,16 @@ impl Governor {
         Ok(self.snapshot(&e, self.now_ms()))
     }
 
+    fn sorted_entries(&self) -> Vec<Arc<TenantEntry>> {
+        let mut v = self.inner.tenants.all();
+        v.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        v
+    }
+
     /// Every tenant, sorted by name.
     pub fn list_tenants(&self) -> Vec<Tenant> {
         let now = self.now_ms();
-        let mut v = self.inner.tenants.collect(|_, e| self.snapshot(e, now));
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
+        self.sorted_entries().iter().map(|e| self.snapshot(e, now)).collect()
     }
 
     /// Number of registered tenants.
@@ -526,88 +549,54 @@ impl Governor {
 
     /// A pre-resolved handle: checks through it skip the name lookup.
     pub fn handle(&self, tenant: &str) -> Result<TenantHandle> {
-        Ok(TenantHandle {
-            entry: self.entry(tenant)?,
-            gov: self.clone(),
-        })
+        Ok(TenantHandle { entry: self.entry(tenant)?, gov: self.clone() })
     }
 
     // ----- registration --------------------------------------------------------------------
 
     /// Registers a tenant. Plan: `plan` if given, else the first matching assignment, else
     /// `default_tier`. Modes other than `SharedSchema` need the plan's `all_isolation_modes`.
-    pub fn register(
-        &self,
-        name: &str,
-        plan: Option<&str>,
-        isolation: IsolationMode,
-        now_ms: u64,
-    ) -> Result<Tenant> {
+    pub fn register(&self, name: &str, plan: Option<&str>, isolation: IsolationMode, now_ms: u64) -> Result<Tenant> {
         if name.is_empty() {
             return Err(Error::invalid("name", "tenant name must not be empty"));
         }
         self.register_inner(name, plan, isolation, now_ms)
     }
 
-    fn register_inner(
-        &self,
-        name: &str,
-        plan: Option<&str>,
-        isolation: IsolationMode,
-        now_ms: u64,
-    ) -> Result<Tenant> {
+    fn register_inner(&self, name: &str, plan: Option<&str>, isolation: IsolationMode, now_ms: u64) -> Result<Tenant> {
         let _g = lock(&self.inner.admin);
-        if self.inner.tenants.with(name, |_| ()).is_some() {
+        if self.inner.tenants.with(name.as_bytes(), |_| ()).is_some() {
             return Err(Error::TenantExists(name.to_owned()));
         }
         let cat = self.inner.catalog.load();
         let (p, explicit) = match plan {
-            Some(id) => (
-                cat.plan(id)
-                    .ok_or_else(|| Error::PlanNotFound(id.to_owned()))?
-                    .clone(),
-                true,
-            ),
-            None => (
-                cat.assigned(name)
-                    .ok_or_else(|| Error::PlanNotFound(cat.settings.default_tier.clone()))?
-                    .clone(),
-                false,
-            ),
+            Some(id) => (cat.plan(id).ok_or_else(|| Error::PlanNotFound(id.to_owned()))?, true),
+            None => (cat.assigned(name).ok_or_else(|| Error::PlanNotFound(cat.settings.default_tier.clone()))?, false),
         };
         if isolation != IsolationMode::SharedSchema && !p.plan.features.all_isolation_modes {
-            return Err(Error::IsolationNotAllowed {
-                plan: p.plan.id.clone(),
-                mode: isolation.as_str().to_owned(),
-            });
+            return Err(Error::IsolationNotAllowed { plan: p.plan.id.clone(), mode: isolation.as_str().to_owned() });
         }
-        let cfg_over = cat.overrides.get(name).map(Vec::as_slice).unwrap_or(&[]);
-        let profile = build_profile(p, explicit, false, &[], cfg_over);
         let entry = Arc::new(TenantEntry {
-            id: Uuid::new_v5(&TENANT_NAMESPACE, name.as_bytes()),
-            name: name.into(),
-            isolation,
-            created_at_ms: now_ms,
-            profile: ArcSwap::from_pointee(profile),
-            state: self.inner.store.open(name),
+            name: TenantName::new(name),
+            profile: ArcSwap::new(cat.profile(p, false, &[], name)),
+            hot: AtomicU64::new(0),
             meter: Meter::default(),
+            state: self.inner.store.open_slot(name),
+            id: Uuid::new_v5(&TENANT_NAMESPACE, name.as_bytes()),
+            isolation,
+            explicit: AtomicBool::new(explicit),
+            created_at_ms: now_ms,
         });
-        self.inner
-            .by_id
-            .insert_new(&uuid_key(&entry.id), entry.clone());
-        self.inner.tenants.insert_new(name, entry.clone());
+        self.inner.ids_index.insert_new(entry.clone());
+        self.inner.tenants.insert_new(entry.clone());
         Ok(self.snapshot(&entry, now_ms))
     }
 
     /// Removes a tenant and its state.
     pub fn remove_tenant(&self, name: &str) -> Result<Tenant> {
         let _g = lock(&self.inner.admin);
-        let e = self
-            .inner
-            .tenants
-            .remove(name)
-            .ok_or_else(|| Error::TenantNotFound(name.to_owned()))?;
-        self.inner.by_id.remove(&uuid_key(&e.id));
+        let e = self.inner.tenants.remove(name.as_bytes()).ok_or_else(|| Error::TenantNotFound(name.to_owned()))?;
+        self.inner.ids_index.remove(e.id.as_bytes());
         Ok(self.snapshot(&e, self.now_ms()))
     }
 
@@ -620,9 +609,7 @@ impl Governor {
     /// units fits (use [`add_usage`](Self::add_usage) to record it). Duration: an error.
     #[inline]
     pub fn check(&self, tenant: &str, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        match self.inner.tenants.with(tenant, |e| {
-            self.check_entry(e, resource, cost, now_ms, true)
-        }) {
+        match self.inner.tenants.with(tenant.as_bytes(), |e| self.check_entry(e, resource, cost, now_ms, true)) {
             Some(r) => r,
             None => Err(Error::TenantNotFound(tenant.to_owned())),
         }
@@ -630,73 +617,43 @@ impl Governor {
 
     /// Like [`check`](Self::check) but never consumes: what would happen now.
     pub fn peek(&self, tenant: &str, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        match self.inner.tenants.with(tenant, |e| {
-            self.check_entry(e, resource, cost, now_ms, false)
-        }) {
+        match self.inner.tenants.with(tenant.as_bytes(), |e| self.check_entry(e, resource, cost, now_ms, false)) {
             Some(r) => r,
             None => Err(Error::TenantNotFound(tenant.to_owned())),
         }
     }
 
     /// [`check`](Self::check) for the tenant of an explicit context.
-    pub fn check_ctx(
-        &self,
-        ctx: &TenantContext,
-        resource: &str,
-        cost: u64,
-        now_ms: u64,
-    ) -> Result<Decision> {
+    pub fn check_ctx(&self, ctx: &TenantContext, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
         let e = self.entry_by_id(&ctx.tenant_id)?;
         self.check_entry(&e, resource, cost, now_ms, true)
     }
 
     #[inline]
-    fn check_entry(
-        &self,
-        e: &TenantEntry,
-        resource: &str,
-        cost: u64,
-        now: u64,
-        consume: bool,
-    ) -> Result<Decision> {
+    fn check_entry(&self, e: &TenantEntry, resource: &str, cost: u64, now: u64, consume: bool) -> Result<Decision> {
         let profile = e.profile.load();
-        let Some((name, spec, _)) = profile.spec_at(resource, now) else {
+        let Some((res, _)) = profile.resource_at(resource, now) else {
             return self.unlimited(e, resource, cost, now, consume);
         };
-        let shadow = profile.shadow
-            || profile.plan.shadow_all
-            || self.inner.global_shadow.load(Ordering::Relaxed);
-        match &spec.kind {
-            ResourceKind::Rate {
-                windows,
-                burst,
-                algorithm,
-            } => {
+        let (name, spec) = (res.name, &res.spec);
+        let shadow = self.shadow_on(&profile);
+        match (&spec.kind, &res.rate) {
+            (ResourceKind::Rate { windows, .. }, Some(params)) => {
                 let max_delay = if shadow {
                     0
                 } else {
                     match spec.action {
-                        EnforcementAction::Throttle => spec
-                            .max_wait_ms
-                            .unwrap_or(profile.plan.max_throttle_delay_ms),
-                        EnforcementAction::Queue => {
-                            spec.max_wait_ms.unwrap_or(profile.plan.max_queue_wait_ms)
-                        }
+                        EnforcementAction::Throttle => spec.max_wait_ms.unwrap_or(profile.plan.max_throttle_delay_ms),
+                        EnforcementAction::Queue => spec.max_wait_ms.unwrap_or(profile.plan.max_queue_wait_ms),
                         EnforcementAction::Reject => 0,
                     }
                 };
-                let out = e.state.rate(
-                    name,
-                    windows,
-                    *burst,
-                    *algorithm,
-                    RateRequest {
-                        now_ms: now,
-                        cost,
-                        max_delay_ms: max_delay,
-                        consume,
-                    },
-                )?;
+                let req = RateRequest { now_ms: now, cost, max_delay_ms: max_delay, consume };
+                let out = if self.inner.qps_hot && std::ptr::eq(name, plan::QPS) && params.is_single_gcra() {
+                    crate::limiter::gcra_atomic(&e.hot, &params.windows[0], req)
+                } else {
+                    e.state.rate(name, params, req, &e.hot)?
+                };
                 let mut d = Decision {
                     allowed: out.admitted,
                     action: Action::Allow,
@@ -714,32 +671,17 @@ impl Governor {
                 if out.admitted {
                     if out.delay_ms > 0 {
                         let queued = spec.action == EnforcementAction::Queue;
-                        d.action = if queued {
-                            Action::Queue
-                        } else {
-                            Action::Throttle
-                        };
+                        d.action = if queued { Action::Queue } else { Action::Throttle };
                         d.code = Some(Code::RateLimited);
                         if consume {
-                            e.meter.violation(
-                                if queued {
-                                    Violation::Queued
-                                } else {
-                                    Violation::Throttled
-                                },
-                                now,
-                            );
+                            e.meter.violation(if queued { Violation::Queued } else { Violation::Throttled }, now);
                         }
                     }
                     if consume && name == plan::QPS {
                         e.meter.admitted(now, cost);
                     }
                 } else {
-                    d.code = Some(if out.never {
-                        Code::CostExceedsLimit
-                    } else {
-                        Code::RateLimited
-                    });
+                    d.code = Some(if out.never { Code::CostExceedsLimit } else { Code::RateLimited });
                     d.action = Action::Reject;
                     if shadow {
                         d.allowed = true;
@@ -757,70 +699,42 @@ impl Governor {
                 }
                 Ok(d)
             }
-            ResourceKind::Concurrency { max, .. } => {
+            (ResourceKind::Concurrency { max, .. }, _) => {
                 let (ok, active) = e.state.available(name, *max, now, cost)?;
                 let remaining = Some(max.saturating_sub(active));
+                let code = limit_code(name, &spec.kind);
                 Ok(if ok {
                     Decision::allow(name, Some(*max), remaining)
                 } else if shadow {
-                    Decision {
-                        shadow: true,
-                        code: Some(limit_code(name, &spec.kind)),
-                        ..Decision::allow(name, Some(*max), remaining)
-                    }
+                    Decision { shadow: true, code: Some(code), ..Decision::allow(name, Some(*max), remaining) }
                 } else {
-                    Decision::reject(name, limit_code(name, &spec.kind), Some(*max), remaining, 0)
+                    Decision::reject(name, code, Some(*max), remaining, 0)
                 })
             }
-            ResourceKind::Capacity {
-                max,
-                warning_threshold,
-                block_writes,
-            } => {
+            (ResourceKind::Capacity { max, warning_threshold, block_writes }, _) => {
                 let (_, used) = e.state.capacity(name, CapacityOp::Get)?;
                 let value = used.saturating_add(cost);
-                Ok(capacity_decision(
-                    name,
-                    &spec.kind,
-                    *max,
-                    *warning_threshold,
-                    value,
-                    *block_writes && !shadow && value > *max,
-                    shadow,
-                ))
+                let blocked = *block_writes && !shadow && value > *max;
+                Ok(capacity_decision(name, &spec.kind, *max, *warning_threshold, value, blocked, shadow))
             }
-            ResourceKind::Duration { .. } => Err(wrong_kind(
-                resource,
-                "check",
-                "rate, concurrency or capacity",
-                &spec.kind,
-            )),
+            (kind, _) => Err(wrong_kind(resource, "check", "rate, concurrency or capacity", kind)),
         }
     }
 
-    fn unlimited(
-        &self,
-        e: &TenantEntry,
-        resource: &str,
-        cost: u64,
-        now: u64,
-        consume: bool,
-    ) -> Result<Decision> {
+    fn unlimited(&self, e: &TenantEntry, resource: &str, cost: u64, now: u64, consume: bool) -> Result<Decision> {
         let cat = self.inner.catalog.load();
         let name = cat
             .known
             .get(resource)
             .copied()
-            .ok_or_else(|| Error::ResourceNotFound {
-                tenant: e.name.to_string(),
-                resource: resource.to_owned(),
-            })?;
+            .ok_or_else(|| Error::ResourceNotFound { tenant: e.name().to_owned(), resource: resource.to_owned() })?;
         if consume && name == plan::QPS {
             e.meter.admitted(now, cost);
         }
         Ok(Decision::allow(name, None, None))
     }
 
+    /// The resource's interned name, its spec (`None`: unlimited for this tenant) and shadow.
     fn spec_for(
         &self,
         e: &TenantEntry,
@@ -828,29 +742,18 @@ impl Governor {
         now: u64,
     ) -> Result<(&'static str, Option<ResourceSpec>, bool)> {
         let profile = e.profile.load();
-        let shadow = profile.shadow
-            || profile.plan.shadow_all
-            || self.inner.global_shadow.load(Ordering::Relaxed);
-        match profile.spec_at(resource, now) {
-            Some((n, s, _)) => Ok((n, Some(s.clone()), shadow)),
+        let shadow = self.shadow_on(&profile);
+        match profile.resource_at(resource, now) {
+            Some((r, _)) => Ok((r.name, Some(r.spec.clone()), shadow)),
             None => {
                 let cat = self.inner.catalog.load();
-                let n =
-                    cat.known
-                        .get(resource)
-                        .copied()
-                        .ok_or_else(|| Error::ResourceNotFound {
-                            tenant: e.name.to_string(),
-                            resource: resource.to_owned(),
-                        })?;
+                let n = cat.known.get(resource).copied().ok_or_else(|| Error::ResourceNotFound {
+                    tenant: e.name().to_owned(),
+                    resource: resource.to_owned(),
+                })?;
                 Ok((n, None, shadow))
             }
         }
-    }
-
-    fn queue_wait(&self, e: &TenantEntry, spec: &ResourceSpec) -> u64 {
-        spec.max_wait_ms
-            .unwrap_or(e.profile.load().plan.max_queue_wait_ms)
     }
 
     // ----- concurrency ---------------------------------------------------------------------
@@ -858,34 +761,19 @@ impl Governor {
     /// Acquires a concurrency lease. With action `queue`, a full resource returns a `queue`
     /// decision with a `ticket`: call again with `ticket` until granted or timed out
     /// (first come, first served). Release every granted lease with [`release`](Self::release).
-    pub fn acquire(
-        &self,
-        tenant: &str,
-        resource: &str,
-        ticket: Option<u64>,
-        now_ms: u64,
-    ) -> Result<Decision> {
+    pub fn acquire(&self, tenant: &str, resource: &str, ticket: Option<u64>, now_ms: u64) -> Result<Decision> {
         let e = self.entry(tenant)?;
         let (name, spec, shadow) = self.spec_for(&e, resource, now_ms)?;
         let (max, ttl, action, kind) = match &spec {
-            Some(
-                s @ ResourceSpec {
-                    kind: ResourceKind::Concurrency { max, lease_ttl_ms },
-                    ..
-                },
-            ) => (Some(*max), *lease_ttl_ms, s.action, s.kind.clone()),
+            Some(s @ ResourceSpec { kind: ResourceKind::Concurrency { max, lease_ttl_ms }, .. }) => {
+                (Some(*max), *lease_ttl_ms, s.action, s.kind.clone())
+            }
             Some(s) => return Err(wrong_kind(resource, "acquire", "concurrency", &s.kind)),
-            None => (
-                None,
-                None,
-                EnforcementAction::Reject,
-                ResourceKind::Concurrency {
-                    max: u64::MAX,
-                    lease_ttl_ms: None,
-                },
-            ),
+            None => {
+                (None, None, EnforcementAction::Reject, ResourceKind::Concurrency { max: u64::MAX, lease_ttl_ms: None })
+            }
         };
-        let wait = spec.as_ref().map(|s| self.queue_wait(&e, s)).unwrap_or(0);
+        let wait = spec.as_ref().map(|s| s.max_wait_ms.unwrap_or(e.profile.load().plan.max_queue_wait_ms)).unwrap_or(0);
         let p = AcquireParams {
             max: max.unwrap_or(u64::MAX),
             lease_ttl_ms: ttl,
@@ -896,23 +784,13 @@ impl Governor {
         let out = e.state.acquire(name, p, now_ms, ticket, &self.inner.ids)?;
         let remaining = |active: u64| max.map(|m| m.saturating_sub(active));
         Ok(match out {
-            AcquireOutcome::Granted { lease, active } => Decision {
-                lease_id: Some(lease),
-                ..Decision::allow(name, max, remaining(active))
-            },
-            AcquireOutcome::Rejected {
-                active,
-                timed_out: false,
-                ..
-            } if shadow => {
+            AcquireOutcome::Granted { lease, active } => {
+                Decision { lease_id: Some(lease), ..Decision::allow(name, max, remaining(active)) }
+            }
+            AcquireOutcome::Rejected { active, timed_out: false, .. } if shadow => {
                 e.meter.violation(Violation::Shadow, now_ms);
-                let forced = e.state.acquire(
-                    name,
-                    AcquireParams { max: u64::MAX, ..p },
-                    now_ms,
-                    None,
-                    &self.inner.ids,
-                )?;
+                let forced =
+                    e.state.acquire(name, AcquireParams { max: u64::MAX, ..p }, now_ms, None, &self.inner.ids)?;
                 let lease = match forced {
                     AcquireOutcome::Granted { lease, .. } => Some(lease),
                     _ => None,
@@ -924,12 +802,7 @@ impl Governor {
                     ..Decision::allow(name, max, remaining(active + 1))
                 }
             }
-            AcquireOutcome::Queued {
-                ticket: t,
-                wait_left_ms,
-                active,
-                ..
-            } => {
+            AcquireOutcome::Queued { ticket: t, wait_left_ms, active, .. } => {
                 if ticket.is_none() {
                     e.meter.violation(Violation::Queued, now_ms);
                 }
@@ -943,39 +816,21 @@ impl Governor {
                     ..Decision::allow(name, max, remaining(active))
                 }
             }
-            AcquireOutcome::Rejected {
-                active,
-                timed_out,
-                retry_after_ms,
-            } => {
+            AcquireOutcome::Rejected { active, timed_out, retry_after_ms } => {
                 e.meter.violation(Violation::Rejected, now_ms);
-                Decision::reject(
-                    name,
-                    if timed_out { Code::QueueTimeout } else { code },
-                    max,
-                    remaining(active),
-                    retry_after_ms,
-                )
+                let code = if timed_out { Code::QueueTimeout } else { code };
+                Decision::reject(name, code, max, remaining(active), retry_after_ms)
             }
         })
     }
 
     /// Releases a lease. `LEASE_NOT_FOUND` if it is not held (released twice, or reclaimed
     /// after its TTL).
-    pub fn release(
-        &self,
-        tenant: &str,
-        resource: &str,
-        lease_id: u64,
-        now_ms: u64,
-    ) -> Result<Decision> {
+    pub fn release(&self, tenant: &str, resource: &str, lease_id: u64, now_ms: u64) -> Result<Decision> {
         let e = self.entry(tenant)?;
         let (name, spec, _) = self.spec_for(&e, resource, now_ms)?;
         let max = match &spec {
-            Some(ResourceSpec {
-                kind: ResourceKind::Concurrency { max, .. },
-                ..
-            }) => Some(*max),
+            Some(ResourceSpec { kind: ResourceKind::Concurrency { max, .. }, .. }) => Some(*max),
             Some(s) => return Err(wrong_kind(resource, "release", "concurrency", &s.kind)),
             None => None,
         };
@@ -987,11 +842,7 @@ impl Governor {
             });
         }
         let active = e.state.concurrency_stats(name)?.active;
-        Ok(Decision::allow(
-            name,
-            max,
-            max.map(|m| m.saturating_sub(active)),
-        ))
+        Ok(Decision::allow(name, max, max.map(|m| m.saturating_sub(active))))
     }
 
     /// Abandons a queue ticket; `false` if it was unknown (already granted or timed out).
@@ -1006,12 +857,7 @@ impl Governor {
         let e = self.entry(tenant)?;
         let (name, spec, _) = self.spec_for(&e, resource, 0)?;
         if let Some(s) = spec.filter(|s| !matches!(s.kind, ResourceKind::Concurrency { .. })) {
-            return Err(wrong_kind(
-                resource,
-                "concurrency_stats",
-                "concurrency",
-                &s.kind,
-            ));
+            return Err(wrong_kind(resource, "concurrency_stats", "concurrency", &s.kind));
         }
         e.state.concurrency_stats(name)
     }
@@ -1032,33 +878,14 @@ impl Governor {
             e.state.capacity(name, op(None))?;
             return Ok(Decision::allow(name, None, None));
         };
-        let ResourceKind::Capacity {
-            max,
-            warning_threshold,
-            block_writes,
-        } = spec.kind
-        else {
+        let ResourceKind::Capacity { max, warning_threshold, block_writes } = spec.kind else {
             return Err(wrong_kind(resource, "usage", "capacity", &spec.kind));
         };
         let block = block_writes && !shadow;
-        let (applied, value) = e
-            .state
-            .capacity(name, op(if block { Some(max) } else { None }))?;
+        let (applied, value) = e.state.capacity(name, op(if block { Some(max) } else { None }))?;
         // A write answers "was it accepted"; a measurement answers "may the next write proceed".
-        let blocked = if is_write {
-            !applied
-        } else {
-            block && value >= max
-        };
-        let d = capacity_decision(
-            name,
-            &spec.kind,
-            max,
-            warning_threshold,
-            value,
-            blocked,
-            shadow,
-        );
+        let blocked = if is_write { !applied } else { block && value >= max };
+        let d = capacity_decision(name, &spec.kind, max, warning_threshold, value, blocked, shadow);
         if is_write {
             match (d.allowed, d.action, d.shadow) {
                 (_, _, true) => e.meter.violation(Violation::Shadow, now_ms),
@@ -1072,42 +899,18 @@ impl Governor {
 
     /// Sets a gauge to a measured value (e.g. storage bytes from the host's size query). The
     /// decision says whether writes are still allowed.
-    pub fn set_usage(
-        &self,
-        tenant: &str,
-        resource: &str,
-        value: u64,
-        now_ms: u64,
-    ) -> Result<Decision> {
+    pub fn set_usage(&self, tenant: &str, resource: &str, value: u64, now_ms: u64) -> Result<Decision> {
         self.capacity_op(tenant, resource, |_| CapacityOp::Set(value), now_ms, false)
     }
 
     /// Records a write of `delta` units: refused (and not recorded) if it would pass the hard
     /// limit; `warn` above the warning threshold. Reads are never gated by capacity.
-    pub fn add_usage(
-        &self,
-        tenant: &str,
-        resource: &str,
-        delta: u64,
-        now_ms: u64,
-    ) -> Result<Decision> {
-        self.capacity_op(
-            tenant,
-            resource,
-            |max| CapacityOp::Add { delta, max },
-            now_ms,
-            true,
-        )
+    pub fn add_usage(&self, tenant: &str, resource: &str, delta: u64, now_ms: u64) -> Result<Decision> {
+        self.capacity_op(tenant, resource, |max| CapacityOp::Add { delta, max }, now_ms, true)
     }
 
     /// Records freed units (saturating at 0).
-    pub fn subtract_usage(
-        &self,
-        tenant: &str,
-        resource: &str,
-        delta: u64,
-        now_ms: u64,
-    ) -> Result<Decision> {
+    pub fn subtract_usage(&self, tenant: &str, resource: &str, delta: u64, now_ms: u64) -> Result<Decision> {
         self.capacity_op(tenant, resource, |_| CapacityOp::Sub(delta), now_ms, false)
     }
 
@@ -1127,60 +930,35 @@ impl Governor {
         &self,
         e: &TenantEntry,
         resource: &str,
+        op: &'static str,
         now: u64,
     ) -> Result<(&'static str, DurationParams, Option<u64>)> {
         let (name, spec, shadow) = self.spec_for(e, resource, now)?;
+        let none = DurationParams { max_ms: None, idle_ms: None };
         match spec {
-            Some(ResourceSpec {
-                kind: ResourceKind::Duration { max_ms, idle_ms },
-                ..
-            }) if !shadow => Ok((name, DurationParams { max_ms, idle_ms }, max_ms)),
-            Some(ResourceSpec {
-                kind: ResourceKind::Duration { max_ms, .. },
-                ..
-            }) => Ok((
-                name,
-                DurationParams {
-                    max_ms: None,
-                    idle_ms: None,
-                },
-                max_ms,
-            )),
-            Some(s) => Err(wrong_kind(resource, "begin", "duration", &s.kind)),
-            None => Ok((
-                name,
-                DurationParams {
-                    max_ms: None,
-                    idle_ms: None,
-                },
-                None,
-            )),
+            Some(ResourceSpec { kind: ResourceKind::Duration { max_ms, idle_ms }, .. }) if !shadow => {
+                Ok((name, DurationParams { max_ms, idle_ms }, max_ms))
+            }
+            Some(ResourceSpec { kind: ResourceKind::Duration { max_ms, .. }, .. }) => Ok((name, none, max_ms)),
+            Some(s) => Err(wrong_kind(resource, op, "duration", &s.kind)),
+            None => Ok((name, none, None)),
         }
     }
 
-    fn lease_decision(
-        name: &'static str,
-        limit: Option<u64>,
-        lease: u64,
-        st: LeaseStatus,
-    ) -> Decision {
+    fn lease_decision(name: &'static str, limit: Option<u64>, lease: u64, st: LeaseStatus) -> Decision {
         let mut d = match st.expired {
             None => Decision::allow(name, limit, None),
             Some(r) => Decision::reject(name, r.code(), limit, Some(0), 0),
         };
         d.lease_id = Some(lease);
-        d.reset_ms = if st.left_ms == u64::MAX {
-            0
-        } else {
-            st.left_ms
-        };
+        d.reset_ms = if st.left_ms == u64::MAX { 0 } else { st.left_ms };
         d
     }
 
     /// Starts a duration lease (e.g. a transaction); `reset_ms` is the time to its nearest deadline.
     pub fn begin(&self, tenant: &str, resource: &str, now_ms: u64) -> Result<Decision> {
         let e = self.entry(tenant)?;
-        let (name, p, limit) = self.duration_params(&e, resource, now_ms)?;
+        let (name, p, limit) = self.duration_params(&e, resource, "begin", now_ms)?;
         let lease = e.state.begin(name, now_ms, &self.inner.ids)?;
         let st = crate::quota::lease_status(now_ms, now_ms, now_ms, p.max_ms, p.idle_ms);
         Ok(Self::lease_decision(name, limit, lease, st))
@@ -1188,48 +966,26 @@ impl Governor {
 
     /// Records activity on a duration lease. A refusal (`TRANSACTION_TIMEOUT` or
     /// `IDLE_IN_TRANSACTION_TIMEOUT`) means the host must roll back and end it.
-    pub fn touch(
-        &self,
-        tenant: &str,
-        resource: &str,
-        lease_id: u64,
-        now_ms: u64,
-    ) -> Result<Decision> {
-        let e = self.entry(tenant)?;
-        let (name, p, limit) = self.duration_params(&e, resource, now_ms)?;
-        let st = e
-            .state
-            .touch(name, lease_id, now_ms, p)?
-            .ok_or_else(|| Error::LeaseNotFound {
-                tenant: tenant.to_owned(),
-                resource: resource.to_owned(),
-                lease: lease_id,
-            })?;
-        if st.expired.is_some() {
-            e.meter.violation(Violation::Rejected, now_ms);
-        }
-        Ok(Self::lease_decision(name, limit, lease_id, st))
+    pub fn touch(&self, tenant: &str, resource: &str, lease_id: u64, now_ms: u64) -> Result<Decision> {
+        self.lease_op(tenant, resource, lease_id, now_ms, false)
     }
 
     /// Ends a duration lease. A refusal means it overran: the host should roll back rather
     /// than commit.
-    pub fn end(
-        &self,
-        tenant: &str,
-        resource: &str,
-        lease_id: u64,
-        now_ms: u64,
-    ) -> Result<Decision> {
+    pub fn end(&self, tenant: &str, resource: &str, lease_id: u64, now_ms: u64) -> Result<Decision> {
+        self.lease_op(tenant, resource, lease_id, now_ms, true)
+    }
+
+    fn lease_op(&self, tenant: &str, resource: &str, lease_id: u64, now_ms: u64, end: bool) -> Result<Decision> {
         let e = self.entry(tenant)?;
-        let (name, p, limit) = self.duration_params(&e, resource, now_ms)?;
-        let st = e
-            .state
-            .end(name, lease_id, now_ms, p)?
-            .ok_or_else(|| Error::LeaseNotFound {
-                tenant: tenant.to_owned(),
-                resource: resource.to_owned(),
-                lease: lease_id,
-            })?;
+        let (name, p, limit) = self.duration_params(&e, resource, if end { "end" } else { "touch" }, now_ms)?;
+        let st =
+            if end { e.state.end(name, lease_id, now_ms, p)? } else { e.state.touch(name, lease_id, now_ms, p)? };
+        let st = st.ok_or_else(|| Error::LeaseNotFound {
+            tenant: tenant.to_owned(),
+            resource: resource.to_owned(),
+            lease: lease_id,
+        })?;
         if st.expired.is_some() {
             e.meter.violation(Violation::Rejected, now_ms);
         }
@@ -1244,39 +1000,29 @@ impl Governor {
     /// Every duration lease past a deadline, over all tenants, sorted by tenant and lease.
     /// Leases stay listed until ended.
     pub fn expired_leases(&self, now_ms: u64) -> Vec<ExpiredLease> {
-        let entries = self.inner.tenants.collect(|_, e| e.clone());
         let mut out = Vec::new();
-        for e in entries {
+        for e in self.sorted_entries() {
             let profile = e.profile.load();
-            if profile.shadow
-                || profile.plan.shadow_all
-                || self.inner.global_shadow.load(Ordering::Relaxed)
-            {
+            if self.shadow_on(&profile) {
                 continue;
             }
-            for (name, spec, _) in profile.effective_specs(now_ms) {
-                if let ResourceKind::Duration { max_ms, idle_ms } = spec.kind {
-                    if let Ok(list) =
-                        e.state
-                            .expired(name, now_ms, DurationParams { max_ms, idle_ms })
-                    {
-                        for (lease, st) in list {
-                            let reason = st.expired.unwrap_or(ExpiryReason::MaxDuration);
-                            out.push(ExpiredLease {
-                                tenant: e.name.to_string(),
-                                resource: name.to_owned(),
-                                lease_id: lease,
-                                reason,
-                                code: reason.code().as_str(),
-                                started_ms: st.started_ms,
-                                last_activity_ms: st.last_activity_ms,
-                            });
-                        }
-                    }
+            for (name, spec, _) in profile.effective(now_ms) {
+                let ResourceKind::Duration { max_ms, idle_ms } = spec.kind else { continue };
+                let Ok(list) = e.state.expired(name, now_ms, DurationParams { max_ms, idle_ms }) else { continue };
+                for (lease, st) in list {
+                    let reason = st.expired.unwrap_or(ExpiryReason::MaxDuration);
+                    out.push(ExpiredLease {
+                        tenant: e.name().to_owned(),
+                        resource: name.to_owned(),
+                        lease_id: lease,
+                        reason,
+                        code: reason.code().as_str(),
+                        started_ms: st.started_ms,
+                        last_activity_ms: st.last_activity_ms,
+                    });
                 }
             }
         }
-        out.sort_by(|a, b| (&a.tenant, a.lease_id).cmp(&(&b.tenant, b.lease_id)));
         out
     }
 
@@ -1295,67 +1041,33 @@ impl Governor {
 
     // ----- overrides and shadow --------------------------------------------------------------
 
-    fn update_profile(
-        &self,
-        e: &TenantEntry,
-        f: impl FnOnce(&Profile) -> Result<Profile>,
-    ) -> Result<()> {
-        let old = e.profile.load_full();
-        let new = f(&old)?;
-        e.profile.store(Arc::new(new));
-        Ok(())
-    }
-
     /// Sets (or replaces) an override of one resource's limit for one tenant.
     pub fn set_override(&self, tenant: &str, ovr: Override, now_ms: u64) -> Result<Tenant> {
         let _g = lock(&self.inner.admin);
         let e = self.entry(tenant)?;
         if ovr.limit.is_none() && ovr.burst.is_none() && ovr.idle_ms.is_none() {
-            return Err(Error::invalid(
-                "override",
-                "an override must set limit, burst or idleMs",
-            ));
+            return Err(Error::invalid("override", "an override must set limit, burst or idleMs"));
         }
-        self.update_profile(&e, |p| {
-            let name = intern(&ovr.resource);
-            let base = p
-                .plan
-                .resources
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, s)| s)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "resource",
-                        format!(
-                            "plan `{}` does not limit `{}`; an override needs a limited resource",
-                            p.plan.plan.id, ovr.resource
-                        ),
-                    )
-                })?;
-            let spec = apply_override(base, &ovr)?;
-            let mut list: Vec<ActiveOverride> = p
-                .overrides
-                .iter()
-                .filter(|a| a.name != name || a.from_config)
-                .cloned()
-                .collect();
-            list.insert(
-                0,
-                ActiveOverride {
-                    name,
-                    spec,
-                    ovr: ovr.clone(),
-                    from_config: false,
-                },
-            );
-            Ok(Profile {
-                plan: p.plan.clone(),
-                explicit: p.explicit,
-                shadow: p.shadow,
-                overrides: list.into_boxed_slice(),
-            })
+        let p = e.profile.load_full();
+        let name = intern(&ovr.resource);
+        let base = p.plan.resource(name).ok_or_else(|| {
+            Error::invalid(
+                "resource",
+                format!(
+                    "plan `{}` does not limit `{}`; an override needs a limited resource",
+                    p.plan.plan.id, ovr.resource
+                ),
+            )
         })?;
+        let spec = apply_override(&base.spec, &ovr)?;
+        let mut list: Vec<ActiveOverride> =
+            p.overrides.iter().filter(|a| a.resolved.name != name || a.from_config).cloned().collect();
+        list.insert(0, ActiveOverride { resolved: Resolved::new(name, spec), ovr, from_config: false });
+        e.profile.store(Arc::new(Profile {
+            plan: p.plan.clone(),
+            shadow: p.shadow,
+            overrides: list.into_boxed_slice(),
+        }));
         Ok(self.snapshot(&e, now_ms))
     }
 
@@ -1363,22 +1075,16 @@ impl Governor {
     pub fn clear_override(&self, tenant: &str, resource: &str) -> Result<bool> {
         let _g = lock(&self.inner.admin);
         let e = self.entry(tenant)?;
-        let mut found = false;
-        self.update_profile(&e, |p| {
-            let list: Vec<ActiveOverride> = p
-                .overrides
-                .iter()
-                .filter(|a| a.name != resource)
-                .cloned()
-                .collect();
-            found = list.len() != p.overrides.len();
-            Ok(Profile {
+        let p = e.profile.load_full();
+        let list: Vec<ActiveOverride> = p.overrides.iter().filter(|a| a.resolved.name != resource).cloned().collect();
+        let found = list.len() != p.overrides.len();
+        if found {
+            e.profile.store(Arc::new(Profile {
                 plan: p.plan.clone(),
-                explicit: p.explicit,
                 shadow: p.shadow,
                 overrides: list.into_boxed_slice(),
-            })
-        })?;
+            }));
+        }
         Ok(found)
     }
 
@@ -1386,14 +1092,15 @@ impl Governor {
     pub fn set_shadow(&self, tenant: &str, shadow: bool) -> Result<()> {
         let _g = lock(&self.inner.admin);
         let e = self.entry(tenant)?;
-        self.update_profile(&e, |p| {
-            Ok(Profile {
-                plan: p.plan.clone(),
-                explicit: p.explicit,
-                shadow,
-                overrides: p.overrides.clone(),
-            })
-        })
+        let p = e.profile.load_full();
+        let cat = self.inner.catalog.load();
+        let np = if shadow || !p.overrides.is_empty() {
+            Arc::new(Profile { plan: p.plan.clone(), shadow, overrides: p.overrides.clone() })
+        } else {
+            cat.profile(&p.plan, false, &[], e.name())
+        };
+        e.profile.store(np);
+        Ok(())
     }
 
     /// Puts every tenant in or out of shadow mode (in addition to the configured `shadow_mode`).
@@ -1405,28 +1112,16 @@ impl Governor {
 
     /// The plan `id`.
     pub fn plan(&self, id: &str) -> Result<Plan> {
-        self.inner
-            .catalog
-            .load()
-            .plan(id)
-            .map(|p| p.plan.clone())
-            .ok_or_else(|| Error::PlanNotFound(id.to_owned()))
+        self.inner.catalog.load().plan(id).map(|p| p.plan.clone()).ok_or_else(|| Error::PlanNotFound(id.to_owned()))
     }
 
     /// Every plan, in definition order.
     pub fn list_plans(&self) -> Vec<Plan> {
-        self.inner
-            .catalog
-            .load()
-            .plans
-            .iter()
-            .map(|p| p.plan.clone())
-            .collect()
+        self.inner.catalog.load().plans.iter().map(|p| p.plan.clone()).collect()
     }
 
     fn validate_plan(plan: &Plan) -> Result<()> {
-        plan.validate("plan")
-            .map_err(|(key, message)| Error::invalid(key, message))
+        plan.validate("plan").map_err(|(key, message)| Error::invalid(key, message))
     }
 
     /// Adds a custom plan.
@@ -1449,59 +1144,36 @@ impl Governor {
         Self::validate_plan(&plan)?;
         let _g = lock(&self.inner.admin);
         let cat = self.inner.catalog.load_full();
-        let old = cat
-            .plan(&plan.id)
-            .cloned()
-            .ok_or_else(|| Error::PlanNotFound(plan.id.clone()))?;
+        let old = cat.plan(&plan.id).cloned().ok_or_else(|| Error::PlanNotFound(plan.id.clone()))?;
         let mut plan = plan;
         plan.is_default = old.plan.is_default;
         let resolved = Arc::new(ResolvedPlan::new(plan, &cat.settings));
-        let plans = cat
-            .plans
-            .iter()
-            .map(|p| {
-                if Arc::ptr_eq(p, &old) {
-                    resolved.clone()
-                } else {
-                    p.clone()
-                }
-            })
-            .collect();
+        let plans = cat.plans.iter().map(|p| if Arc::ptr_eq(p, &old) { resolved.clone() } else { p.clone() }).collect();
         let new_cat = Arc::new(cat.with_plans(plans));
         self.inner.catalog.store(new_cat.clone());
-        Ok(self.move_tenants(&new_cat, |p| Arc::ptr_eq(&p.plan, &old), &resolved, None))
+        Ok(self.move_tenants(&new_cat, &old, &resolved, false))
     }
 
-    /// Moves every tenant whose profile matches `pred` to `to`; returns their ids sorted by name.
+    /// Moves every tenant on `from` to `to`; returns their ids sorted by name.
     fn move_tenants(
         &self,
         cat: &Catalog,
-        pred: impl Fn(&Profile) -> bool,
+        from: &Arc<ResolvedPlan>,
         to: &Arc<ResolvedPlan>,
-        explicit: Option<bool>,
+        make_explicit: bool,
     ) -> Vec<Uuid> {
-        let mut moved: Vec<(String, Uuid)> = Vec::new();
-        for e in self.inner.tenants.collect(|_, e| e.clone()) {
+        let mut moved = Vec::new();
+        for e in self.sorted_entries() {
             let p = e.profile.load_full();
-            if pred(&p) {
-                let cfg = cat
-                    .overrides
-                    .get(&*e.name)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
-                let np = build_profile(
-                    to.clone(),
-                    explicit.unwrap_or(p.explicit),
-                    p.shadow,
-                    &p.overrides,
-                    cfg,
-                );
-                e.profile.store(Arc::new(np));
-                moved.push((e.name.to_string(), e.id));
+            if Arc::ptr_eq(&p.plan, from) {
+                e.profile.store(cat.profile(to, p.shadow, &p.overrides, e.name()));
+                if make_explicit {
+                    e.explicit.store(true, Ordering::Relaxed);
+                }
+                moved.push(e.id);
             }
         }
-        moved.sort();
-        moved.into_iter().map(|(_, id)| id).collect()
+        moved
     }
 
     /// Changes one tenant's plan (usage counters survive).
@@ -1509,25 +1181,13 @@ impl Governor {
         let _g = lock(&self.inner.admin);
         let e = self.entry(tenant)?;
         let cat = self.inner.catalog.load_full();
-        let to = cat
-            .plan(plan_id)
-            .cloned()
-            .ok_or_else(|| Error::PlanNotFound(plan_id.to_owned()))?;
+        let to = cat.plan(plan_id).ok_or_else(|| Error::PlanNotFound(plan_id.to_owned()))?;
         if e.isolation != IsolationMode::SharedSchema && !to.plan.features.all_isolation_modes {
-            return Err(Error::IsolationNotAllowed {
-                plan: plan_id.to_owned(),
-                mode: e.isolation.as_str().to_owned(),
-            });
+            return Err(Error::IsolationNotAllowed { plan: plan_id.to_owned(), mode: e.isolation.as_str().to_owned() });
         }
         let p = e.profile.load_full();
-        let cfg = cat.overrides.get(tenant).map(Vec::as_slice).unwrap_or(&[]);
-        e.profile.store(Arc::new(build_profile(
-            to,
-            true,
-            p.shadow,
-            &p.overrides,
-            cfg,
-        )));
+        e.profile.store(cat.profile(to, p.shadow, &p.overrides, tenant));
+        e.explicit.store(true, Ordering::Relaxed);
         Ok(self.snapshot(&e, now_ms))
     }
 
@@ -1535,46 +1195,24 @@ impl Governor {
     pub fn downgrade(&self, from: &str, to: &str) -> Result<Vec<Uuid>> {
         let _g = lock(&self.inner.admin);
         let cat = self.inner.catalog.load_full();
-        let src = cat
-            .plan(from)
-            .cloned()
-            .ok_or_else(|| Error::PlanNotFound(from.to_owned()))?;
-        let dst = cat
-            .plan(to)
-            .cloned()
-            .ok_or_else(|| Error::PlanNotFound(to.to_owned()))?;
-        Ok(self.move_tenants(&cat, |p| Arc::ptr_eq(&p.plan, &src), &dst, Some(true)))
+        let src = cat.plan(from).cloned().ok_or_else(|| Error::PlanNotFound(from.to_owned()))?;
+        let dst = cat.plan(to).cloned().ok_or_else(|| Error::PlanNotFound(to.to_owned()))?;
+        Ok(self.move_tenants(&cat, &src, &dst, true))
     }
 
     /// Deletes a plan and moves its tenants to the protected default plan (`unlimited`).
     pub fn delete_plan(&self, id: &str) -> Result<DeletedPlan> {
         let _g = lock(&self.inner.admin);
         let cat = self.inner.catalog.load_full();
-        let victim = cat
-            .plan(id)
-            .cloned()
-            .ok_or_else(|| Error::PlanNotFound(id.to_owned()))?;
+        let victim = cat.plan(id).cloned().ok_or_else(|| Error::PlanNotFound(id.to_owned()))?;
         if victim.plan.is_default {
             return Err(Error::PlanProtected(id.to_owned()));
         }
-        let fallback = cat
-            .fallback()
-            .cloned()
-            .ok_or_else(|| Error::PlanNotFound(plan::UNLIMITED.to_owned()))?;
-        let plans = cat
-            .plans
-            .iter()
-            .filter(|p| !Arc::ptr_eq(p, &victim))
-            .cloned()
-            .collect();
+        let fallback = cat.fallback().cloned().ok_or_else(|| Error::PlanNotFound(plan::UNLIMITED.to_owned()))?;
+        let plans = cat.plans.iter().filter(|p| !Arc::ptr_eq(p, &victim)).cloned().collect();
         let new_cat = Arc::new(cat.with_plans(plans));
         self.inner.catalog.store(new_cat.clone());
-        let moved = self.move_tenants(
-            &new_cat,
-            |p| Arc::ptr_eq(&p.plan, &victim),
-            &fallback,
-            Some(true),
-        );
+        let moved = self.move_tenants(&new_cat, &victim, &fallback, true);
         Ok((victim.plan.clone(), fallback.plan.id.clone(), moved))
     }
 
@@ -1588,36 +1226,40 @@ impl Governor {
         let now = self.now_ms();
         let new_cat = Arc::new(Catalog::new(config));
         let old_cat = self.inner.catalog.swap(new_cat.clone());
+        // Whether plan `id` changed, decided once per plan rather than once per tenant.
+        let mut plan_changed: HashMap<(usize, usize), bool> = HashMap::new();
         let mut changed = Vec::new();
-        for e in self.inner.tenants.collect(|_, e| e.clone()) {
+        for e in self.inner.tenants.all() {
             let p = e.profile.load_full();
+            let explicit = e.explicit.load(Ordering::Relaxed);
             let (plan, explicit) = match new_cat.plan(&p.plan.plan.id) {
-                Some(pl) if p.explicit => (pl.clone(), true),
-                _ => match new_cat.assigned(&e.name) {
-                    Some(pl) => (pl.clone(), false),
+                Some(pl) if explicit => (pl, true),
+                _ => match new_cat.assigned(e.name()) {
+                    Some(pl) => (pl, false),
                     None => continue,
                 },
             };
-            let cfg = new_cat
-                .overrides
-                .get(&*e.name)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            let np = build_profile(plan, explicit, p.shadow, &p.overrides, cfg);
-            let differs = np.plan.plan != p.plan.plan
-                || np.effective_specs(now) != p.effective_specs(now)
-                || np.plan.shadow_all != p.plan.shadow_all;
+            let np = new_cat.profile(plan, p.shadow, &p.overrides, e.name());
+            let differs = if p.overrides.is_empty() && np.overrides.is_empty() {
+                let key = (Arc::as_ptr(&p.plan) as usize, Arc::as_ptr(&np.plan) as usize);
+                *plan_changed.entry(key).or_insert_with(|| {
+                    p.plan.plan != np.plan.plan
+                        || p.plan.shadow_all != np.plan.shadow_all
+                        || p.plan.max_queue_wait_ms != np.plan.max_queue_wait_ms
+                        || p.plan.max_throttle_delay_ms != np.plan.max_throttle_delay_ms
+                })
+            } else {
+                p.plan.plan.id != np.plan.plan.id || p.effective(now) != np.effective(now)
+            };
             if differs {
-                changed.push(e.name.to_string());
+                changed.push(e.name().to_owned());
             }
-            e.profile.store(Arc::new(np));
+            e.explicit.store(explicit, Ordering::Relaxed);
+            e.profile.store(np);
         }
         drop(old_cat);
         changed.sort();
-        Ok(ReloadReport {
-            changed_tenants: changed,
-            plans: new_cat.plans.iter().map(|p| p.plan.id.clone()).collect(),
-        })
+        Ok(ReloadReport { changed_tenants: changed, plans: new_cat.plans.iter().map(|p| p.plan.id.clone()).collect() })
     }
 
     /// [`reload`](Self::reload) from S2 TOML.
@@ -1645,26 +1287,21 @@ impl Governor {
     }
 
     fn gauge(e: &TenantEntry, name: &'static str) -> u64 {
-        e.state
-            .capacity(name, CapacityOp::Get)
-            .map(|(_, v)| v)
-            .unwrap_or(0)
+        e.state.capacity(name, CapacityOp::Get).map(|(_, v)| v).unwrap_or(0)
     }
 
     fn active(e: &TenantEntry, name: &'static str) -> u64 {
-        e.state
-            .concurrency_stats(name)
-            .map(|s| s.active)
-            .unwrap_or(0)
+        e.state.concurrency_stats(name).map(|s| s.active).unwrap_or(0)
+    }
+
+    fn usage_of(e: &TenantEntry) -> TenantUsage {
+        e.meter.usage(Self::gauge(e, plan::STORAGE), Self::active(e, plan::CONNECTIONS))
     }
 
     /// S1 `TenantUsage` of a tenant.
     pub fn usage(&self, tenant: &str) -> Result<TenantUsage> {
         let e = self.entry(tenant)?;
-        Ok(e.meter.usage(
-            Self::gauge(&e, plan::STORAGE),
-            Self::active(&e, plan::CONNECTIONS),
-        ))
+        Ok(Self::usage_of(&e))
     }
 
     /// Violation counts of a tenant.
@@ -1675,31 +1312,27 @@ impl Governor {
     /// S1 `QuotaTracking` of a tenant at `now_ms`.
     pub fn quota_tracking(&self, tenant: &str, now_ms: u64) -> Result<QuotaTracking> {
         let e = self.entry(tenant)?;
-        let c = e
-            .state
-            .concurrency_stats(plan::CONNECTIONS)
-            .unwrap_or_default();
+        let c = e.state.concurrency_stats(plan::CONNECTIONS).unwrap_or_default();
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         Ok(QuotaTracking {
-            active_connections: usize::try_from(c.active).unwrap_or(usize::MAX),
-            connections_hwm: usize::try_from(c.high_water_mark).unwrap_or(usize::MAX),
+            active_connections: size(c.active),
+            connections_hwm: size(c.high_water_mark),
             connections_total_samples: c.total_samples,
             connections_sample_count: c.sample_count,
             storage_bytes_used: Self::gauge(&e, plan::STORAGE),
-            queries_this_window: usize::try_from(e.meter.current_qps(now_ms)).unwrap_or(usize::MAX),
+            queries_this_window: size(e.meter.current_qps(now_ms)),
         })
     }
 
     fn status_of(&self, e: &TenantEntry, now: u64) -> StatusDocument {
         let p = e.profile.load();
-        let lim = |n: &str| {
-            p.spec_at(n, now)
-                .and_then(|(_, s, _)| s.kind.primary_limit())
-        };
+        let lim = |n: &str| p.resource_at(n, now).and_then(|(r, _)| r.spec.kind.primary_limit());
         let storage_used = Self::gauge(e, plan::STORAGE);
         let (avg, p99) = e.meter.qps_1h(now);
         let round1 = |v: f64| (v * 10.0).round() / 10.0;
+        let gb = |b: u64| round1(b as f64 / plan::GB as f64);
         let resources = p
-            .effective_specs(now)
+            .effective(now)
             .into_iter()
             .map(|(name, spec, overridden)| {
                 let current = match spec.kind {
@@ -1707,9 +1340,7 @@ impl Governor {
                     ResourceKind::Rate { .. } => 0,
                     ResourceKind::Concurrency { .. } => Self::active(e, name),
                     ResourceKind::Capacity { .. } => Self::gauge(e, name),
-                    ResourceKind::Duration { .. } => {
-                        e.state.duration_stats(name).map(|s| s.0).unwrap_or(0)
-                    }
+                    ResourceKind::Duration { .. } => e.state.duration_stats(name).map(|s| s.0).unwrap_or(0),
                 };
                 ResourceStatus {
                     name: name.to_owned(),
@@ -1721,15 +1352,15 @@ impl Governor {
             })
             .collect();
         StatusDocument {
-            tenant_id: e.name.to_string(),
+            tenant_id: e.name().to_owned(),
             tier: p.plan.plan.id.clone(),
             quotas: StatusQuotas {
                 max_qps: lim(plan::QPS),
                 current_qps: e.meter.current_qps(now),
                 max_connections: lim(plan::CONNECTIONS),
                 current_connections: Self::active(e, plan::CONNECTIONS),
-                storage_quota_gb: lim(plan::STORAGE).map(|b| round1(b as f64 / plan::GB as f64)),
-                storage_used_gb: round1(storage_used as f64 / plan::GB as f64),
+                storage_quota_gb: lim(plan::STORAGE).map(gb),
+                storage_used_gb: gb(storage_used),
                 max_transaction_duration: lim(plan::TRANSACTION).map(format_duration_ms),
             },
             usage_stats: UsageStats {
@@ -1739,9 +1370,7 @@ impl Governor {
             },
             resources,
             violations: e.meter.violations(),
-            shadow: p.shadow
-                || p.plan.shadow_all
-                || self.inner.global_shadow.load(Ordering::Relaxed),
+            shadow: self.shadow_on(&p),
         }
     }
 
@@ -1753,59 +1382,46 @@ impl Governor {
 
     /// Prometheus text exposition of every tenant's gauges and counters at `now_ms`.
     pub fn prometheus(&self, now_ms: u64) -> String {
-        let mut entries = self.inner.tenants.collect(|_, e| e.clone());
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        let docs: Vec<_> = entries
-            .iter()
-            .map(|e| {
-                (
-                    self.status_of(e, now_ms),
-                    e.meter.usage(
-                        Self::gauge(e, plan::STORAGE),
-                        Self::active(e, plan::CONNECTIONS),
-                    ),
-                )
-            })
-            .collect();
+        let docs: Vec<_> =
+            self.sorted_entries().iter().map(|e| (self.status_of(e, now_ms), Self::usage_of(e))).collect();
         render_prometheus(&docs)
     }
 
     /// Drops idle tenants' rate state (cells equivalent to a fresh one); returns how many.
     pub fn evict_idle(&self, now_ms: u64) -> usize {
         let mut n = 0;
-        for e in self.inner.tenants.collect(|_, e| e.clone()) {
+        for e in self.inner.tenants.all() {
             let p = e.profile.load_full();
-            let windows_of = |name: &'static str| match p.spec_at(name, now_ms) {
-                Some((
-                    _,
-                    ResourceSpec {
-                        kind: ResourceKind::Rate { windows, .. },
-                        ..
-                    },
-                    _,
-                )) => Some(windows.clone()),
-                _ => None,
-            };
-            n += e.state.evict_idle(now_ms, &windows_of);
+            let params_of = |name: &'static str| p.resource_at(name, now_ms).and_then(|(r, _)| r.rate.clone());
+            n += e.state.evict_idle(now_ms, &params_of, &e.hot);
         }
         n
     }
 
-    /// Approximate bytes held per tenant on average (entry, profile pointer, state, meter).
+    /// Approximate bytes held per tenant on average: the entry (name, profile pointer, meter),
+    /// its store state, its private profile if it has overrides, and two index slots.
     pub fn approx_bytes_per_tenant(&self) -> usize {
-        let sizes = self.inner.tenants.collect(|k, e| {
-            k.len() * 2
-                + std::mem::size_of::<TenantEntry>()
-                + e.name.len()
-                + e.state.approx_bytes()
-                + e.meter.approx_bytes()
-                + 64
-        });
-        if sizes.is_empty() {
-            0
-        } else {
-            sizes.iter().sum::<usize>() / sizes.len()
+        let all = self.inner.tenants.all();
+        if all.is_empty() {
+            return 0;
         }
+        let total: usize = all
+            .iter()
+            .map(|e| {
+                let p = e.profile.load();
+                let private =
+                    if p.overrides.is_empty() && !p.shadow { 0 } else { std::mem::size_of::<Profile>() + 256 };
+                std::mem::size_of::<TenantEntry>()
+                    + 16 // Arc counts
+                    + 2 * 16 // two index slots (pointer + control bytes, with load factor)
+                    + if e.name.as_bytes().len() > 22 { e.name.as_bytes().len() } else { 0 }
+                    + e.state.approx_bytes()
+                    + e.meter.approx_bytes()
+                    - std::mem::size_of::<Meter>()
+                    + private
+            })
+            .sum();
+        total / all.len()
     }
 
     // ----- per-request context (S1) --------------------------------------------------------
@@ -1865,12 +1481,7 @@ impl Governor {
     /// S1: registers a tenant on `plan`. Infallible as in the tutorial: an unknown plan falls
     /// back to the default tier (never to `unlimited`). Use [`register`](Self::register) for
     /// typed errors instead.
-    pub fn register_tenant_with_plan(
-        &self,
-        name: String,
-        mode: IsolationMode,
-        plan: &str,
-    ) -> Tenant {
+    pub fn register_tenant_with_plan(&self, name: String, mode: IsolationMode, plan: &str) -> Tenant {
         self.register_lenient(name, mode, Some(plan))
     }
 
@@ -1878,10 +1489,7 @@ impl Governor {
     /// concurrency: a lease is free; capacity: one more unit fits). Unknown tenant or resource: `false`.
     pub fn check_quota(&self, tenant_id: Uuid, resource: &str) -> bool {
         match self.entry_by_id(&tenant_id) {
-            Ok(e) => self
-                .check_entry(&e, resource, 1, self.now_ms(), true)
-                .map(|d| d.is_immediate())
-                .unwrap_or(false),
+            Ok(e) => self.check_entry(&e, resource, 1, self.now_ms(), true).map(|d| d.is_immediate()).unwrap_or(false),
             Err(_) => false,
         }
     }
@@ -1889,7 +1497,7 @@ impl Governor {
     /// S1: changes a tenant's plan by id.
     pub fn change_tenant_plan(&self, tenant_id: Uuid, plan: &str) -> Result<Tenant> {
         let e = self.entry_by_id(&tenant_id)?;
-        self.change_plan(&e.name, plan, self.now_ms())
+        self.change_plan(e.name(), plan, self.now_ms())
     }
 
     /// S1: moves every tenant on `from` to `to`.
@@ -1903,33 +1511,6 @@ impl Governor {
     }
 }
 
-/// Builds a capacity decision. `value` is the gauge after the operation (or, for a check,
-/// after the prospective write); `blocked` says whether the write was (or would be) refused.
-fn capacity_decision(
-    name: &'static str,
-    kind: &ResourceKind,
-    max: u64,
-    warn: f64,
-    value: u64,
-    blocked: bool,
-    shadow: bool,
-) -> Decision {
-    let remaining = Some(max.saturating_sub(value));
-    if blocked {
-        return Decision::reject(name, limit_code(name, kind), Some(max), remaining, 0);
-    }
-    let mut d = Decision::allow(name, Some(max), remaining);
-    if value > max {
-        d.action = Action::Warn;
-        d.code = Some(limit_code(name, kind));
-        d.shadow = shadow;
-    } else if (value as f64) >= warn * max as f64 {
-        d.action = Action::Warn;
-        d.code = Some(Code::QuotaWarning);
-    }
-    d
-}
-
 /// A pre-resolved tenant: checks skip the name lookup. Stays valid while the tenant is
 /// registered (after removal it keeps answering from the detached state).
 #[derive(Clone)]
@@ -1940,16 +1521,14 @@ pub struct TenantHandle {
 
 impl std::fmt::Debug for TenantHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TenantHandle")
-            .field("tenant", &self.entry.name)
-            .finish()
+        f.debug_struct("TenantHandle").field("tenant", &self.entry.name).finish()
     }
 }
 
 impl TenantHandle {
     /// The tenant's name.
     pub fn name(&self) -> &str {
-        &self.entry.name
+        self.entry.name()
     }
 
     /// The tenant's id.
@@ -1960,13 +1539,11 @@ impl TenantHandle {
     /// [`Governor::check`] without the lookup.
     #[inline]
     pub fn check(&self, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        self.gov
-            .check_entry(&self.entry, resource, cost, now_ms, true)
+        self.gov.check_entry(&self.entry, resource, cost, now_ms, true)
     }
 
     /// [`Governor::peek`] without the lookup.
     pub fn peek(&self, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        self.gov
-            .check_entry(&self.entry, resource, cost, now_ms, false)
+        self.gov.check_entry(&self.entry, resource, cost, now_ms, false)
     }
 }

@@ -31,6 +31,7 @@ pub mod limiter;
 pub mod multi_tenant;
 pub mod plan;
 pub mod quota;
+mod registry;
 mod sharded;
 pub mod store;
 pub mod tenant;
@@ -42,8 +43,8 @@ pub use decision::{Action, Code, Decision};
 pub use error::{ConfigError, Error, Result};
 pub use governor::{ExpiredLease, Governor, GovernorBuilder, ReloadReport, TenantHandle};
 pub use plan::{
-    EnforcementAction, Feature, Plan, PlanFeatures, RateAlgorithm, RateWindow, ResourceKind,
-    ResourceLimits, ResourceSpec,
+    EnforcementAction, Feature, Plan, PlanFeatures, RateAlgorithm, RateWindow, ResourceKind, ResourceLimits,
+    ResourceSpec,
 };
 pub use quota::UserQuotaManager;
 pub use tenant::{IsolationMode, Override, SessionContext, Tenant, TenantContext, TenantManager};

@@ -44,17 +44,64 @@ pub enum RateCell {
 
 impl RateCell {
     /// True when the cell holds no information a fresh cell would not (safe to evict).
-    pub fn is_idle(&self, now_ms: u64, window: &RateWindow) -> bool {
+    pub fn is_idle(&self, now_ms: u64, window: &WindowParams) -> bool {
         match *self {
             RateCell::Empty => true,
             RateCell::Gcra { tat_ns } => tat_ns <= now_ms.saturating_mul(NS_PER_MS),
-            RateCell::Fixed { start, .. } => {
-                now_ms >= start.saturating_add(window.window_ms.saturating_mul(2))
-            }
-            RateCell::Sliding { start, .. } => {
-                now_ms >= start.saturating_add(window.window_ms.saturating_mul(2))
-            }
+            RateCell::Fixed { start, .. } => now_ms >= start.saturating_add(window.window_ms.saturating_mul(2)),
+            RateCell::Sliding { start, .. } => now_ms >= start.saturating_add(window.window_ms.saturating_mul(2)),
         }
+    }
+}
+
+/// One window with its GCRA constants precomputed (no division on the check path).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowParams {
+    /// Units per window.
+    pub limit: u64,
+    /// Window length (ms).
+    pub window_ms: u64,
+    /// GCRA emission interval in ns (`window / limit`).
+    pub t_ns: u64,
+    /// GCRA burst capacity (`floor(limit × burst)`, at least 1; `limit` for other windows).
+    pub cap: u64,
+    /// `cap × t_ns`: how far ahead of now the theoretical arrival time may run.
+    pub span_ns: u64,
+}
+
+impl WindowParams {
+    /// Precomputes a window; `burst` applies to GCRA's first window only.
+    pub fn new(w: &RateWindow, burst: f64) -> Self {
+        let window_ns = w.window_ms.saturating_mul(NS_PER_MS);
+        let t_ns = (window_ns / w.limit.max(1)).max(1);
+        let cap = burst_capacity(w.limit, burst);
+        Self { limit: w.limit, window_ms: w.window_ms.max(1), t_ns, cap, span_ns: cap.saturating_mul(t_ns) }
+    }
+}
+
+/// A rate resource's windows and algorithm, precomputed once per plan (or override).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateParams {
+    /// The windows; all must admit.
+    pub windows: Box<[WindowParams]>,
+    /// The algorithm.
+    pub algorithm: RateAlgorithm,
+}
+
+impl RateParams {
+    /// Precomputes `windows` (burst applies to the first window under GCRA).
+    pub fn new(windows: &[RateWindow], burst: f64, algorithm: RateAlgorithm) -> Self {
+        let windows = windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WindowParams::new(w, if i == 0 && algorithm == RateAlgorithm::Gcra { burst } else { 1.0 }))
+            .collect();
+        Self { windows, algorithm }
+    }
+
+    /// True for the common single-window GCRA case (eligible for lock-free stores).
+    pub fn is_single_gcra(&self) -> bool {
+        self.algorithm == RateAlgorithm::Gcra && self.windows.len() == 1
     }
 }
 
@@ -108,51 +155,104 @@ fn to_u64(v: u128) -> u64 {
 /// Burst capacity of a GCRA window: `floor(limit × burst)`, at least 1.
 pub fn burst_capacity(limit: u64, burst: f64) -> u64 {
     let b = (limit as f64 * burst).floor();
-    if b.is_finite() && b >= 1.0 {
-        b.min(u64::MAX as f64) as u64
-    } else {
-        1
-    }
+    if b.is_finite() && b >= 1.0 { b.min(u64::MAX as f64) as u64 } else { 1 }
 }
 
-fn eval_gcra(cell: RateCell, w: &RateWindow, burst: f64, now_ms: u64, cost: u64) -> WindowEval {
-    let now = u128::from(now_ms) * u128::from(NS_PER_MS);
-    let t = (u128::from(w.window_ms) * u128::from(NS_PER_MS) / u128::from(w.limit.max(1))).max(1);
-    let cap = burst_capacity(w.limit, burst);
-    let tat = match cell {
-        RateCell::Gcra { tat_ns } => u128::from(tat_ns).max(now),
-        _ => now,
-    };
-    let horizon = now + u128::from(cap) * t;
-    let remaining_before = to_u64(horizon.saturating_sub(tat) / t);
-    if cost > cap {
-        return WindowEval {
-            next: cell,
-            wait_ms: 0,
-            remaining: remaining_before,
-            reset_ms: to_u64(ceil_div(tat - now, u128::from(NS_PER_MS))),
-            never: true,
-        };
+#[inline]
+fn ceil_ms(ns: u64) -> u64 {
+    ns.div_ceil(NS_PER_MS)
+}
+
+/// GCRA on one window, in u64 nanoseconds (saturating; valid until the year 2554).
+#[inline]
+pub fn gcra_eval(tat_ns: u64, w: &WindowParams, now_ms: u64, cost: u64) -> (u64, RateOutcomeWindow) {
+    let now = now_ms.saturating_mul(NS_PER_MS);
+    let tat = tat_ns.max(now);
+    let horizon = now.saturating_add(w.span_ns);
+    if cost > w.cap {
+        let remaining = horizon.saturating_sub(tat) / w.t_ns;
+        return (tat_ns, RateOutcomeWindow { wait_ms: 0, remaining, reset_ms: ceil_ms(tat - now), never: true });
     }
-    let new_tat = tat + u128::from(cost) * t;
+    let new_tat = tat.saturating_add(cost.saturating_mul(w.t_ns));
     let wait_ns = new_tat.saturating_sub(horizon);
-    let remaining = if wait_ns == 0 {
-        to_u64((horizon - new_tat) / t)
+    let remaining = if wait_ns == 0 { (horizon - new_tat) / w.t_ns } else { 0 };
+    (
+        new_tat,
+        RateOutcomeWindow { wait_ms: ceil_ms(wait_ns), remaining, reset_ms: ceil_ms(new_tat - now), never: false },
+    )
+}
+
+/// One window's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateOutcomeWindow {
+    /// Delay before the request fits.
+    pub wait_ms: u64,
+    /// Units left after it.
+    pub remaining: u64,
+    /// Time until fully replenished.
+    pub reset_ms: u64,
+    /// The cost can never fit.
+    pub never: bool,
+}
+
+/// Turns one window's answer into an outcome under `max_delay_ms`.
+#[inline]
+pub fn single_outcome(w: RateOutcomeWindow, max_delay_ms: u64) -> RateOutcome {
+    if w.never || w.wait_ms > max_delay_ms {
+        RateOutcome {
+            admitted: false,
+            delay_ms: 0,
+            retry_after_ms: if w.never { 0 } else { w.wait_ms },
+            remaining: if w.never { w.remaining } else { 0 },
+            reset_ms: w.reset_ms,
+            never: w.never,
+        }
     } else {
-        0
-    };
-    WindowEval {
-        next: RateCell::Gcra {
-            tat_ns: to_u64(new_tat),
-        },
-        wait_ms: to_u64(ceil_div(wait_ns, u128::from(NS_PER_MS))),
-        remaining,
-        reset_ms: to_u64(ceil_div(new_tat - now, u128::from(NS_PER_MS))),
-        never: false,
+        RateOutcome {
+            admitted: true,
+            delay_ms: w.wait_ms,
+            retry_after_ms: 0,
+            remaining: w.remaining,
+            reset_ms: w.reset_ms,
+            never: false,
+        }
     }
 }
 
-fn eval_fixed(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEval {
+/// Lock-free GCRA on an atomic theoretical arrival time (0 = never used).
+#[inline]
+pub fn gcra_atomic(tat: &std::sync::atomic::AtomicU64, w: &WindowParams, req: RateRequest) -> RateOutcome {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut cur = tat.load(Relaxed);
+    loop {
+        let (next, ow) = gcra_eval(cur, w, req.now_ms, req.cost);
+        let out = single_outcome(ow, req.max_delay_ms);
+        if !out.admitted || !req.consume || req.cost == 0 {
+            return out;
+        }
+        match tat.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
+            Ok(_) => return out,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+fn eval_gcra(cell: RateCell, w: &WindowParams, now_ms: u64, cost: u64) -> WindowEval {
+    let tat = match cell {
+        RateCell::Gcra { tat_ns } => tat_ns,
+        _ => 0,
+    };
+    let (next, o) = gcra_eval(tat, w, now_ms, cost);
+    WindowEval {
+        next: if o.never { cell } else { RateCell::Gcra { tat_ns: next } },
+        wait_ms: o.wait_ms,
+        remaining: o.remaining,
+        reset_ms: o.reset_ms,
+        never: o.never,
+    }
+}
+
+fn eval_fixed(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> WindowEval {
     let (wl, lim) = (w.window_ms.max(1), w.limit);
     let aligned = now - now % wl;
     let (mut start, mut count) = match cell {
@@ -176,9 +276,7 @@ fn eval_fixed(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEval
     }
     let new = count.saturating_add(cost);
     let j = if new <= lim { 0 } else { (new - 1) / lim };
-    let wait_ms = start
-        .saturating_add(j.saturating_mul(wl))
-        .saturating_sub(now);
+    let wait_ms = start.saturating_add(j.saturating_mul(wl)).saturating_sub(now);
     WindowEval {
         next: RateCell::Fixed { start, count: new },
         wait_ms,
@@ -188,7 +286,7 @@ fn eval_fixed(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEval
     }
 }
 
-fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEval {
+fn eval_sliding(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> WindowEval {
     let (wl, lim) = (w.window_ms.max(1), w.limit);
     let aligned = now - now % wl;
     let (mut start, mut cur, mut prev) = match cell {
@@ -196,11 +294,7 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
         _ => (aligned, 0, 0),
     };
     if now >= start.saturating_add(wl) {
-        prev = if aligned == start.saturating_add(wl) {
-            cur
-        } else {
-            0
-        };
+        prev = if aligned == start.saturating_add(wl) { cur } else { 0 };
         cur = 0;
         start = aligned;
     }
@@ -235,16 +329,8 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
         let in_current = if after <= lim && prev > 0 {
             let room = (lim128 - u128::from(after)) * wl128; // prev * (wl - e') <= room
             let e_needed = wl128.saturating_sub(room / u128::from(prev));
-            let e_needed = if room % u128::from(prev) == 0 {
-                e_needed
-            } else {
-                e_needed.max(1)
-            };
-            if e_needed < wl128 {
-                Some(to_u64(e_needed).saturating_sub(e))
-            } else {
-                None
-            }
+            let e_needed = if room % u128::from(prev) == 0 { e_needed } else { e_needed.max(1) };
+            if e_needed < wl128 { Some(to_u64(e_needed).saturating_sub(e)) } else { None }
         } else {
             None
         };
@@ -256,16 +342,10 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
                     0
                 } else {
                     let room = (lim128 - u128::from(cost)) * wl128;
-                    to_u64(ceil_div(
-                        (u128::from(cur) * wl128).saturating_sub(room),
-                        u128::from(cur),
-                    ))
+                    to_u64(ceil_div((u128::from(cur) * wl128).saturating_sub(room), u128::from(cur)))
                 };
                 if f < wl {
-                    start
-                        .saturating_add(wl)
-                        .saturating_add(f)
-                        .saturating_sub(now)
+                    start.saturating_add(wl).saturating_add(f).saturating_sub(now)
                 } else {
                     start.saturating_add(2 * wl).saturating_sub(now)
                 }
@@ -273,11 +353,7 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
         }
     };
     WindowEval {
-        next: RateCell::Sliding {
-            start,
-            cur: after,
-            prev,
-        },
+        next: RateCell::Sliding { start, cur: after, prev },
         wait_ms,
         remaining: if fits { remaining_of(after) } else { 0 },
         reset_ms: reset_of(after),
@@ -291,30 +367,17 @@ fn eval_sliding(cell: RateCell, w: &RateWindow, now: u64, cost: u64) -> WindowEv
 /// `cells` must have one entry per window (the store resizes it when windows change).
 pub fn evaluate(
     cells: &mut [RateCell],
-    windows: &[RateWindow],
-    burst: f64,
+    windows: &[WindowParams],
     algorithm: RateAlgorithm,
     req: RateRequest,
 ) -> RateOutcome {
-    let mut out = RateOutcome {
-        admitted: true,
-        delay_ms: 0,
-        retry_after_ms: 0,
-        remaining: u64::MAX,
-        reset_ms: 0,
-        never: false,
-    };
+    let mut out =
+        RateOutcome { admitted: true, delay_ms: 0, retry_after_ms: 0, remaining: u64::MAX, reset_ms: 0, never: false };
     let mut evals: [Option<WindowEval>; 4] = [None; 4];
     let mut overflow: Vec<WindowEval> = Vec::new();
     for (i, (w, cell)) in windows.iter().zip(cells.iter()).enumerate() {
         let e = match algorithm {
-            RateAlgorithm::Gcra => eval_gcra(
-                *cell,
-                w,
-                if i == 0 { burst } else { 1.0 },
-                req.now_ms,
-                req.cost,
-            ),
+            RateAlgorithm::Gcra => eval_gcra(*cell, w, req.now_ms, req.cost),
             RateAlgorithm::FixedWindow => eval_fixed(*cell, w, req.now_ms, req.cost),
             RateAlgorithm::SlidingWindow => eval_sliding(*cell, w, req.now_ms, req.cost),
         };
@@ -322,11 +385,7 @@ pub fn evaluate(
         out.delay_ms = out.delay_ms.max(e.wait_ms);
         out.remaining = out.remaining.min(e.remaining);
         out.reset_ms = out.reset_ms.max(e.reset_ms);
-        if i < evals.len() {
-            evals[i] = Some(e)
-        } else {
-            overflow.push(e)
-        }
+        if i < evals.len() { evals[i] = Some(e) } else { overflow.push(e) }
     }
     if windows.is_empty() {
         out.remaining = 0;
@@ -343,11 +402,7 @@ pub fn evaluate(
     }
     if req.consume {
         for (i, cell) in cells.iter_mut().enumerate().take(windows.len()) {
-            let e = if i < evals.len() {
-                evals[i]
-            } else {
-                overflow.get(i - evals.len()).copied()
-            };
+            let e = if i < evals.len() { evals[i] } else { overflow.get(i - evals.len()).copied() };
             if let Some(e) = e {
                 *cell = e.next;
             }
@@ -361,12 +416,7 @@ mod tests {
     use super::*;
 
     fn req(now_ms: u64, cost: u64) -> RateRequest {
-        RateRequest {
-            now_ms,
-            cost,
-            max_delay_ms: 0,
-            consume: true,
-        }
+        RateRequest { now_ms, cost, max_delay_ms: 0, consume: true }
     }
 
     fn run(
@@ -377,19 +427,28 @@ mod tests {
         r: RateRequest,
     ) -> RateOutcome {
         cells.resize(windows.len(), RateCell::Empty);
-        evaluate(cells, windows, burst, alg, r)
+        let p = RateParams::new(windows, burst, alg);
+        evaluate(cells, &p.windows, alg, r)
+    }
+
+    #[test]
+    fn atomic_gcra_matches_cell_gcra() {
+        let w = [RateWindow { limit: 7, window_ms: 1000 }];
+        let p = RateParams::new(&w, 1.3, RateAlgorithm::Gcra);
+        let tat = std::sync::atomic::AtomicU64::new(0);
+        let mut c = vec![];
+        for (i, now) in [0u64, 0, 0, 5, 100, 90, 2000, 2000, 2001, 1500].iter().enumerate() {
+            let r = RateRequest { now_ms: *now, cost: 1 + (i as u64 % 3), max_delay_ms: 150, consume: true };
+            assert_eq!(gcra_atomic(&tat, &p.windows[0], r), run(RateAlgorithm::Gcra, &w, 1.3, &mut c, r), "step {i}");
+        }
     }
 
     #[test]
     fn gcra_burst_then_steady_rate() {
-        let w = [RateWindow {
-            limit: 100,
-            window_ms: 1000,
-        }];
+        let w = [RateWindow { limit: 100, window_ms: 1000 }];
         let mut c = vec![];
-        let admitted = (0..200)
-            .filter(|_| run(RateAlgorithm::Gcra, &w, 1.5, &mut c, req(1_000_000, 1)).admitted)
-            .count();
+        let admitted =
+            (0..200).filter(|_| run(RateAlgorithm::Gcra, &w, 1.5, &mut c, req(1_000_000, 1)).admitted).count();
         assert_eq!(admitted, 150, "burst capacity is floor(100 × 1.5)");
         // 10 ms later one more unit (emission interval 10 ms) is available.
         assert!(run(RateAlgorithm::Gcra, &w, 1.5, &mut c, req(1_000_010, 1)).admitted);
@@ -398,53 +457,25 @@ mod tests {
 
     #[test]
     fn gcra_time_backwards_admits_nothing_extra() {
-        let w = [RateWindow {
-            limit: 10,
-            window_ms: 1000,
-        }];
+        let w = [RateWindow { limit: 10, window_ms: 1000 }];
         let mut c = vec![];
-        let a = (0..20)
-            .filter(|_| run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(50_000, 1)).admitted)
-            .count();
+        let a = (0..20).filter(|_| run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(50_000, 1)).admitted).count();
         assert_eq!(a, 10);
-        let b = (0..20)
-            .filter(|_| run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(10_000, 1)).admitted)
-            .count();
+        let b = (0..20).filter(|_| run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(10_000, 1)).admitted).count();
         assert_eq!(b, 0, "going back in time must not refill");
     }
 
     #[test]
     fn gcra_delay_reserves_capacity() {
-        let w = [RateWindow {
-            limit: 10,
-            window_ms: 1000,
-        }];
+        let w = [RateWindow { limit: 10, window_ms: 1000 }];
         let mut c = vec![];
         for _ in 0..10 {
             assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(0, 1)).admitted);
         }
-        let o = run(
-            RateAlgorithm::Gcra,
-            &w,
-            1.0,
-            &mut c,
-            RateRequest {
-                max_delay_ms: 1000,
-                ..req(0, 1)
-            },
-        );
+        let o = run(RateAlgorithm::Gcra, &w, 1.0, &mut c, RateRequest { max_delay_ms: 1000, ..req(0, 1) });
         assert!(o.admitted);
         assert_eq!(o.delay_ms, 100);
-        let o = run(
-            RateAlgorithm::Gcra,
-            &w,
-            1.0,
-            &mut c,
-            RateRequest {
-                max_delay_ms: 1000,
-                ..req(0, 1)
-            },
-        );
+        let o = run(RateAlgorithm::Gcra, &w, 1.0, &mut c, RateRequest { max_delay_ms: 1000, ..req(0, 1) });
         assert_eq!(o.delay_ms, 200);
         let o = run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(0, 1));
         assert!(!o.admitted);
@@ -453,10 +484,7 @@ mod tests {
 
     #[test]
     fn fixed_window_boundaries_and_cost() {
-        let w = [RateWindow {
-            limit: 5,
-            window_ms: 1000,
-        }];
+        let w = [RateWindow { limit: 5, window_ms: 1000 }];
         let mut c = vec![];
         assert!(run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1500, 3)).admitted);
         let o = run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1999, 3));
@@ -470,18 +498,13 @@ mod tests {
 
     #[test]
     fn sliding_window_weights_previous() {
-        let w = [RateWindow {
-            limit: 10,
-            window_ms: 1000,
-        }];
+        let w = [RateWindow { limit: 10, window_ms: 1000 }];
         let mut c = vec![];
         for _ in 0..10 {
             assert!(run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(500, 1)).admitted);
         }
         // At 1500 the previous window (10) weighs 50%: 5 more fit.
-        let a = (0..10)
-            .filter(|_| run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(1500, 1)).admitted)
-            .count();
+        let a = (0..10).filter(|_| run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(1500, 1)).admitted).count();
         assert_eq!(a, 5);
         let o = run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(1500, 1));
         assert!(!o.admitted);
@@ -493,38 +516,19 @@ mod tests {
 
     #[test]
     fn several_windows_all_must_admit() {
-        let w = [
-            RateWindow {
-                limit: 5,
-                window_ms: 1000,
-            },
-            RateWindow {
-                limit: 7,
-                window_ms: 60_000,
-            },
-        ];
+        let w = [RateWindow { limit: 5, window_ms: 1000 }, RateWindow { limit: 7, window_ms: 60_000 }];
         let mut c = vec![];
-        let a = (0..10)
-            .filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(0, 1)).admitted)
-            .count();
+        let a = (0..10).filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(0, 1)).admitted).count();
         assert_eq!(a, 5);
-        let b = (0..10)
-            .filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1000, 1)).admitted)
-            .count();
+        let b = (0..10).filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1000, 1)).admitted).count();
         assert_eq!(b, 2, "the minute window caps the second second");
     }
 
     #[test]
     fn peek_does_not_consume() {
-        let w = [RateWindow {
-            limit: 1,
-            window_ms: 1000,
-        }];
+        let w = [RateWindow { limit: 1, window_ms: 1000 }];
         let mut c = vec![];
-        let p = RateRequest {
-            consume: false,
-            ..req(0, 1)
-        };
+        let p = RateRequest { consume: false, ..req(0, 1) };
         assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, p).admitted);
         assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, p).admitted);
         assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(0, 1)).admitted);

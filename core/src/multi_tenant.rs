@@ -4,7 +4,7 @@
 /// [`TenantUsage`](quotas::TenantUsage).
 pub mod quotas {
     use crate::clock::{Clock, default_clock};
-    use crate::limiter::{self, RateCell, RateRequest};
+    use crate::limiter::{self, RateCell, RateRequest, WindowParams};
     use crate::plan::{RateAlgorithm, RateWindow};
     use crate::sharded::Sharded;
     use std::sync::Arc;
@@ -24,9 +24,7 @@ pub mod quotas {
 
     impl std::fmt::Debug for RateLimiter {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("RateLimiter")
-                .field("window_ms", &self.window_ms)
-                .finish_non_exhaustive()
+            f.debug_struct("RateLimiter").field("window_ms", &self.window_ms).finish_non_exhaustive()
         }
     }
 
@@ -39,11 +37,7 @@ pub mod quotas {
         /// A limiter on a host-supplied clock.
         pub fn with_clock(window: Duration, clock: Arc<dyn Clock>) -> Self {
             let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-            Self {
-                window_ms,
-                keys: Sharded::new(),
-                clock,
-            }
+            Self { window_ms, keys: Sharded::new(), clock }
         }
 
         /// The window length in ms.
@@ -52,39 +46,18 @@ pub mod quotas {
         }
 
         fn eval(&self, key: &str, limit: u64, now_ms: u64, consume: bool) -> limiter::RateOutcome {
-            let w = [RateWindow {
-                limit: limit.max(1),
-                window_ms: self.window_ms,
-            }];
-            let req = RateRequest {
-                now_ms,
-                cost: 1,
-                max_delay_ms: 0,
-                consume,
-            };
+            let w = [WindowParams::new(&RateWindow { limit: limit.max(1), window_ms: self.window_ms }, 1.0)];
+            let req = RateRequest { now_ms, cost: 1, max_delay_ms: 0, consume };
+            let alg = RateAlgorithm::SlidingWindow;
             if consume {
                 self.keys.update_or_insert(
                     key,
-                    |c| {
-                        limiter::evaluate(
-                            std::slice::from_mut(c),
-                            &w,
-                            1.0,
-                            RateAlgorithm::SlidingWindow,
-                            req,
-                        )
-                    },
+                    |c| limiter::evaluate(std::slice::from_mut(c), &w, alg, req),
                     RateCell::default,
                 )
             } else {
                 let mut c = self.keys.with(key, |c| *c).unwrap_or_default();
-                limiter::evaluate(
-                    std::slice::from_mut(&mut c),
-                    &w,
-                    1.0,
-                    RateAlgorithm::SlidingWindow,
-                    req,
-                )
+                limiter::evaluate(std::slice::from_mut(&mut c), &w, alg, req)
             }
         }
 

@@ -89,11 +89,7 @@ pub struct RateWindow {
 
 /// The kind of a resource and its limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ResourceKind {
     /// Events per window (several windows allowed; all must admit).
     Rate {
@@ -144,9 +140,7 @@ impl ResourceKind {
     pub fn primary_limit(&self) -> Option<u64> {
         match self {
             ResourceKind::Rate { windows, .. } => windows.first().map(|w| w.limit),
-            ResourceKind::Concurrency { max, .. } | ResourceKind::Capacity { max, .. } => {
-                Some(*max)
-            }
+            ResourceKind::Concurrency { max, .. } | ResourceKind::Capacity { max, .. } => Some(*max),
             ResourceKind::Duration { max_ms, .. } => *max_ms,
         }
     }
@@ -171,13 +165,7 @@ pub struct ResourceSpec {
 
 impl ResourceSpec {
     /// A rate resource of `limit` per `window_ms` with GCRA and the given burst.
-    pub fn rate(
-        name: &str,
-        limit: u64,
-        window_ms: u64,
-        burst: f64,
-        action: EnforcementAction,
-    ) -> Self {
+    pub fn rate(name: &str, limit: u64, window_ms: u64, burst: f64, action: EnforcementAction) -> Self {
         Self {
             name: name.to_owned(),
             kind: ResourceKind::Rate {
@@ -194,10 +182,7 @@ impl ResourceSpec {
     pub fn concurrency(name: &str, max: u64, action: EnforcementAction) -> Self {
         Self {
             name: name.to_owned(),
-            kind: ResourceKind::Concurrency {
-                max,
-                lease_ttl_ms: None,
-            },
+            kind: ResourceKind::Concurrency { max, lease_ttl_ms: None },
             action,
             max_wait_ms: None,
         }
@@ -207,11 +192,7 @@ impl ResourceSpec {
     pub fn capacity(name: &str, max: u64) -> Self {
         Self {
             name: name.to_owned(),
-            kind: ResourceKind::Capacity {
-                max,
-                warning_threshold: DEFAULT_WARNING_THRESHOLD,
-                block_writes: true,
-            },
+            kind: ResourceKind::Capacity { max, warning_threshold: DEFAULT_WARNING_THRESHOLD, block_writes: true },
             action: EnforcementAction::Reject,
             max_wait_ms: None,
         }
@@ -230,47 +211,27 @@ impl ResourceSpec {
     /// Checks the limits make sense; `path` names the resource in errors.
     pub fn validate(&self, path: &str) -> Result<(), (String, String)> {
         if self.name.is_empty() {
-            return Err((
-                format!("{path}.name"),
-                "resource name must not be empty".into(),
-            ));
+            return Err((format!("{path}.name"), "resource name must not be empty".into()));
         }
         match &self.kind {
             ResourceKind::Rate { windows, burst, .. } => {
                 if windows.is_empty() {
-                    return Err((
-                        format!("{path}.windows"),
-                        "a rate resource needs at least one window".into(),
-                    ));
+                    return Err((format!("{path}.windows"), "a rate resource needs at least one window".into()));
                 }
                 for (i, w) in windows.iter().enumerate() {
                     if w.limit == 0 {
-                        return Err((
-                            format!("{path}.windows[{i}].limit"),
-                            "limit must be at least 1".into(),
-                        ));
+                        return Err((format!("{path}.windows[{i}].limit"), "limit must be at least 1".into()));
                     }
                     if w.window_ms == 0 {
-                        return Err((
-                            format!("{path}.windows[{i}].window"),
-                            "window must be at least 1 ms".into(),
-                        ));
+                        return Err((format!("{path}.windows[{i}].window"), "window must be at least 1 ms".into()));
                     }
                 }
                 if !burst.is_finite() || *burst < 1.0 {
-                    return Err((
-                        format!("{path}.burst"),
-                        format!("burst must be a number ≥ 1.0, got {burst}"),
-                    ));
+                    return Err((format!("{path}.burst"), format!("burst must be a number ≥ 1.0, got {burst}")));
                 }
             }
-            ResourceKind::Capacity {
-                warning_threshold, ..
-            } => {
-                if !warning_threshold.is_finite()
-                    || *warning_threshold <= 0.0
-                    || *warning_threshold > 1.0
-                {
+            ResourceKind::Capacity { warning_threshold, .. } => {
+                if !warning_threshold.is_finite() || *warning_threshold <= 0.0 || *warning_threshold > 1.0 {
                     return Err((
                         format!("{path}.warning_threshold"),
                         format!("warning threshold must be in (0, 1], got {warning_threshold}"),
@@ -279,10 +240,7 @@ impl ResourceSpec {
             }
             ResourceKind::Concurrency { lease_ttl_ms, .. } => {
                 if *lease_ttl_ms == Some(0) {
-                    return Err((
-                        format!("{path}.lease_ttl"),
-                        "lease ttl must be at least 1 ms".into(),
-                    ));
+                    return Err((format!("{path}.lease_ttl"), "lease ttl must be at least 1 ms".into()));
                 }
             }
             ResourceKind::Duration { .. } => {}
@@ -385,11 +343,7 @@ pub struct ResourceLimits {
 impl Default for ResourceLimits {
     /// The S1 defaults: 100 GB, 50 connections, 1000 QPS.
     fn default() -> Self {
-        Self {
-            max_storage_bytes: 100 * GB,
-            max_connections: 50,
-            max_qps: 1000,
-        }
+        Self { max_storage_bytes: 100 * GB, max_connections: 50, max_qps: 1000 }
     }
 }
 
@@ -454,18 +408,8 @@ impl Plan {
                 all_isolation_modes: false,
             },
             resources: vec![
-                ResourceSpec::rate(
-                    QPS,
-                    d.max_qps as u64,
-                    1000,
-                    1.0,
-                    EnforcementAction::Throttle,
-                ),
-                ResourceSpec::concurrency(
-                    CONNECTIONS,
-                    d.max_connections as u64,
-                    EnforcementAction::Throttle,
-                ),
+                ResourceSpec::rate(QPS, d.max_qps as u64, 1000, 1.0, EnforcementAction::Throttle),
+                ResourceSpec::concurrency(CONNECTIONS, d.max_connections as u64, EnforcementAction::Throttle),
                 ResourceSpec::capacity(STORAGE, d.max_storage_bytes),
             ],
         }
@@ -480,26 +424,13 @@ impl Plan {
             custom_quotas_enabled: false,
             all_isolation_modes: false,
         };
-        let starter_f = PlanFeatures {
-            cdc_enabled: true,
-            ..free_f
-        };
+        let starter_f = PlanFeatures { cdc_enabled: true, ..free_f };
         use EnforcementAction::*;
         vec![
             tier("free", 100, 10, 10, 10, 5, 1.5, Throttle, free_f),
             tier("starter", 250, 25, 50, 60, 15, 1.5, Throttle, starter_f),
             tier("pro", 500, 50, 100, 300, 30, 2.0, Queue, PlanFeatures::ALL),
-            tier(
-                "enterprise",
-                5000,
-                500,
-                1000,
-                3600,
-                600,
-                3.0,
-                Throttle,
-                PlanFeatures::ALL,
-            ),
+            tier("enterprise", 5000, 500, 1000, 3600, 600, 3.0, Throttle, PlanFeatures::ALL),
             Plan {
                 id: UNLIMITED.to_owned(),
                 description: "no limits; protected fallback".into(),
@@ -533,12 +464,8 @@ impl Plan {
         let get = |n: &str| self.resource(n).and_then(|r| r.kind.primary_limit());
         ResourceLimits {
             max_storage_bytes: get(STORAGE).unwrap_or(u64::MAX),
-            max_connections: get(CONNECTIONS)
-                .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
-                .unwrap_or(usize::MAX),
-            max_qps: get(QPS)
-                .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
-                .unwrap_or(usize::MAX),
+            max_connections: get(CONNECTIONS).map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX),
+            max_qps: get(QPS).map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX),
         }
     }
 
@@ -550,10 +477,7 @@ impl Plan {
         let mut seen = HashSet::new();
         for (i, r) in self.resources.iter().enumerate() {
             if !seen.insert(r.name.as_str()) {
-                return Err((
-                    format!("{path}.resources[{i}].name"),
-                    format!("resource `{}` is defined twice", r.name),
-                ));
+                return Err((format!("{path}.resources[{i}].name"), format!("resource `{}` is defined twice", r.name)));
             }
             r.validate(&format!("{path}.resources[{i}]"))?;
         }

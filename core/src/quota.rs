@@ -75,11 +75,7 @@ pub struct ConcurrencyStats {
 impl ConcurrencyStats {
     /// Running average of the active count over all samples.
     pub fn average(&self) -> f64 {
-        if self.sample_count == 0 {
-            0.0
-        } else {
-            self.total_samples as f64 / self.sample_count as f64
-        }
+        if self.sample_count == 0 { 0.0 } else { self.total_samples as f64 / self.sample_count as f64 }
     }
 }
 
@@ -119,34 +115,18 @@ impl ConcurrencyCell {
         self.reclaim(now);
         let active = self.leases.len() as u64;
         let free = p.max.saturating_sub(active);
-        let retry_after_ms = self
-            .leases
-            .iter()
-            .map(|&(_, e)| e)
-            .min()
-            .filter(|&e| e != u64::MAX)
-            .map(|e| e - now)
-            .unwrap_or(0);
+        let retry_after_ms =
+            self.leases.iter().map(|&(_, e)| e).min().filter(|&e| e != u64::MAX).map(|e| e - now).unwrap_or(0);
         let grant = |cell: &mut Self, next_id: &mut dyn FnMut() -> u64| {
             let lease = next_id();
-            let exp = p
-                .lease_ttl_ms
-                .map(|t| now.saturating_add(t))
-                .unwrap_or(u64::MAX);
+            let exp = p.lease_ttl_ms.map(|t| now.saturating_add(t)).unwrap_or(u64::MAX);
             cell.leases.push((lease, exp));
             cell.sample();
-            AcquireOutcome::Granted {
-                lease,
-                active: cell.leases.len() as u64,
-            }
+            AcquireOutcome::Granted { lease, active: cell.leases.len() as u64 }
         };
         if let Some(t) = ticket {
             let Some(pos) = self.waiters.iter().position(|&(w, _)| w == t) else {
-                return AcquireOutcome::Rejected {
-                    active,
-                    timed_out: true,
-                    retry_after_ms,
-                };
+                return AcquireOutcome::Rejected { active, timed_out: true, retry_after_ms };
             };
             if (pos as u64) < free {
                 self.waiters.remove(pos);
@@ -154,20 +134,14 @@ impl ConcurrencyCell {
                 return grant(self, next_id);
             }
             let deadline = self.waiters[pos].1;
-            return AcquireOutcome::Queued {
-                ticket: t,
-                position: pos as u64,
-                wait_left_ms: deadline - now,
-                active,
-            };
+            return AcquireOutcome::Queued { ticket: t, position: pos as u64, wait_left_ms: deadline - now, active };
         }
         if self.waiters.is_empty() && free > 0 {
             return grant(self, next_id);
         }
         if p.queue && p.max_wait_ms > 0 {
             let t = next_id();
-            self.waiters
-                .push_back((t, now.saturating_add(p.max_wait_ms)));
+            self.waiters.push_back((t, now.saturating_add(p.max_wait_ms)));
             self.stats.waiting = self.waiters.len() as u64;
             return AcquireOutcome::Queued {
                 ticket: t,
@@ -176,11 +150,7 @@ impl ConcurrencyCell {
                 active,
             };
         }
-        AcquireOutcome::Rejected {
-            active,
-            timed_out: false,
-            retry_after_ms,
-        }
+        AcquireOutcome::Rejected { active, timed_out: false, retry_after_ms }
     }
 
     /// Would one more lease be granted now (without queueing)?
@@ -299,16 +269,8 @@ pub struct DurationCell {
 }
 
 /// Computes a lease's status against the limits.
-pub fn lease_status(
-    started: u64,
-    last: u64,
-    now: u64,
-    max_ms: Option<u64>,
-    idle_ms: Option<u64>,
-) -> LeaseStatus {
-    let max_deadline = max_ms
-        .map(|m| started.saturating_add(m))
-        .unwrap_or(u64::MAX);
+pub fn lease_status(started: u64, last: u64, now: u64, max_ms: Option<u64>, idle_ms: Option<u64>) -> LeaseStatus {
+    let max_deadline = max_ms.map(|m| started.saturating_add(m)).unwrap_or(u64::MAX);
     let idle_deadline = idle_ms.map(|m| last.saturating_add(m)).unwrap_or(u64::MAX);
     let expired = if now > max_deadline {
         Some(ExpiryReason::MaxDuration)
@@ -340,13 +302,7 @@ impl DurationCell {
     }
 
     /// Records activity; returns the status (activity is not recorded on an expired lease).
-    pub fn touch(
-        &mut self,
-        lease: u64,
-        now: u64,
-        max_ms: Option<u64>,
-        idle_ms: Option<u64>,
-    ) -> Option<LeaseStatus> {
+    pub fn touch(&mut self, lease: u64, now: u64, max_ms: Option<u64>, idle_ms: Option<u64>) -> Option<LeaseStatus> {
         let entry = self.leases.iter_mut().find(|(l, _, _)| *l == lease)?;
         let st = lease_status(entry.1, entry.2, now, max_ms, idle_ms);
         if st.expired.is_none() {
@@ -357,13 +313,7 @@ impl DurationCell {
     }
 
     /// Ends a lease; returns its final status.
-    pub fn end(
-        &mut self,
-        lease: u64,
-        now: u64,
-        max_ms: Option<u64>,
-        idle_ms: Option<u64>,
-    ) -> Option<LeaseStatus> {
+    pub fn end(&mut self, lease: u64, now: u64, max_ms: Option<u64>, idle_ms: Option<u64>) -> Option<LeaseStatus> {
         let i = self.leases.iter().position(|(l, _, _)| *l == lease)?;
         let (_, s, l) = self.leases.swap_remove(i);
         let st = lease_status(s, l, now, max_ms, idle_ms);
@@ -374,12 +324,7 @@ impl DurationCell {
     }
 
     /// Every active lease past a deadline, as (lease, status).
-    pub fn expired(
-        &self,
-        now: u64,
-        max_ms: Option<u64>,
-        idle_ms: Option<u64>,
-    ) -> Vec<(u64, LeaseStatus)> {
+    pub fn expired(&self, now: u64, max_ms: Option<u64>, idle_ms: Option<u64>) -> Vec<(u64, LeaseStatus)> {
         let mut v: Vec<_> = self
             .leases
             .iter()
@@ -415,9 +360,7 @@ pub struct UserQuotaManager {
 
 impl std::fmt::Debug for UserQuotaManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserQuotaManager")
-            .field("default_rpm", &self.default_rpm)
-            .finish_non_exhaustive()
+        f.debug_struct("UserQuotaManager").field("default_rpm", &self.default_rpm).finish_non_exhaustive()
     }
 }
 
@@ -432,11 +375,7 @@ impl UserQuotaManager {
 
     /// A manager on a host-supplied clock.
     pub fn with_clock(default_rpm: u32, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            default_rpm,
-            users: Sharded::new(),
-            clock,
-        }
+        Self { default_rpm, users: Sharded::new(), clock }
     }
 
     /// The default requests per minute.
@@ -449,11 +388,7 @@ impl UserQuotaManager {
         self.users.update_or_insert(
             user,
             |w| w.rpm = Some(rpm),
-            || UserWindow {
-                rpm: Some(rpm),
-                count: 0,
-                window_start: 0,
-            },
+            || UserWindow { rpm: Some(rpm), count: 0, window_start: 0 },
         );
     }
 
@@ -473,48 +408,25 @@ impl UserQuotaManager {
         let d = self.users.update_or_insert(
             user,
             |w| Self::step(w, default, now_ms),
-            || UserWindow {
-                rpm: None,
-                count: 0,
-                window_start: now_ms,
-            },
+            || UserWindow { rpm: None, count: 0, window_start: now_ms },
         );
-        if d.allowed {
-            Ok(d)
-        } else {
-            Err(Error::QuotaExceeded(Box::new(d)))
-        }
+        if d.allowed { Ok(d) } else { Err(Error::QuotaExceeded(Box::new(d))) }
     }
 
     fn step(w: &mut UserWindow, default: u32, now: u64) -> Decision {
         let rpm = w.rpm.unwrap_or(default);
-        if now >= w.window_start.saturating_add(USER_WINDOW_MS)
-            || w.count == 0 && now > w.window_start
-        {
+        if now >= w.window_start.saturating_add(USER_WINDOW_MS) || w.count == 0 && now > w.window_start {
             w.window_start = now;
             w.count = 0;
         }
-        let reset = w
-            .window_start
-            .saturating_add(USER_WINDOW_MS)
-            .saturating_sub(now);
+        let reset = w.window_start.saturating_add(USER_WINDOW_MS).saturating_sub(now);
         if w.count < rpm {
             w.count += 1;
-            let mut d = Decision::allow(
-                "user_rpm",
-                Some(u64::from(rpm)),
-                Some(u64::from(rpm - w.count)),
-            );
+            let mut d = Decision::allow("user_rpm", Some(u64::from(rpm)), Some(u64::from(rpm - w.count)));
             d.reset_ms = reset;
             d
         } else {
-            let mut d = Decision::reject(
-                "user_rpm",
-                Code::RateLimited,
-                Some(u64::from(rpm)),
-                Some(0),
-                reset,
-            );
+            let mut d = Decision::reject("user_rpm", Code::RateLimited, Some(u64::from(rpm)), Some(0), reset);
             d.reset_ms = reset;
             d
         }
@@ -522,14 +434,8 @@ impl UserQuotaManager {
 
     /// `(user, rpm, current_count, window_start_ms)` for every known user, sorted by user.
     pub fn snapshot(&self) -> Vec<(String, u32, u32, u64)> {
-        let mut v: Vec<_> = self.users.collect(|k, w| {
-            (
-                k.to_owned(),
-                w.rpm.unwrap_or(self.default_rpm),
-                w.count,
-                w.window_start,
-            )
-        });
+        let mut v: Vec<_> =
+            self.users.collect(|k, w| (k.to_owned(), w.rpm.unwrap_or(self.default_rpm), w.count, w.window_start));
         v.sort();
         v
     }
@@ -548,49 +454,20 @@ mod tests {
             n += 1;
             n
         };
-        let p = AcquireParams {
-            max: 1,
-            lease_ttl_ms: None,
-            queue: true,
-            max_wait_ms: 100,
-        };
-        let AcquireOutcome::Granted { lease, .. } = c.acquire(p, 0, None, &mut id) else {
+        let p = AcquireParams { max: 1, lease_ttl_ms: None, queue: true, max_wait_ms: 100 };
+        let AcquireOutcome::Granted { lease, .. } = c.acquire(p, 0, None, &mut id) else { unreachable!() };
+        let AcquireOutcome::Queued { ticket: t1, position: 0, .. } = c.acquire(p, 1, None, &mut id) else {
             unreachable!()
         };
-        let AcquireOutcome::Queued {
-            ticket: t1,
-            position: 0,
-            ..
-        } = c.acquire(p, 1, None, &mut id)
-        else {
-            unreachable!()
-        };
-        let AcquireOutcome::Queued {
-            ticket: t2,
-            position: 1,
-            ..
-        } = c.acquire(p, 2, None, &mut id)
-        else {
+        let AcquireOutcome::Queued { ticket: t2, position: 1, .. } = c.acquire(p, 2, None, &mut id) else {
             unreachable!()
         };
         assert!(c.release(lease, 3));
         // The second waiter cannot jump the queue.
-        assert!(matches!(
-            c.acquire(p, 4, Some(t2), &mut id),
-            AcquireOutcome::Queued { position: 1, .. }
-        ));
-        assert!(matches!(
-            c.acquire(p, 4, Some(t1), &mut id),
-            AcquireOutcome::Granted { .. }
-        ));
+        assert!(matches!(c.acquire(p, 4, Some(t2), &mut id), AcquireOutcome::Queued { position: 1, .. }));
+        assert!(matches!(c.acquire(p, 4, Some(t1), &mut id), AcquireOutcome::Granted { .. }));
         // t2 times out at 102.
-        assert!(matches!(
-            c.acquire(p, 200, Some(t2), &mut id),
-            AcquireOutcome::Rejected {
-                timed_out: true,
-                ..
-            }
-        ));
+        assert!(matches!(c.acquire(p, 200, Some(t2), &mut id), AcquireOutcome::Rejected { timed_out: true, .. }));
         assert_eq!(c.stats().high_water_mark, 1);
     }
 

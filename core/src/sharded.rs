@@ -35,11 +35,7 @@ impl<V> Sharded<V> {
         let hasher = foldhash::fast::RandomState::default();
         let seed = hasher.hash_one(0u8);
         let shards = (0..SHARDS)
-            .map(|i| {
-                RwLock::new(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(
-                    seed ^ i as u64,
-                )))
-            })
+            .map(|i| RwLock::new(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seed ^ i as u64))))
             .collect();
         Self { shards, hasher }
     }
@@ -62,33 +58,13 @@ impl<V> Sharded<V> {
     }
 
     /// Runs `f` on the value, inserting `init()` first if absent.
-    pub fn update_or_insert<R>(
-        &self,
-        key: &str,
-        f: impl FnOnce(&mut V) -> R,
-        init: impl FnOnce() -> V,
-    ) -> R {
+    pub fn update_or_insert<R>(&self, key: &str, f: impl FnOnce(&mut V) -> R, init: impl FnOnce() -> V) -> R {
         let mut g = write(self.shard(key));
         if let Some(v) = g.get_mut(key) {
             return f(v);
         }
         let v = g.entry(key.into()).or_insert_with(init);
         f(v)
-    }
-
-    /// Inserts if absent; returns false (and leaves the map alone) if present.
-    pub fn insert_new(&self, key: &str, v: V) -> bool {
-        let mut g = write(self.shard(key));
-        if g.contains_key(key) {
-            return false;
-        }
-        g.insert(key.into(), v);
-        true
-    }
-
-    /// Removes a key.
-    pub fn remove(&self, key: &str) -> Option<V> {
-        write(self.shard(key)).remove(key)
     }
 
     /// Maps every entry (shard by shard; not a consistent snapshot across shards).
@@ -98,10 +74,5 @@ impl<V> Sharded<V> {
             out.extend(read(s).iter().map(|(k, v)| f(k, v)));
         }
         out
-    }
-
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| read(s).len()).sum()
     }
 }

@@ -7,11 +7,10 @@
 //! server-side scripts, so the rules above it do not change.
 
 use crate::error::{Error, Result};
-use crate::limiter::{self, RateCell, RateOutcome, RateRequest};
-use crate::plan::{RateAlgorithm, RateWindow};
+use crate::limiter::{self, RateCell, RateOutcome, RateParams, RateRequest};
 use crate::quota::{
-    AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyCell, ConcurrencyStats, DurationCell,
-    LeaseStatus, apply_capacity,
+    AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyCell, ConcurrencyStats, DurationCell, LeaseStatus,
+    apply_capacity,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -46,6 +45,16 @@ pub struct DurationParams {
 pub trait Store: Send + Sync {
     /// Opens (or creates) the state of `tenant`.
     fn open(&self, tenant: &str) -> Box<dyn TenantState>;
+    /// Opens the state as a [`StateSlot`]; the memory store places its state inline in the
+    /// tenant's entry (one pointer chase fewer per check). Other stores keep the default.
+    fn open_slot(&self, tenant: &str) -> StateSlot {
+        StateSlot::Shared(self.open(tenant))
+    }
+    /// True if this store keeps a single-window GCRA `qps` entirely in the lent `hot` word
+    /// (see [`TenantState::rate`]); the governor then runs that rule on the word directly.
+    fn qps_in_hot_word(&self) -> bool {
+        false
+    }
     /// A short name for diagnostics (`"memory"`, `"redis"`).
     fn kind(&self) -> &'static str;
 }
@@ -54,14 +63,15 @@ pub trait Store: Send + Sync {
 ///
 /// `resource` names are interned (`&'static str`), so implementations may compare pointers.
 pub trait TenantState: Send + Sync {
-    /// Runs a rate rule.
+    /// Runs a rate rule. `hot` is one atomic word the governor keeps in the tenant's entry,
+    /// next to everything else a check touches; an in-process store may keep the `qps` cell
+    /// there (the memory store does), other stores ignore it.
     fn rate(
         &self,
         resource: &'static str,
-        windows: &[RateWindow],
-        burst: f64,
-        algorithm: RateAlgorithm,
+        params: &RateParams,
         req: RateRequest,
+        hot: &AtomicU64,
     ) -> Result<RateOutcome>;
     /// Acquires a concurrency lease (or polls a queue ticket).
     fn acquire(
@@ -73,13 +83,7 @@ pub trait TenantState: Send + Sync {
         ids: &IdGen,
     ) -> Result<AcquireOutcome>;
     /// Whether `cost` more leases would be granted now, and the active count.
-    fn available(
-        &self,
-        resource: &'static str,
-        max: u64,
-        now_ms: u64,
-        cost: u64,
-    ) -> Result<(bool, u64)>;
+    fn available(&self, resource: &'static str, max: u64, now_ms: u64, cost: u64) -> Result<(bool, u64)>;
     /// Releases a lease; `Ok(false)` if it is not held.
     fn release(&self, resource: &'static str, lease: u64, now_ms: u64) -> Result<bool>;
     /// Abandons a queue ticket; `Ok(false)` if unknown.
@@ -91,38 +95,62 @@ pub trait TenantState: Send + Sync {
     /// Starts a duration lease.
     fn begin(&self, resource: &'static str, now_ms: u64, ids: &IdGen) -> Result<u64>;
     /// Records activity on a duration lease (`None` if unknown).
-    fn touch(
-        &self,
-        resource: &'static str,
-        lease: u64,
-        now_ms: u64,
-        p: DurationParams,
-    ) -> Result<Option<LeaseStatus>>;
+    fn touch(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>>;
     /// Ends a duration lease (`None` if unknown).
-    fn end(
-        &self,
-        resource: &'static str,
-        lease: u64,
-        now_ms: u64,
-        p: DurationParams,
-    ) -> Result<Option<LeaseStatus>>;
+    fn end(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>>;
     /// Active duration leases past a deadline.
-    fn expired(
-        &self,
-        resource: &'static str,
-        now_ms: u64,
-        p: DurationParams,
-    ) -> Result<Vec<(u64, LeaseStatus)>>;
+    fn expired(&self, resource: &'static str, now_ms: u64, p: DurationParams) -> Result<Vec<(u64, LeaseStatus)>>;
     /// (active, high-water mark, timeouts) of a duration resource.
     fn duration_stats(&self, resource: &'static str) -> Result<(u64, u64, u64)>;
     /// Drops rate state equivalent to a fresh cell; returns how many cells were dropped.
-    fn evict_idle(
-        &self,
-        now_ms: u64,
-        windows_of: &dyn Fn(&'static str) -> Option<Vec<RateWindow>>,
-    ) -> usize;
+    fn evict_idle(&self, now_ms: u64, params_of: &dyn Fn(&'static str) -> Option<RateParams>, hot: &AtomicU64)
+    -> usize;
     /// Approximate bytes of state held.
     fn approx_bytes(&self) -> usize;
+}
+
+/// Where a tenant's state lives: inline (memory store) or behind the store's trait object.
+pub enum StateSlot {
+    /// In-process state, stored inline.
+    Memory(MemoryTenantState),
+    /// Any other store.
+    Shared(Box<dyn TenantState>),
+}
+
+impl std::fmt::Debug for StateSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateSlot::Memory(m) => m.fmt(f),
+            StateSlot::Shared(_) => f.write_str("Shared(..)"),
+        }
+    }
+}
+
+impl std::ops::Deref for StateSlot {
+    type Target = dyn TenantState;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            StateSlot::Memory(m) => m,
+            StateSlot::Shared(b) => &**b,
+        }
+    }
+}
+
+impl StateSlot {
+    /// [`TenantState::rate`], statically dispatched for the memory store (the hot path).
+    #[inline]
+    pub fn rate(
+        &self,
+        resource: &'static str,
+        params: &RateParams,
+        req: RateRequest,
+        hot: &AtomicU64,
+    ) -> Result<RateOutcome> {
+        match self {
+            StateSlot::Memory(m) => m.rate(resource, params, req, hot),
+            StateSlot::Shared(s) => s.rate(resource, params, req, hot),
+        }
+    }
 }
 
 /// The in-process store.
@@ -140,6 +168,12 @@ impl Store for MemoryStore {
     fn open(&self, _tenant: &str) -> Box<dyn TenantState> {
         Box::new(MemoryTenantState::default())
     }
+    fn open_slot(&self, _tenant: &str) -> StateSlot {
+        StateSlot::Memory(MemoryTenantState::default())
+    }
+    fn qps_in_hot_word(&self) -> bool {
+        true
+    }
     fn kind(&self) -> &'static str {
         "memory"
     }
@@ -154,7 +188,17 @@ enum Cell {
     Duration(Box<DurationCell>),
 }
 
-/// Per-tenant cells of the memory store, behind one small lock.
+/// Bytes of in-process state for a rate resource of one tenant in the general cell list
+/// (name and cell).
+pub const RATE_STATE_BYTES: usize = std::mem::size_of::<(&'static str, Cell)>();
+
+/// Bytes of the lock-free `qps` cell a single-window GCRA `qps` uses: one atomic word in the
+/// tenant's entry.
+pub const FAST_RATE_STATE_BYTES: usize = std::mem::size_of::<AtomicU64>();
+
+/// Per-tenant cells of the memory store. A single-window GCRA `qps` lives in the atomic word
+/// the governor lends (one compare-and-swap per check, no lock); everything else sits behind
+/// one small per-tenant lock.
 #[derive(Debug, Default)]
 pub struct MemoryTenantState {
     cells: Mutex<Vec<(&'static str, Cell)>>,
@@ -167,12 +211,7 @@ fn kind_error(resource: &str, found: &Cell, wanted: &'static str) -> Error {
         Cell::Capacity(_) => "capacity",
         Cell::Duration(_) => "duration",
     };
-    Error::WrongResourceKind {
-        resource: resource.to_owned(),
-        operation: "store",
-        expected: wanted,
-        actual,
-    }
+    Error::WrongResourceKind { resource: resource.to_owned(), operation: "store", expected: wanted, actual }
 }
 
 impl MemoryTenantState {
@@ -185,10 +224,7 @@ impl MemoryTenantState {
         resource: &'static str,
         init: impl FnOnce() -> Cell,
     ) -> &'a mut Cell {
-        let i = match cells
-            .iter()
-            .position(|(n, _)| std::ptr::eq(*n, resource) || *n == resource)
-        {
+        let i = match cells.iter().position(|(n, _)| std::ptr::eq(*n, resource) || *n == resource) {
             Some(i) => i,
             None => {
                 cells.push((resource, init()));
@@ -198,11 +234,7 @@ impl MemoryTenantState {
         &mut cells[i].1
     }
 
-    fn with_conc<R>(
-        &self,
-        resource: &'static str,
-        f: impl FnOnce(&mut ConcurrencyCell) -> R,
-    ) -> Result<R> {
+    fn with_conc<R>(&self, resource: &'static str, f: impl FnOnce(&mut ConcurrencyCell) -> R) -> Result<R> {
         let mut g = self.lock();
         let cell = Self::slot(&mut g, resource, || Cell::Concurrency(Box::default()));
         if !matches!(cell, Cell::Concurrency(_)) {
@@ -215,11 +247,7 @@ impl MemoryTenantState {
         }
     }
 
-    fn with_dur<R>(
-        &self,
-        resource: &'static str,
-        f: impl FnOnce(&mut DurationCell) -> R,
-    ) -> Result<R> {
+    fn with_dur<R>(&self, resource: &'static str, f: impl FnOnce(&mut DurationCell) -> R) -> Result<R> {
         let mut g = self.lock();
         let cell = Self::slot(&mut g, resource, || Cell::Duration(Box::default()));
         if !matches!(cell, Cell::Duration(_)) {
@@ -237,31 +265,30 @@ impl TenantState for MemoryTenantState {
     fn rate(
         &self,
         resource: &'static str,
-        windows: &[RateWindow],
-        burst: f64,
-        algorithm: RateAlgorithm,
+        params: &RateParams,
         req: RateRequest,
+        hot: &AtomicU64,
     ) -> Result<RateOutcome> {
+        let is_qps = std::ptr::eq(resource, crate::plan::QPS) || resource == crate::plan::QPS;
+        if is_qps && params.is_single_gcra() {
+            return Ok(limiter::gcra_atomic(hot, &params.windows[0], req));
+        }
         let mut g = self.lock();
+        if is_qps {
+            // `qps` left single-window GCRA (plan change): carry its state over.
+            let tat_ns = hot.swap(0, Ordering::Relaxed);
+            if tat_ns != 0 && !g.iter().any(|(n, _)| *n == resource) {
+                g.push((resource, Cell::Rate1(RateCell::Gcra { tat_ns })));
+            }
+        }
+        let windows = &params.windows;
         let n = windows.len();
         let cell = Self::slot(&mut g, resource, || {
-            if n == 1 {
-                Cell::Rate1(RateCell::Empty)
-            } else {
-                Cell::RateN(vec![RateCell::Empty; n].into_boxed_slice())
-            }
+            if n == 1 { Cell::Rate1(RateCell::Empty) } else { Cell::RateN(vec![RateCell::Empty; n].into_boxed_slice()) }
         });
         match cell {
-            Cell::Rate1(c) if n == 1 => Ok(limiter::evaluate(
-                std::slice::from_mut(c),
-                windows,
-                burst,
-                algorithm,
-                req,
-            )),
-            Cell::RateN(cs) if cs.len() == n => {
-                Ok(limiter::evaluate(cs, windows, burst, algorithm, req))
-            }
+            Cell::Rate1(c) if n == 1 => Ok(limiter::evaluate(std::slice::from_mut(c), windows, params.algorithm, req)),
+            Cell::RateN(cs) if cs.len() == n => Ok(limiter::evaluate(cs, windows, params.algorithm, req)),
             other => {
                 // Window count or kind changed (plan change or reload): resize, keeping the
                 // first window's state.
@@ -274,12 +301,8 @@ impl TenantState for MemoryTenantState {
                 if let Some(f) = cs.first_mut() {
                     *f = first;
                 }
-                let out = limiter::evaluate(&mut cs, windows, burst, algorithm, req);
-                *other = if n == 1 {
-                    Cell::Rate1(cs[0])
-                } else {
-                    Cell::RateN(cs.into_boxed_slice())
-                };
+                let out = limiter::evaluate(&mut cs, windows, params.algorithm, req);
+                *other = if n == 1 { Cell::Rate1(cs[0]) } else { Cell::RateN(cs.into_boxed_slice()) };
                 Ok(out)
             }
         }
@@ -293,18 +316,10 @@ impl TenantState for MemoryTenantState {
         ticket: Option<u64>,
         ids: &IdGen,
     ) -> Result<AcquireOutcome> {
-        self.with_conc(resource, |c| {
-            c.acquire(p, now_ms, ticket, &mut || ids.next())
-        })
+        self.with_conc(resource, |c| c.acquire(p, now_ms, ticket, &mut || ids.next()))
     }
 
-    fn available(
-        &self,
-        resource: &'static str,
-        max: u64,
-        now_ms: u64,
-        cost: u64,
-    ) -> Result<(bool, u64)> {
+    fn available(&self, resource: &'static str, max: u64, now_ms: u64, cost: u64) -> Result<(bool, u64)> {
         self.with_conc(resource, |c| c.available(max, now_ms, cost))
     }
 
@@ -340,32 +355,15 @@ impl TenantState for MemoryTenantState {
         })
     }
 
-    fn touch(
-        &self,
-        resource: &'static str,
-        lease: u64,
-        now_ms: u64,
-        p: DurationParams,
-    ) -> Result<Option<LeaseStatus>> {
+    fn touch(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>> {
         self.with_dur(resource, |c| c.touch(lease, now_ms, p.max_ms, p.idle_ms))
     }
 
-    fn end(
-        &self,
-        resource: &'static str,
-        lease: u64,
-        now_ms: u64,
-        p: DurationParams,
-    ) -> Result<Option<LeaseStatus>> {
+    fn end(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>> {
         self.with_dur(resource, |c| c.end(lease, now_ms, p.max_ms, p.idle_ms))
     }
 
-    fn expired(
-        &self,
-        resource: &'static str,
-        now_ms: u64,
-        p: DurationParams,
-    ) -> Result<Vec<(u64, LeaseStatus)>> {
+    fn expired(&self, resource: &'static str, now_ms: u64, p: DurationParams) -> Result<Vec<(u64, LeaseStatus)>> {
         self.with_dur(resource, |c| c.expired(now_ms, p.max_ms, p.idle_ms))
     }
 
@@ -376,22 +374,32 @@ impl TenantState for MemoryTenantState {
     fn evict_idle(
         &self,
         now_ms: u64,
-        windows_of: &dyn Fn(&'static str) -> Option<Vec<RateWindow>>,
+        params_of: &dyn Fn(&'static str) -> Option<RateParams>,
+        hot: &AtomicU64,
     ) -> usize {
+        let mut dropped = 0;
+        let tat = hot.load(Ordering::Relaxed);
+        if tat != 0
+            && tat <= now_ms.saturating_mul(1_000_000)
+            && hot.compare_exchange(tat, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            dropped += 1;
+        }
         let mut g = self.lock();
         let before = g.len();
         g.retain(|(name, cell)| {
             let idle = match cell {
                 Cell::Rate1(c) => {
-                    windows_of(name).is_none_or(|w| w.first().is_none_or(|w| c.is_idle(now_ms, w)))
+                    params_of(name).is_none_or(|p| p.windows.first().is_none_or(|w| c.is_idle(now_ms, w)))
                 }
-                Cell::RateN(cs) => windows_of(name)
-                    .is_none_or(|ws| cs.iter().zip(ws.iter()).all(|(c, w)| c.is_idle(now_ms, w))),
+                Cell::RateN(cs) => {
+                    params_of(name).is_none_or(|p| cs.iter().zip(p.windows.iter()).all(|(c, w)| c.is_idle(now_ms, w)))
+                }
                 _ => false,
             };
             !idle
         });
-        let dropped = before - g.len();
+        dropped += before - g.len();
         if g.is_empty() {
             *g = Vec::new();
         }
@@ -400,8 +408,7 @@ impl TenantState for MemoryTenantState {
 
     fn approx_bytes(&self) -> usize {
         let g = self.lock();
-        let mut n = std::mem::size_of::<Self>()
-            + g.capacity() * std::mem::size_of::<(&'static str, Cell)>();
+        let mut n = std::mem::size_of::<Self>() + g.capacity() * std::mem::size_of::<(&'static str, Cell)>();
         for (_, c) in g.iter() {
             n += match c {
                 Cell::RateN(cs) => cs.len() * std::mem::size_of::<RateCell>(),

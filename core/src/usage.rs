@@ -34,7 +34,7 @@ pub struct TenantUsage {
     pub ingress_bytes: u64,
     /// Compute milliseconds (host-reported).
     pub compute_ms: u64,
-    /// Last time any counter changed (ms since the epoch).
+    /// Last time any counter changed (ms since the epoch; admitted checks count to the second).
     pub last_updated: u64,
 }
 
@@ -81,10 +81,17 @@ pub struct ViolationCounts {
 const MINUTES: usize = 60;
 const HOURS: usize = 24;
 
-/// Lock-free per-tenant meter. History rings are allocated on first use only.
+/// Lock-free per-tenant meter. An admitted check costs one atomic add on the current-second
+/// counter; when the second rolls over, its count is flushed into the period total and the
+/// per-minute history (allocated on first use only).
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct Meter {
-    pub queries: AtomicU64,
+    /// (second << 32 | count) of the current second.
+    second: AtomicU64,
+    /// Queries of the period, excluding the current second.
+    flushed: AtomicU64,
+    last_updated: AtomicU64,
     table_count: AtomicU64,
     total_rows: AtomicU64,
     vector_store_count: AtomicU64,
@@ -94,14 +101,11 @@ pub(crate) struct Meter {
     egress: AtomicU64,
     ingress: AtomicU64,
     compute: AtomicU64,
-    last_updated: AtomicU64,
     rejected: AtomicU64,
     throttled: AtomicU64,
     queued: AtomicU64,
     shadow: AtomicU64,
     warned: AtomicU64,
-    /// (second << 32 | count) of the current second.
-    second: AtomicU64,
     /// Per-minute admitted counts, (minute << 32 | count).
     minutes: OnceLock<Box<[AtomicU64; MINUTES]>>,
     /// Per-hour violation counts, (hour << 32 | count).
@@ -118,16 +122,17 @@ pub(crate) enum Violation {
     Warned,
 }
 
-#[inline]
+const LOW: u64 = 0xFFFF_FFFF;
+
 fn bump(slot: &AtomicU64, epoch: u64, n: u64) {
-    let epoch = epoch & 0xFFFF_FFFF;
+    let epoch = epoch & LOW;
     let mut cur = slot.load(Ordering::Relaxed);
     loop {
-        let (e, c) = (cur >> 32, cur & 0xFFFF_FFFF);
+        let (e, c) = (cur >> 32, cur & LOW);
         let next = if e == epoch {
-            (e << 32) | (c + n).min(0xFFFF_FFFF)
+            (e << 32) | (c + n).min(LOW)
         } else if epoch > e {
-            (epoch << 32) | n.min(0xFFFF_FFFF)
+            (epoch << 32) | n.min(LOW)
         } else {
             return; // an older time than the slot holds: already rolled past
         };
@@ -138,28 +143,65 @@ fn bump(slot: &AtomicU64, epoch: u64, n: u64) {
     }
 }
 
-#[inline]
 fn read(slot: &AtomicU64, epoch: u64) -> u64 {
     let v = slot.load(Ordering::Relaxed);
-    if v >> 32 == (epoch & 0xFFFF_FFFF) {
-        v & 0xFFFF_FFFF
-    } else {
-        0
-    }
+    if v >> 32 == (epoch & LOW) { v & LOW } else { 0 }
 }
 
 impl Meter {
     /// Records `n` admitted queries at `now_ms`.
     #[inline]
     pub fn admitted(&self, now_ms: u64, n: u64) {
-        self.queries.fetch_add(n, Ordering::Relaxed);
-        bump(&self.second, now_ms / 1000, n);
-        let minutes = self
-            .minutes
-            .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
-        let m = now_ms / 60_000;
-        bump(&minutes[(m % MINUTES as u64) as usize], m, n);
+        let sec = (now_ms / 1000) & LOW;
+        let cur = self.second.load(Ordering::Relaxed);
+        if cur >> 32 == sec && (cur & LOW) + n < LOW {
+            // The only write on the hot path: `last_updated` is derived from this counter's
+            // second (see `usage`), so nothing else of the entry's cache line is touched.
+            self.second.fetch_add(n, Ordering::Relaxed);
+        } else {
+            self.roll(now_ms, sec, n);
+        }
+    }
+
+    #[cold]
+    fn roll(&self, now_ms: u64, sec: u64, n: u64) {
         self.last_updated.fetch_max(now_ms, Ordering::Relaxed);
+        let mut cur = self.second.load(Ordering::Relaxed);
+        loop {
+            let (e, c) = (cur >> 32, cur & LOW);
+            if e > sec {
+                // Time went backwards: count it, attributed to its own minute.
+                self.flush(now_ms / 1000, n);
+                return;
+            }
+            if e == sec && c + n < LOW {
+                self.second.fetch_add(n, Ordering::Relaxed);
+                return;
+            }
+            match self.second.compare_exchange_weak(cur, (sec << 32) | n.min(LOW), Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    self.flush(e, c);
+                    return;
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    fn flush(&self, sec: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.flushed.fetch_add(count, Ordering::Relaxed);
+        let minutes = self.minutes.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
+        let m = sec / 60;
+        bump(&minutes[(m % MINUTES as u64) as usize], m, count);
+    }
+
+    fn pending(&self) -> (u64, u64) {
+        let v = self.second.load(Ordering::Relaxed);
+        (v >> 32, v & LOW)
     }
 
     pub fn violation(&self, kind: Violation, now_ms: u64) {
@@ -172,13 +214,13 @@ impl Meter {
         };
         c.fetch_add(1, Ordering::Relaxed);
         if kind != Violation::Warned {
-            let hours = self
-                .hours
-                .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
+            let hours = self.hours.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
             let h = now_ms / 3_600_000;
             bump(&hours[(h % HOURS as u64) as usize], h, 1);
         }
-        self.last_updated.fetch_max(now_ms, Ordering::Relaxed);
+        if now_ms > self.last_updated.load(Ordering::Relaxed) {
+            self.last_updated.fetch_max(now_ms, Ordering::Relaxed);
+        }
     }
 
     pub fn report(&self, r: &UsageReport, now_ms: u64) {
@@ -189,14 +231,10 @@ impl Meter {
         };
         set(&self.table_count, r.table_count.map(u64::from));
         set(&self.total_rows, r.total_rows);
-        set(
-            &self.vector_store_count,
-            r.vector_store_count.map(u64::from),
-        );
+        set(&self.vector_store_count, r.vector_store_count.map(u64::from));
         set(&self.vector_count, r.vector_count);
         set(&self.branch_count, r.branch_count.map(u64::from));
-        self.api_requests
-            .fetch_add(r.api_requests, Ordering::Relaxed);
+        self.api_requests.fetch_add(r.api_requests, Ordering::Relaxed);
         self.egress.fetch_add(r.egress_bytes, Ordering::Relaxed);
         self.ingress.fetch_add(r.ingress_bytes, Ordering::Relaxed);
         self.compute.fetch_add(r.compute_ms, Ordering::Relaxed);
@@ -205,15 +243,19 @@ impl Meter {
 
     /// Starts a new billing period: zeroes the period counters.
     pub fn reset_period(&self) {
-        for a in [
-            &self.queries,
-            &self.api_requests,
-            &self.egress,
-            &self.ingress,
-            &self.compute,
-        ] {
+        let (sec, c) = self.pending();
+        // Keep the current second's count out of the new period, but in the history.
+        if self.second.compare_exchange(sec << 32 | c, sec << 32, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            self.flush(sec, c);
+        }
+        for a in [&self.flushed, &self.api_requests, &self.egress, &self.ingress, &self.compute] {
             a.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// Queries admitted in the period.
+    pub fn queries(&self) -> u64 {
+        self.flushed.load(Ordering::Relaxed) + self.pending().1
     }
 
     pub fn usage(&self, storage_bytes: u64, active_connections: u64) -> TenantUsage {
@@ -226,13 +268,19 @@ impl Meter {
             vector_store_count: g32(&self.vector_store_count),
             vector_count: g(&self.vector_count),
             branch_count: g32(&self.branch_count),
-            queries_in_period: g(&self.queries),
+            queries_in_period: self.queries(),
             active_connections: u32::try_from(active_connections).unwrap_or(u32::MAX),
             api_requests_in_period: g(&self.api_requests),
             egress_bytes: g(&self.egress),
             ingress_bytes: g(&self.ingress),
             compute_ms: g(&self.compute),
-            last_updated: g(&self.last_updated),
+            // Admitted checks update the per-second counter only: their time is known to the
+            // second. Reports and violations are exact.
+            last_updated: {
+                let (sec, c) = self.pending();
+                let checks = if c > 0 { sec * 1000 } else { 0 };
+                g(&self.last_updated).max(checks)
+            },
         }
     }
 
@@ -249,38 +297,37 @@ impl Meter {
 
     /// Queries admitted in the second containing `now_ms`.
     pub fn current_qps(&self, now_ms: u64) -> u64 {
-        read(&self.second, now_ms / 1000)
+        let (sec, c) = self.pending();
+        if sec == (now_ms / 1000) & LOW { c } else { 0 }
     }
 
     /// (average QPS, p99 of per-minute average QPS) over the hour ending at `now_ms`.
     pub fn qps_1h(&self, now_ms: u64) -> (f64, f64) {
-        let Some(minutes) = self.minutes.get() else {
-            return (0.0, 0.0);
-        };
         let m = now_ms / 60_000;
+        let (psec, pcount) = self.pending();
+        let pending_minute = psec / 60;
         let mut per_min: Vec<u64> = (0..MINUTES as u64)
             .filter(|&k| k <= m)
-            .map(|k| read(&minutes[((m - k) % MINUTES as u64) as usize], m - k))
+            .map(|k| {
+                let minute = m - k;
+                let stored =
+                    self.minutes.get().map(|ms| read(&ms[(minute % MINUTES as u64) as usize], minute)).unwrap_or(0);
+                stored + if pending_minute == (minute & LOW) && pcount > 0 { pcount } else { 0 }
+            })
             .collect();
         let total: u64 = per_min.iter().sum();
         per_min.sort_unstable();
-        let idx = ((per_min.len() as f64 * 0.99).ceil() as usize)
-            .saturating_sub(1)
-            .min(per_min.len().saturating_sub(1));
+        let idx =
+            ((per_min.len() as f64 * 0.99).ceil() as usize).saturating_sub(1).min(per_min.len().saturating_sub(1));
         let p99 = per_min.get(idx).copied().unwrap_or(0) as f64 / 60.0;
         (total as f64 / 3600.0, p99)
     }
 
     /// Violations (rejected, throttled, queued, shadow) in the 24 hours ending at `now_ms`.
     pub fn violations_24h(&self, now_ms: u64) -> u64 {
-        let Some(hours) = self.hours.get() else {
-            return 0;
-        };
+        let Some(hours) = self.hours.get() else { return 0 };
         let h = now_ms / 3_600_000;
-        (0..HOURS as u64)
-            .filter(|&k| k <= h)
-            .map(|k| read(&hours[((h - k) % HOURS as u64) as usize], h - k))
-            .sum()
+        (0..HOURS as u64).filter(|&k| k <= h).map(|k| read(&hours[((h - k) % HOURS as u64) as usize], h - k)).sum()
     }
 
     pub fn approx_bytes(&self) -> usize {
@@ -383,33 +430,21 @@ pub fn prom_escape(s: &str) -> String {
 /// Renders per-tenant metrics in the Prometheus text exposition format (version 0.0.4).
 pub fn render_prometheus(docs: &[(StatusDocument, TenantUsage)]) -> String {
     let mut out = String::new();
-    let mut family =
-        |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, String)>| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            for (labels, value) in rows {
-                let _ = writeln!(out, "{name}{{{labels}}} {value}");
-            }
-        };
-    let t = |d: &StatusDocument| {
-        format!(
-            "tenant=\"{}\",plan=\"{}\"",
-            prom_escape(&d.tenant_id),
-            prom_escape(&d.tier)
-        )
+    let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in rows {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
     };
+    let t = |d: &StatusDocument| format!("tenant=\"{}\",plan=\"{}\"", prom_escape(&d.tenant_id), prom_escape(&d.tier));
     family(
         "tenantguard_limit",
         "gauge",
         "Limit in force per tenant and resource (after overrides).",
         &mut docs.iter().flat_map(|(d, _)| {
             d.resources.iter().filter_map(move |r| {
-                r.limit.map(|l| {
-                    (
-                        format!("{},resource=\"{}\"", t(d), prom_escape(&r.name)),
-                        l.to_string(),
-                    )
-                })
+                r.limit.map(|l| (format!("{},resource=\"{}\"", t(d), prom_escape(&r.name)), l.to_string()))
             })
         }),
     );
@@ -418,29 +453,22 @@ pub fn render_prometheus(docs: &[(StatusDocument, TenantUsage)]) -> String {
         "gauge",
         "Current usage per tenant and resource (leases held, gauge value, or admitted this second).",
         &mut docs.iter().flat_map(|(d, _)| {
-            d.resources.iter().map(move |r| {
-                (
-                    format!("{},resource=\"{}\"", t(d), prom_escape(&r.name)),
-                    r.current.to_string(),
-                )
-            })
+            d.resources
+                .iter()
+                .map(move |r| (format!("{},resource=\"{}\"", t(d), prom_escape(&r.name)), r.current.to_string()))
         }),
     );
     family(
         "tenantguard_queries_total",
         "counter",
         "Queries admitted on qps in the current period.",
-        &mut docs
-            .iter()
-            .map(|(d, u)| (t(d), u.queries_in_period.to_string())),
+        &mut docs.iter().map(|(d, u)| (t(d), u.queries_in_period.to_string())),
     );
     family(
         "tenantguard_storage_bytes",
         "gauge",
         "Storage bytes used.",
-        &mut docs
-            .iter()
-            .map(|(d, u)| (t(d), u.storage_bytes.to_string())),
+        &mut docs.iter().map(|(d, u)| (t(d), u.storage_bytes.to_string())),
     );
     family(
         "tenantguard_decisions_total",
@@ -463,9 +491,7 @@ pub fn render_prometheus(docs: &[(StatusDocument, TenantUsage)]) -> String {
         "tenantguard_violations_24h",
         "gauge",
         "Violations in the last 24 hours.",
-        &mut docs
-            .iter()
-            .map(|(d, _)| (t(d), d.usage_stats.quota_violations_24h.to_string())),
+        &mut docs.iter().map(|(d, _)| (t(d), d.usage_stats.quota_violations_24h.to_string())),
     );
     out
 }

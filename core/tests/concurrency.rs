@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 //! One governor shared by many threads: no lost updates, no over-admission.
 
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use tenantguard::{Config, Governor, IsolationMode};
 const THREADS: usize = 8;
 
 fn reject_gov() -> Governor {
-    Governor::from_toml("[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"free\"\nenforcement_action = \"reject\"\n").unwrap()
+    Governor::from_toml("[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"free\"\nenforcement_action = \"reject\"\n")
+        .unwrap()
 }
 
 fn assert_send_sync<T: Send + Sync>() {}
@@ -24,8 +26,7 @@ fn governor_is_send_and_sync() {
 #[test]
 fn hammering_one_tenant_admits_exactly_the_burst() {
     let gov = reject_gov();
-    gov.register("hot", None, IsolationMode::SharedSchema, 0)
-        .unwrap();
+    gov.register("hot", None, IsolationMode::SharedSchema, 0).unwrap();
     let admitted = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..THREADS)
         .map(|_| {
@@ -54,8 +55,7 @@ fn hammering_one_tenant_admits_exactly_the_burst() {
 #[test]
 fn hammering_over_time_never_exceeds_the_rate() {
     let gov = reject_gov();
-    gov.register("hot", None, IsolationMode::SharedSchema, 0)
-        .unwrap();
+    gov.register("hot", None, IsolationMode::SharedSchema, 0).unwrap();
     let admitted = Arc::new(AtomicU64::new(0));
     // Each thread walks simulated time 0..10 s; all threads share the same time line.
     let handles: Vec<_> = (0..THREADS)
@@ -83,8 +83,7 @@ fn hammering_over_time_never_exceeds_the_rate() {
 #[test]
 fn concurrent_leases_never_exceed_the_limit() {
     let gov = Governor::new();
-    gov.register("db", None, IsolationMode::SharedSchema, 0)
-        .unwrap(); // free: 10 connections
+    gov.register("db", None, IsolationMode::SharedSchema, 0).unwrap(); // free: 10 connections
     let held = Arc::new(AtomicU64::new(0));
     let max_seen = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..THREADS)
@@ -108,24 +107,15 @@ fn concurrent_leases_never_exceed_the_limit() {
     }
     let stats = gov.concurrency_stats("db", "connections").unwrap();
     assert_eq!(stats.active, 0, "every lease was released");
-    assert!(
-        stats.high_water_mark <= 10,
-        "high-water mark {} above the limit",
-        stats.high_water_mark
-    );
+    assert!(stats.high_water_mark <= 10, "high-water mark {} above the limit", stats.high_water_mark);
     assert!(max_seen.load(Ordering::SeqCst) <= 10);
-    assert_eq!(
-        stats.sample_count % 2,
-        0,
-        "one sample per acquire and per release"
-    );
+    assert_eq!(stats.sample_count % 2, 0, "one sample per acquire and per release");
 }
 
 #[test]
 fn concurrent_storage_writes_never_pass_the_hard_limit() {
     let gov = Governor::new();
-    gov.register("s", None, IsolationMode::SharedSchema, 0)
-        .unwrap(); // free: 10 GiB
+    gov.register("s", None, IsolationMode::SharedSchema, 0).unwrap(); // free: 10 GiB
     let accepted = Arc::new(AtomicU64::new(0));
     let chunk = 7 * 1024 * 1024; // 7 MiB writes
     let handles: Vec<_> = (0..THREADS)
@@ -146,11 +136,7 @@ fn concurrent_storage_writes_never_pass_the_hard_limit() {
     let used = gov.usage_value("s", "storage").unwrap();
     assert_eq!(used, accepted.load(Ordering::Relaxed), "no lost update");
     assert!(used <= 10 * 1024 * 1024 * 1024);
-    assert_eq!(
-        used,
-        (10 * 1024 * 1024 * 1024 / chunk) * chunk,
-        "filled up to the last whole chunk"
-    );
+    assert_eq!(used, (10 * 1024 * 1024 * 1024 / chunk) * chunk, "filled up to the last whole chunk");
 }
 
 #[test]
@@ -161,8 +147,7 @@ fn registration_checks_and_reload_race_safely() {
         let gov = gov.clone();
         thread::spawn(move || {
             for i in 0..2000 {
-                gov.register(&format!("t{i}"), None, IsolationMode::SharedSchema, 0)
-                    .unwrap();
+                gov.register(&format!("t{i}"), None, IsolationMode::SharedSchema, 0).unwrap();
             }
         })
     };

@@ -1,12 +1,11 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 //! Configuration files: the S2 examples load, errors name key and line, TOML and JSON agree.
 
 use std::path::PathBuf;
 use tenantguard::{Config, Governor, IsolationMode, ResourceKind};
 
 fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/config")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/config").join(name)
 }
 
 #[test]
@@ -19,41 +18,21 @@ fn s2_example_1_tiered_loads() {
     assert_eq!(cfg.overrides.len(), 1);
     assert_eq!(cfg.overrides[0].1.expires_at_ms, Some(1_766_188_800_000));
     let gov = Governor::builder().config(cfg).build();
-    let t = gov
-        .register("pro_tenant_x", None, IsolationMode::SharedSchema, 0)
-        .unwrap();
+    let t = gov.register("pro_tenant_x", None, IsolationMode::SharedSchema, 0).unwrap();
     assert_eq!(t.plan_id, "pro");
-    assert_eq!(
-        gov.plan("enterprise").unwrap().limits().max_storage_bytes,
-        1000 * 1024 * 1024 * 1024
-    );
+    assert_eq!(gov.plan("enterprise").unwrap().limits().max_storage_bytes, 1000 * 1024 * 1024 * 1024);
 }
 
 #[test]
 fn s2_examples_2_and_3_load() {
     let cfg = Config::from_path(example("storage-and-transactions.toml")).unwrap();
     assert_eq!(cfg.settings.storage_check_interval_ms, 60_000);
-    assert!(
-        cfg.settings
-            .storage_query
-            .as_deref()
-            .is_some_and(|q| q.contains("pg_total_relation_size"))
-    );
+    assert!(cfg.settings.storage_query.as_deref().is_some_and(|q| q.contains("pg_total_relation_size")));
     let free = cfg.plans.iter().find(|p| p.id == "free").unwrap();
     assert_eq!(free.limits().max_storage_bytes, 5 * 1024 * 1024 * 1024);
-    assert_eq!(
-        free.limits().max_qps,
-        100,
-        "keys not given keep the built-in values"
-    );
+    assert_eq!(free.limits().max_qps, 100, "keys not given keep the built-in values");
     let txn = free.resource("transaction").unwrap();
-    assert_eq!(
-        txn.kind,
-        ResourceKind::Duration {
-            max_ms: Some(10_000),
-            idle_ms: Some(5_000)
-        }
-    );
+    assert_eq!(txn.kind, ResourceKind::Duration { max_ms: Some(10_000), idle_ms: Some(5_000) });
 }
 
 #[test]
@@ -68,9 +47,7 @@ fn s2_example_5_federated_is_refused_honestly() {
 fn json_example_loads_with_custom_resources() {
     let cfg = Config::from_path(example("custom-resources.json")).unwrap();
     let gov = Governor::builder().config(cfg).build();
-    let t = gov
-        .register("ai_startup", None, IsolationMode::SharedSchema, 0)
-        .unwrap();
+    let t = gov.register("ai_startup", None, IsolationMode::SharedSchema, 0).unwrap();
     assert_eq!(t.plan_id, "ai_pro");
     let d = gov.check("ai_startup", "ai_tokens", 20_000, 0).unwrap();
     assert!(d.allowed);
@@ -109,26 +86,15 @@ expires_at = 2030-01-01T00:00:00Z
     let b = Config::from_json(json).unwrap();
     assert_eq!(a, b);
     assert_eq!(a.settings.max_queue_wait_ms, 2000);
-    assert_eq!(
-        a.overrides[0].1.expires_at_ms,
-        Some(1_893_456_000_000),
-        "native TOML datetimes are accepted"
-    );
+    assert_eq!(a.overrides[0].1.expires_at_ms, Some(1_893_456_000_000), "native TOML datetimes are accepted");
 }
 
 #[test]
 fn errors_name_key_and_line() {
-    let e = Config::from_toml("[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"a\"\nwat = 1\n")
-        .unwrap_err();
-    assert_eq!(
-        (e.key.as_str(), e.line),
-        ("tenant_quotas.tiers[0].wat", Some(4))
-    );
+    let e = Config::from_toml("[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"a\"\nwat = 1\n").unwrap_err();
+    assert_eq!((e.key.as_str(), e.line), ("tenant_quotas.tiers[0].wat", Some(4)));
     let e = Config::from_toml("[tenant_quotas]\nmax_queue_wait = \"-5s\"\n").unwrap_err();
-    assert_eq!(
-        (e.key.as_str(), e.line),
-        ("tenant_quotas.max_queue_wait", Some(2))
-    );
+    assert_eq!((e.key.as_str(), e.line), ("tenant_quotas.max_queue_wait", Some(2)));
     assert!(e.to_string().contains("line 2"), "{e}");
     let e = Config::from_json("{\"tenant_quotas\": {\"wat\": 1}}").unwrap_err();
     assert_eq!(e.key, "tenant_quotas.wat");

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 //! Replays every scenario in `tests/conformance/` through the host-neutral API.
 //! The format is documented in `tests/conformance/README.md`; every host has a runner
 //! like this one and must give the same answers.
@@ -8,10 +9,7 @@ use std::path::{Path, PathBuf};
 use tenantguard::api::{ApiError, ConfigSource, Engine};
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("tests")
-        .join("conformance")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("tests").join("conformance")
 }
 
 fn num(v: &Value) -> Option<f64> {
@@ -28,10 +26,7 @@ fn matches(expected: &Value, actual: &Value, path: &str, errs: &mut Vec<String>)
                     "$lte" => num(actual).zip(num(v)).is_some_and(|(a, b)| a <= b),
                     "$gt" => num(actual).zip(num(v)).is_some_and(|(a, b)| a > b),
                     "$lt" => num(actual).zip(num(v)).is_some_and(|(a, b)| a < b),
-                    "$contains" => actual
-                        .as_str()
-                        .zip(v.as_str())
-                        .is_some_and(|(a, b)| a.contains(b)),
+                    "$contains" => actual.as_str().zip(v.as_str()).is_some_and(|(a, b)| a.contains(b)),
                     "$len" => actual.as_array().map(|a| a.len() as f64) == num(v),
                     other => {
                         errs.push(format!("{path}: unknown matcher {other}"));
@@ -62,11 +57,7 @@ fn matches(expected: &Value, actual: &Value, path: &str, errs: &mut Vec<String>)
                 return;
             };
             if a.len() != xs.len() {
-                errs.push(format!(
-                    "{path}: expected {} elements, got {} ({actual})",
-                    xs.len(),
-                    a.len()
-                ));
+                errs.push(format!("{path}: expected {} elements, got {} ({actual})", xs.len(), a.len()));
                 return;
             }
             for (i, (e, v)) in xs.iter().zip(a).enumerate() {
@@ -88,14 +79,10 @@ fn matches(expected: &Value, actual: &Value, path: &str, errs: &mut Vec<String>)
 
 fn substitute(v: &Value, vars: &HashMap<String, Value>) -> Value {
     match v {
-        Value::String(s) if s.starts_with('$') => {
-            vars.get(&s[1..]).cloned().unwrap_or_else(|| v.clone())
+        Value::String(s) if s.starts_with('$') => vars.get(&s[1..]).cloned().unwrap_or_else(|| v.clone()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), substitute(v, vars))).collect::<Map<_, _>>())
         }
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), substitute(v, vars)))
-                .collect::<Map<_, _>>(),
-        ),
         Value::Array(xs) => Value::Array(xs.iter().map(|x| substitute(x, vars)).collect()),
         _ => v.clone(),
     }
@@ -106,18 +93,14 @@ fn error_value(e: &ApiError) -> Value {
 }
 
 fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.')
-        .try_fold(v, |cur, seg| match seg.parse::<usize>() {
-            Ok(i) => cur.get(i),
-            Err(_) => cur.get(seg),
-        })
+    path.split('.').try_fold(v, |cur, seg| match seg.parse::<usize>() {
+        Ok(i) => cur.get(i),
+        Err(_) => cur.get(seg),
+    })
 }
 
 fn run_scenario(path: &Path) -> Vec<String> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => return vec![format!("{name}: cannot read: {e}")],
@@ -134,27 +117,17 @@ fn run_scenario(path: &Path) -> Vec<String> {
         },
         None => None,
     };
-    let rpm = doc
-        .get("userQuotaDefaultRpm")
-        .and_then(Value::as_u64)
-        .unwrap_or(60) as u32;
+    let rpm = doc.get("userQuotaDefaultRpm").and_then(Value::as_u64).unwrap_or(60) as u32;
     let engine = match Engine::from_config(config.as_ref(), rpm) {
         Ok(e) => {
             if let Some(x) = doc.get("expectConfigError") {
-                return vec![format!(
-                    "{name}: expected config error {x}, but the config loaded"
-                )];
+                return vec![format!("{name}: expected config error {x}, but the config loaded")];
             }
             e
         }
         Err(e) => {
             match doc.get("expectConfigError") {
-                Some(x) => matches(
-                    x,
-                    &error_value(&e),
-                    &format!("{name}: config error"),
-                    &mut errs,
-                ),
+                Some(x) => matches(x, &error_value(&e), &format!("{name}: config error"), &mut errs),
                 None => errs.push(format!("{name}: config failed to load: {e}")),
             }
             return errs;
@@ -166,29 +139,19 @@ fn run_scenario(path: &Path) -> Vec<String> {
     let mut vars: HashMap<String, Value> = HashMap::new();
     let mut at = 0u64;
     for (i, step) in steps.iter().enumerate() {
-        let where_ = format!(
-            "{name} step {i} ({})",
-            step.get("op").and_then(Value::as_str).unwrap_or("?")
-        );
+        let where_ = format!("{name} step {i} ({})", step.get("op").and_then(Value::as_str).unwrap_or("?"));
         if let Some(t) = step.get("at").and_then(Value::as_u64) {
             at = t;
         }
         let op = step.get("op").cloned().unwrap_or(Value::Null);
-        let args = substitute(
-            step.get("args").unwrap_or(&Value::Object(Map::new())),
-            &vars,
-        );
+        let args = substitute(step.get("args").unwrap_or(&Value::Object(Map::new())), &vars);
         let request = serde_json::json!({ "op": op, "args": args });
         let repeat = step.get("repeat").and_then(Value::as_u64).unwrap_or(1);
         let mut tally: HashMap<String, u64> = HashMap::new();
         let mut last: Option<Result<Value, ApiError>> = None;
         for r in 0..repeat {
             let res = engine.execute_json(&request, Some(at));
-            let label = if repeat > 1 {
-                format!("{where_} #{r}")
-            } else {
-                where_.clone()
-            };
+            let label = if repeat > 1 { format!("{where_} #{r}") } else { where_.clone() };
             let expect = step.get("expect").map(|x| substitute(x, &vars));
             let expect_error = step.get("expectError").map(|x| substitute(x, &vars));
             match (&res, expect_error.as_ref()) {
@@ -201,15 +164,9 @@ fn run_scenario(path: &Path) -> Vec<String> {
                     }
                 }
                 (Ok(v), Some(x)) => errs.push(format!("{label}: expected error {x}, got {v}")),
-                (Err(e), None) => {
-                    errs.push(format!("{label}: unexpected error {}", error_value(e)))
-                }
+                (Err(e), None) => errs.push(format!("{label}: unexpected error {}", error_value(e))),
                 (Err(e), Some(x)) => {
-                    let x = if x.is_string() {
-                        serde_json::json!({ "code": x })
-                    } else {
-                        x.clone()
-                    };
+                    let x = if x.is_string() { serde_json::json!({ "code": x }) } else { x.clone() };
                     matches(&x, &error_value(e), &label, &mut errs);
                 }
             }
@@ -222,9 +179,7 @@ fn run_scenario(path: &Path) -> Vec<String> {
             for (action, n) in want {
                 let got = tally.get(action).copied().unwrap_or(0);
                 if Some(got as f64) != n.as_f64() {
-                    errs.push(format!(
-                        "{where_}: expected {n} × {action}, got {got} (tally {tally:?})"
-                    ));
+                    errs.push(format!("{where_}: expected {n} × {action}, got {got} (tally {tally:?})"));
                 }
             }
         }
@@ -255,20 +210,11 @@ fn conformance_corpus() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 40,
-        "the corpus must hold at least 40 scenarios, found {}",
-        files.len()
-    );
+    assert!(files.len() >= 40, "the corpus must hold at least 40 scenarios, found {}", files.len());
     let mut failures = Vec::new();
     for f in &files {
         failures.extend(run_scenario(f));
     }
     println!("conformance: {} scenarios replayed", files.len());
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }

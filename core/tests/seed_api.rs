@@ -1,20 +1,16 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 //! The S1 tutorial's Rust snippets, with only the crate name changed (`heliosdb_lite` →
 //! `tenantguard`), compile and behave as the tutorial describes.
 
 use std::time::Duration;
 use tenantguard::multi_tenant::quotas::{RateLimiter, TenantUsage};
 use tenantguard::quota::UserQuotaManager;
-use tenantguard::tenant::{
-    IsolationMode, PlanFeatures, QuotaTracking, ResourceLimits, TenantContext, TenantManager,
-};
+use tenantguard::tenant::{IsolationMode, PlanFeatures, QuotaTracking, ResourceLimits, TenantContext, TenantManager};
 
 #[derive(Debug)]
 struct QuotaExceeded;
 
-fn handle_request(
-    manager: &TenantManager,
-    acme_id: tenantguard::Uuid,
-) -> Result<(), QuotaExceeded> {
+fn handle_request(manager: &TenantManager, acme_id: tenantguard::Uuid) -> Result<(), QuotaExceeded> {
     // Section 5, verbatim.
     if manager.check_quota(acme_id, "connections") {
         // Acquire a connection slot for this tenant.
@@ -29,11 +25,7 @@ fn tutorial_sections_1_to_9() {
     // 1. The quota surface: the structs exist with these public fields.
     let defaults = ResourceLimits::default();
     assert_eq!(
-        (
-            defaults.max_storage_bytes,
-            defaults.max_connections,
-            defaults.max_qps
-        ),
+        (defaults.max_storage_bytes, defaults.max_connections, defaults.max_qps),
         (100 * 1024 * 1024 * 1024, 50, 1000)
     );
     let _t = QuotaTracking {
@@ -58,11 +50,7 @@ fn tutorial_sections_1_to_9() {
     // Default plan = "free".
     let acme = manager.register_tenant("acme".to_string(), IsolationMode::SharedSchema);
     // Or pin to a specific plan.
-    let beta = manager.register_tenant_with_plan(
-        "beta".to_string(),
-        IsolationMode::SharedSchema,
-        "starter",
-    );
+    let beta = manager.register_tenant_with_plan("beta".to_string(), IsolationMode::SharedSchema, "starter");
     println!("{} -> plan {}", acme.name, acme.plan_id);
     println!("limit: {} connections", acme.limits.max_connections);
     assert_eq!(acme.plan_id, "free");
@@ -77,10 +65,7 @@ fn tutorial_sections_1_to_9() {
         isolation_mode: IsolationMode::SharedSchema,
     };
     manager.set_current_context(ctx);
-    assert_eq!(
-        manager.current_context().map(|c| c.tenant_id),
-        Some(acme.id)
-    );
+    assert_eq!(manager.current_context().map(|c| c.tenant_id), Some(acme.id));
 
     // 5. Checking quotas.
     assert!(handle_request(&manager, acme.id).is_ok());
@@ -94,9 +79,7 @@ fn tutorial_sections_1_to_9() {
         }
     }
     assert_eq!(admitted, 1000, "the override of 1000 RPM applies");
-    let bob_admitted = (0..61)
-        .filter(|_| user_quotas.check_quota("bob@acme.com").is_ok())
-        .count();
+    let bob_admitted = (0..61).filter(|_| user_quotas.check_quota("bob@acme.com").is_ok()).count();
     assert_eq!(bob_admitted, 60, "the default of 60 RPM applies");
 
     // 6. The QPS rate limiter.
@@ -105,43 +88,23 @@ fn tutorial_sections_1_to_9() {
     assert!(allowed);
     let remaining = limiter.remaining("acme", 10_000);
     assert_eq!(remaining, 9_999);
-    let usage = TenantUsage {
-        storage_bytes: 1,
-        queries_in_period: 2,
-        ..TenantUsage::default()
-    };
+    let usage = TenantUsage { storage_bytes: 1, queries_in_period: 2, ..TenantUsage::default() };
     assert_eq!(usage.queries_in_period, 2);
 
     // 8. Plan lifecycle.
     let legacy = tenantguard::Plan::custom("legacy_pro");
     manager.create_plan(legacy).unwrap();
-    let old = manager.register_tenant_with_plan(
-        "old".to_string(),
-        IsolationMode::SharedSchema,
-        "legacy_pro",
-    );
+    let old = manager.register_tenant_with_plan("old".to_string(), IsolationMode::SharedSchema, "legacy_pro");
     assert_eq!(old.plan_id, "legacy_pro");
     // Move one tenant up.
     manager.change_tenant_plan(acme.id, "pro").unwrap();
     // Bulk-downgrade.
     manager.downgrade_tenants("starter", "free").unwrap();
     // Delete a plan; all its tenants fall back to the configured default.
-    let (deleted, fallback_id, downgraded) =
-        manager.delete_plan_and_downgrade("legacy_pro").unwrap();
-    println!(
-        "deleted {}, fallback {}, {} tenants moved",
-        deleted.id,
-        fallback_id,
-        downgraded.len()
-    );
-    assert_eq!(
-        (deleted.id.as_str(), fallback_id.as_str(), downgraded.len()),
-        ("legacy_pro", "unlimited", 1)
-    );
-    assert!(
-        manager.delete_plan_and_downgrade("unlimited").is_err(),
-        "the protected default cannot be deleted"
-    );
+    let (deleted, fallback_id, downgraded) = manager.delete_plan_and_downgrade("legacy_pro").unwrap();
+    println!("deleted {}, fallback {}, {} tenants moved", deleted.id, fallback_id, downgraded.len());
+    assert_eq!((deleted.id.as_str(), fallback_id.as_str(), downgraded.len()), ("legacy_pro", "unlimited", 1));
+    assert!(manager.delete_plan_and_downgrade("unlimited").is_err(), "the protected default cannot be deleted");
 
     // 9. Inspecting state.
     for (user, rpm, current_count, window_start) in user_quotas.snapshot() {
@@ -154,11 +117,7 @@ fn tutorial_sections_1_to_9() {
     }
     assert_eq!(
         seen,
-        vec![
-            ("acme".into(), "pro".into()),
-            ("beta".into(), "free".into()),
-            ("old".into(), "unlimited".into())
-        ]
+        vec![("acme".into(), "pro".into()), ("beta".into(), "free".into()), ("old".into(), "unlimited".into())]
     );
 }
 
@@ -166,11 +125,7 @@ fn tutorial_sections_1_to_9() {
 fn compat_registration_is_lenient_but_never_escalates() {
     let manager = TenantManager::new();
     // An unknown plan falls back to the default tier, never to `unlimited`.
-    let t = manager.register_tenant_with_plan(
-        "x".to_string(),
-        IsolationMode::SharedSchema,
-        "no_such_plan",
-    );
+    let t = manager.register_tenant_with_plan("x".to_string(), IsolationMode::SharedSchema, "no_such_plan");
     assert_eq!(t.plan_id, "free");
     // Registering the same name again returns the existing tenant.
     let again = manager.register_tenant("x".to_string(), IsolationMode::SharedSchema);
@@ -180,17 +135,11 @@ fn compat_registration_is_lenient_but_never_escalates() {
     assert_eq!(y.isolation_mode, IsolationMode::SharedSchema);
     // The typed form reports both problems.
     assert_eq!(
-        manager
-            .register("z", Some("no_such_plan"), IsolationMode::SharedSchema, 0)
-            .unwrap_err()
-            .code(),
+        manager.register("z", Some("no_such_plan"), IsolationMode::SharedSchema, 0).unwrap_err().code(),
         "PLAN_NOT_FOUND"
     );
     assert_eq!(
-        manager
-            .register("z", None, IsolationMode::SeparateDatabase, 0)
-            .unwrap_err()
-            .code(),
+        manager.register("z", None, IsolationMode::SeparateDatabase, 0).unwrap_err().code(),
         "ISOLATION_NOT_ALLOWED"
     );
     // check_quota on an unknown tenant or resource is false, not a panic.
