@@ -50,3 +50,8 @@ pub use quota::UserQuotaManager;
 pub use tenant::{IsolationMode, Override, SessionContext, Tenant, TenantContext, TenantManager};
 pub use usage::{StatusDocument, TenantUsage, UsageReport};
 pub use uuid::Uuid;
+
+/// The README's Rust examples, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

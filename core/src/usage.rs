@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// S1 `TenantUsage`: what a billing dashboard shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,18 +80,63 @@ pub struct ViolationCounts {
 
 const MINUTES: usize = 60;
 const HOURS: usize = 24;
+const LOW: u64 = 0xFFFF_FFFF;
 
-/// Lock-free per-tenant meter. An admitted check costs one atomic add on the current-second
-/// counter; when the second rolls over, its count is flushed into the period total and the
-/// per-minute history (allocated on first use only).
+/// Per-minute admitted counts for the last hour (allocated once a tenant's traffic crosses a
+/// minute; updated once a minute, under its own small lock).
+#[derive(Debug)]
+struct MinuteRing {
+    /// Minute of the newest slot written.
+    newest: u64,
+    counts: [u32; MINUTES],
+}
+
+impl Default for MinuteRing {
+    fn default() -> Self {
+        Self { newest: 0, counts: [0; MINUTES] }
+    }
+}
+
+impl MinuteRing {
+    fn add(&mut self, minute: u64, n: u64) {
+        if minute + (MINUTES as u64) <= self.newest {
+            return; // older than the ring
+        }
+        if minute > self.newest {
+            let gap = (minute - self.newest).min(MINUTES as u64);
+            for k in 1..=gap {
+                self.counts[((self.newest + k) % MINUTES as u64) as usize] = 0;
+            }
+            self.newest = minute;
+        }
+        let slot = &mut self.counts[(minute % MINUTES as u64) as usize];
+        *slot = slot.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+
+    fn get(&self, minute: u64) -> u64 {
+        if minute > self.newest || minute + (MINUTES as u64) <= self.newest {
+            0
+        } else {
+            u64::from(self.counts[(minute % MINUTES as u64) as usize])
+        }
+    }
+}
+
+/// Decisions other than a plain allow (allocated on a tenant's first violation).
 #[derive(Debug, Default)]
-#[repr(C)]
-pub(crate) struct Meter {
-    /// (second << 32 | count) of the current second.
-    second: AtomicU64,
-    /// Queries of the period, excluding the current second.
-    flushed: AtomicU64,
-    last_updated: AtomicU64,
+struct ViolationLog {
+    rejected: AtomicU64,
+    throttled: AtomicU64,
+    queued: AtomicU64,
+    shadow: AtomicU64,
+    warned: AtomicU64,
+    /// Per-hour counts, (hour << 32 | count).
+    hours: [AtomicU64; HOURS],
+}
+
+/// Host-reported usage (allocated on a tenant's first report).
+#[derive(Debug, Default)]
+struct Reported {
     table_count: AtomicU64,
     total_rows: AtomicU64,
     vector_store_count: AtomicU64,
@@ -101,15 +146,26 @@ pub(crate) struct Meter {
     egress: AtomicU64,
     ingress: AtomicU64,
     compute: AtomicU64,
-    rejected: AtomicU64,
-    throttled: AtomicU64,
-    queued: AtomicU64,
-    shadow: AtomicU64,
-    warned: AtomicU64,
-    /// Per-minute admitted counts, (minute << 32 | count).
-    minutes: OnceLock<Box<[AtomicU64; MINUTES]>>,
-    /// Per-hour violation counts, (hour << 32 | count).
-    hours: OnceLock<Box<[AtomicU64; HOURS]>>,
+}
+
+/// Lock-free per-tenant meter. An admitted check costs one atomic add on the current-second
+/// counter (which sits in the tenant entry's first cache line). When the second rolls over,
+/// its count goes into the period total and the current-minute accumulator (the next cache
+/// line); once a minute that goes into the hour's ring. Everything rarely used is allocated
+/// on first use, so an idle tenant's meter is 48 bytes.
+#[derive(Debug, Default)]
+#[repr(C)]
+pub(crate) struct Meter {
+    /// (second << 32 | count) of the current second.
+    second: AtomicU64,
+    /// Queries of the period, excluding the current second.
+    flushed: AtomicU64,
+    /// (minute << 32 | count) of the current minute, excluding the current second.
+    minute: AtomicU64,
+    last_updated: AtomicU64,
+    ring: OnceLock<Box<Mutex<MinuteRing>>>,
+    violations: OnceLock<Box<ViolationLog>>,
+    reported: OnceLock<Box<Reported>>,
 }
 
 /// The kind of violation to count.
@@ -121,8 +177,6 @@ pub(crate) enum Violation {
     Shadow,
     Warned,
 }
-
-const LOW: u64 = 0xFFFF_FFFF;
 
 fn bump(slot: &AtomicU64, epoch: u64, n: u64) {
     let epoch = epoch & LOW;
@@ -148,6 +202,10 @@ fn read(slot: &AtomicU64, epoch: u64) -> u64 {
     if v >> 32 == (epoch & LOW) { v & LOW } else { 0 }
 }
 
+fn lock_ring(m: &Mutex<MinuteRing>) -> std::sync::MutexGuard<'_, MinuteRing> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Meter {
     /// Records `n` admitted queries at `now_ms`.
     #[inline]
@@ -156,7 +214,7 @@ impl Meter {
         let cur = self.second.load(Ordering::Relaxed);
         if cur >> 32 == sec && (cur & LOW) + n < LOW {
             // The only write on the hot path: `last_updated` is derived from this counter's
-            // second (see `usage`), so nothing else of the entry's cache line is touched.
+            // second (see `usage`), so nothing else of the entry is touched.
             self.second.fetch_add(n, Ordering::Relaxed);
         } else {
             self.roll(now_ms, sec, n);
@@ -189,14 +247,44 @@ impl Meter {
         }
     }
 
+    /// Moves a finished second's count into the period total and the minute accumulator.
     fn flush(&self, sec: u64, count: u64) {
         if count == 0 {
             return;
         }
         self.flushed.fetch_add(count, Ordering::Relaxed);
-        let minutes = self.minutes.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
-        let m = sec / 60;
-        bump(&minutes[(m % MINUTES as u64) as usize], m, count);
+        let m = (sec / 60) & LOW;
+        let mut cur = self.minute.load(Ordering::Relaxed);
+        loop {
+            let (em, c) = (cur >> 32, cur & LOW);
+            if em == m && c + count < LOW {
+                self.minute.fetch_add(count, Ordering::Relaxed);
+                return;
+            }
+            if em > m {
+                self.ring_add(m, count);
+                return;
+            }
+            match self.minute.compare_exchange_weak(
+                cur,
+                (m << 32) | count.min(LOW),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    if c > 0 {
+                        self.ring_add(em, c);
+                    }
+                    return;
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    fn ring_add(&self, minute: u64, n: u64) {
+        let ring = self.ring.get_or_init(|| Box::new(Mutex::new(MinuteRing::default())));
+        lock_ring(ring).add(minute, n);
     }
 
     fn pending(&self) -> (u64, u64) {
@@ -204,19 +292,23 @@ impl Meter {
         (v >> 32, v & LOW)
     }
 
+    fn log(&self) -> &ViolationLog {
+        self.violations.get_or_init(Box::default)
+    }
+
     pub fn violation(&self, kind: Violation, now_ms: u64) {
+        let log = self.log();
         let c = match kind {
-            Violation::Rejected => &self.rejected,
-            Violation::Throttled => &self.throttled,
-            Violation::Queued => &self.queued,
-            Violation::Shadow => &self.shadow,
-            Violation::Warned => &self.warned,
+            Violation::Rejected => &log.rejected,
+            Violation::Throttled => &log.throttled,
+            Violation::Queued => &log.queued,
+            Violation::Shadow => &log.shadow,
+            Violation::Warned => &log.warned,
         };
         c.fetch_add(1, Ordering::Relaxed);
         if kind != Violation::Warned {
-            let hours = self.hours.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
             let h = now_ms / 3_600_000;
-            bump(&hours[(h % HOURS as u64) as usize], h, 1);
+            bump(&log.hours[(h % HOURS as u64) as usize], h, 1);
         }
         if now_ms > self.last_updated.load(Ordering::Relaxed) {
             self.last_updated.fetch_max(now_ms, Ordering::Relaxed);
@@ -224,20 +316,21 @@ impl Meter {
     }
 
     pub fn report(&self, r: &UsageReport, now_ms: u64) {
+        let rep = self.reported.get_or_init(Box::default);
         let set = |a: &AtomicU64, v: Option<u64>| {
             if let Some(v) = v {
                 a.store(v, Ordering::Relaxed);
             }
         };
-        set(&self.table_count, r.table_count.map(u64::from));
-        set(&self.total_rows, r.total_rows);
-        set(&self.vector_store_count, r.vector_store_count.map(u64::from));
-        set(&self.vector_count, r.vector_count);
-        set(&self.branch_count, r.branch_count.map(u64::from));
-        self.api_requests.fetch_add(r.api_requests, Ordering::Relaxed);
-        self.egress.fetch_add(r.egress_bytes, Ordering::Relaxed);
-        self.ingress.fetch_add(r.ingress_bytes, Ordering::Relaxed);
-        self.compute.fetch_add(r.compute_ms, Ordering::Relaxed);
+        set(&rep.table_count, r.table_count.map(u64::from));
+        set(&rep.total_rows, r.total_rows);
+        set(&rep.vector_store_count, r.vector_store_count.map(u64::from));
+        set(&rep.vector_count, r.vector_count);
+        set(&rep.branch_count, r.branch_count.map(u64::from));
+        rep.api_requests.fetch_add(r.api_requests, Ordering::Relaxed);
+        rep.egress.fetch_add(r.egress_bytes, Ordering::Relaxed);
+        rep.ingress.fetch_add(r.ingress_bytes, Ordering::Relaxed);
+        rep.compute.fetch_add(r.compute_ms, Ordering::Relaxed);
         self.last_updated.fetch_max(now_ms, Ordering::Relaxed);
     }
 
@@ -248,8 +341,11 @@ impl Meter {
         if self.second.compare_exchange(sec << 32 | c, sec << 32, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             self.flush(sec, c);
         }
-        for a in [&self.flushed, &self.api_requests, &self.egress, &self.ingress, &self.compute] {
-            a.store(0, Ordering::Relaxed);
+        self.flushed.store(0, Ordering::Relaxed);
+        if let Some(rep) = self.reported.get() {
+            for a in [&rep.api_requests, &rep.egress, &rep.ingress, &rep.compute] {
+                a.store(0, Ordering::Relaxed);
+            }
         }
     }
 
@@ -259,39 +355,41 @@ impl Meter {
     }
 
     pub fn usage(&self, storage_bytes: u64, active_connections: u64) -> TenantUsage {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let g32 = |a: &AtomicU64| u32::try_from(a.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+        let g = |a: Option<&AtomicU64>| a.map(|a| a.load(Ordering::Relaxed)).unwrap_or(0);
+        let g32 = |a: Option<&AtomicU64>| u32::try_from(g(a)).unwrap_or(u32::MAX);
+        let r = self.reported.get();
         TenantUsage {
             storage_bytes,
-            table_count: g32(&self.table_count),
-            total_rows: g(&self.total_rows),
-            vector_store_count: g32(&self.vector_store_count),
-            vector_count: g(&self.vector_count),
-            branch_count: g32(&self.branch_count),
+            table_count: g32(r.map(|r| &r.table_count)),
+            total_rows: g(r.map(|r| &r.total_rows)),
+            vector_store_count: g32(r.map(|r| &r.vector_store_count)),
+            vector_count: g(r.map(|r| &r.vector_count)),
+            branch_count: g32(r.map(|r| &r.branch_count)),
             queries_in_period: self.queries(),
             active_connections: u32::try_from(active_connections).unwrap_or(u32::MAX),
-            api_requests_in_period: g(&self.api_requests),
-            egress_bytes: g(&self.egress),
-            ingress_bytes: g(&self.ingress),
-            compute_ms: g(&self.compute),
+            api_requests_in_period: g(r.map(|r| &r.api_requests)),
+            egress_bytes: g(r.map(|r| &r.egress)),
+            ingress_bytes: g(r.map(|r| &r.ingress)),
+            compute_ms: g(r.map(|r| &r.compute)),
             // Admitted checks update the per-second counter only: their time is known to the
             // second. Reports and violations are exact.
             last_updated: {
                 let (sec, c) = self.pending();
                 let checks = if c > 0 { sec * 1000 } else { 0 };
-                g(&self.last_updated).max(checks)
+                self.last_updated.load(Ordering::Relaxed).max(checks)
             },
         }
     }
 
     pub fn violations(&self) -> ViolationCounts {
+        let Some(l) = self.violations.get() else { return ViolationCounts::default() };
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ViolationCounts {
-            rejected: g(&self.rejected),
-            throttled: g(&self.throttled),
-            queued: g(&self.queued),
-            shadow: g(&self.shadow),
-            warned: g(&self.warned),
+            rejected: g(&l.rejected),
+            throttled: g(&l.throttled),
+            queued: g(&l.queued),
+            shadow: g(&l.shadow),
+            warned: g(&l.warned),
         }
     }
 
@@ -305,14 +403,23 @@ impl Meter {
     pub fn qps_1h(&self, now_ms: u64) -> (f64, f64) {
         let m = now_ms / 60_000;
         let (psec, pcount) = self.pending();
-        let pending_minute = psec / 60;
+        let (pm, pmc) = {
+            let v = self.minute.load(Ordering::Relaxed);
+            (v >> 32, v & LOW)
+        };
+        let ring = self.ring.get().map(|r| lock_ring(r));
         let mut per_min: Vec<u64> = (0..MINUTES as u64)
             .filter(|&k| k <= m)
             .map(|k| {
                 let minute = m - k;
-                let stored =
-                    self.minutes.get().map(|ms| read(&ms[(minute % MINUTES as u64) as usize], minute)).unwrap_or(0);
-                stored + if pending_minute == (minute & LOW) && pcount > 0 { pcount } else { 0 }
+                let mut n = ring.as_ref().map(|r| r.get(minute)).unwrap_or(0);
+                if pm == (minute & LOW) {
+                    n += pmc;
+                }
+                if pcount > 0 && psec / 60 == (minute & LOW) {
+                    n += pcount;
+                }
+                n
             })
             .collect();
         let total: u64 = per_min.iter().sum();
@@ -325,15 +432,39 @@ impl Meter {
 
     /// Violations (rejected, throttled, queued, shadow) in the 24 hours ending at `now_ms`.
     pub fn violations_24h(&self, now_ms: u64) -> u64 {
-        let Some(hours) = self.hours.get() else { return 0 };
+        let Some(log) = self.violations.get() else { return 0 };
         let h = now_ms / 3_600_000;
-        (0..HOURS as u64).filter(|&k| k <= h).map(|k| read(&hours[((h - k) % HOURS as u64) as usize], h - k)).sum()
+        (0..HOURS as u64).filter(|&k| k <= h).map(|k| read(&log.hours[((h - k) % HOURS as u64) as usize], h - k)).sum()
     }
 
     pub fn approx_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.minutes.get().map(|_| MINUTES * 8).unwrap_or(0)
-            + self.hours.get().map(|_| HOURS * 8).unwrap_or(0)
+            + self.ring.get().map(|_| std::mem::size_of::<Mutex<MinuteRing>>() + 16).unwrap_or(0)
+            + self.violations.get().map(|_| std::mem::size_of::<ViolationLog>() + 16).unwrap_or(0)
+            + self.reported.get().map(|_| std::mem::size_of::<Reported>() + 16).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meter_counts_seconds_minutes_and_the_hour() {
+        let m = Meter::default();
+        for s in 0..180u64 {
+            m.admitted(s * 1000, 2); // 2 per second for 3 minutes
+        }
+        assert_eq!(m.queries(), 360);
+        assert_eq!(m.current_qps(179_500), 2);
+        let (avg, p99) = m.qps_1h(179_999);
+        assert!((avg - 0.1).abs() < 1e-9, "360 / 3600 = {avg}");
+        assert!((p99 - 2.0).abs() < 1e-9, "120 per minute = 2 QPS, got {p99}");
+        // Two hours later, the history has aged out.
+        assert_eq!(m.qps_1h(180_000 + 2 * 3_600_000), (0.0, 0.0));
+        // Time going backwards is still counted.
+        m.admitted(1_000, 1);
+        assert_eq!(m.queries(), 361);
     }
 }
 
