@@ -1547,3 +1547,30 @@ impl TenantHandle {
         self.gov.check_entry(&self.entry, resource, cost, now_ms, false)
     }
 }
+
+#[cfg(test)]
+mod layout_tests {
+    use super::TenantEntry;
+    use std::mem::offset_of;
+
+    #[test]
+    fn hot_fields_share_the_first_cache_line() {
+        // An `Arc` puts 16 bytes of counts before the entry: the hot fields must end within
+        // the next 48 bytes so a check touches one 64-byte line of the entry.
+        let meter_second_end = offset_of!(TenantEntry, meter) + 8;
+        assert!(offset_of!(TenantEntry, name) < 48 && offset_of!(TenantEntry, profile) < 48);
+        assert!(offset_of!(TenantEntry, hot) + 8 <= 48, "hot word at {}", offset_of!(TenantEntry, hot));
+        assert!(meter_second_end <= 48, "meter's second counter ends at {meter_second_end}");
+    }
+
+    #[test]
+    fn an_idle_tenant_costs_under_300_bytes() {
+        let g = crate::Governor::new();
+        for i in 0..1000 {
+            g.register(&format!("tenant-{i:05}"), None, crate::IsolationMode::SharedSchema, 0).unwrap();
+            g.check(&format!("tenant-{i:05}"), "qps", 1, 0).unwrap();
+        }
+        let b = g.approx_bytes_per_tenant();
+        assert!(b < 300, "{b} bytes per tenant");
+    }
+}
