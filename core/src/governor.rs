@@ -3,7 +3,7 @@
 //! A [`Governor`] is cheap to clone (an `Arc`), `Send + Sync`, and safe to share across
 //! threads. Tenant lookups hash the name once into a sharded table; each tenant's limits live
 //! in an immutable profile swapped atomically (plan changes, overrides, reloads) and shared by
-//! every tenant of a plan that has no overrides; its counters live in a [`TenantState`] of the
+//! every tenant of a plan that has no overrides; its counters live in a [`TenantState`](crate::store::TenantState) of the
 //! configured [`Store`]. No global lock is taken on the check path.
 
 use crate::clock::{Clock, default_clock};

@@ -4,7 +4,7 @@
 //! per-tenant quotas (rate, concurrency, capacity, duration), rate limiting, decisions with
 //! stable codes, hot-reloadable configuration and usage metering. One deterministic core:
 //! every time-dependent call takes `now_ms` explicitly (or reads a host-supplied
-//! [`Clock`](clock::Clock)), so the same inputs give the same decisions in every host.
+//! [`Clock`]), so the same inputs give the same decisions in every host.
 //!
 //! ```
 //! use tenantguard::{Governor, IsolationMode};

@@ -1,7 +1,7 @@
 //! Where counters and leases live.
 //!
 //! A [`Store`] opens one [`TenantState`] per tenant; the governor asks it to run the rules of
-//! [`limiter`](crate::limiter) and [`quota`](crate::quota) atomically. [`MemoryStore`] keeps
+//! [`limiter`] and [`quota`](crate::quota) atomically. [`MemoryStore`] keeps
 //! the cells in process under a per-tenant lock (no global lock on the hot path). A shared
 //! store (Redis, in a later release) implements the same trait by running the same rules as
 //! server-side scripts, so the rules above it do not change.
