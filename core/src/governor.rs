@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::limiter::{RateParams, RateRequest};
 use crate::plan::{self, EnforcementAction, Feature, Plan, ResourceKind, ResourceLimits, ResourceSpec, intern};
 use crate::quota::{AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyStats, ExpiryReason, LeaseStatus};
-use crate::registry::{KeyOf, Registry, TenantName};
+use crate::registry::{Keyed, Registry, TenantName, bytes_eq};
 use crate::store::{DurationParams, IdGen, MemoryStore, StateSlot, Store};
 use crate::tenant::{IsolationMode, Override, QuotaTracking, Tenant, TenantContext};
 use crate::usage::{
@@ -70,8 +70,9 @@ impl ResolvedPlan {
         }
     }
 
+    #[inline]
     fn resource(&self, name: &str) -> Option<&Resolved> {
-        self.resources.iter().find(|r| r.name == name)
+        self.resources.iter().find(|r| bytes_eq(r.name.as_bytes(), name.as_bytes()))
     }
 }
 
@@ -179,7 +180,8 @@ impl Profile {
     #[inline]
     fn resource_at(&self, resource: &str, now: u64) -> Option<(&Resolved, bool)> {
         for o in self.overrides.iter() {
-            if o.resolved.name == resource && o.ovr.expires_at_ms.is_none_or(|e| now < e) {
+            if bytes_eq(o.resolved.name.as_bytes(), resource.as_bytes()) && o.ovr.expires_at_ms.is_none_or(|e| now < e)
+            {
                 return Some((&o.resolved, true));
             }
         }
@@ -275,27 +277,38 @@ impl TenantEntry {
     }
 }
 
-pub(crate) struct ByName;
-impl KeyOf for ByName {
+/// A name-registry slot: the entry and a copy of its profile pointer. The copy is read under
+/// the shard's read lock, so a string-keyed check needs no second synchronisation; every
+/// profile change goes through [`Governor::set_profile`], which updates both copies.
+#[derive(Clone)]
+pub(crate) struct NameSlot {
+    entry: Arc<TenantEntry>,
+    profile: Arc<Profile>,
+}
+
+impl Keyed for NameSlot {
     #[inline]
-    fn key(e: &TenantEntry) -> &[u8] {
-        e.name.as_bytes()
+    fn key(&self) -> &[u8] {
+        self.entry.name.as_bytes()
     }
 }
 
-pub(crate) struct ById;
-impl KeyOf for ById {
+/// An id-registry slot.
+#[derive(Clone)]
+pub(crate) struct IdSlot(Arc<TenantEntry>);
+
+impl Keyed for IdSlot {
     #[inline]
-    fn key(e: &TenantEntry) -> &[u8] {
-        e.id.as_bytes()
+    fn key(&self) -> &[u8] {
+        self.0.id.as_bytes()
     }
 }
 
 struct Inner {
     catalog: ArcSwap<Catalog>,
     admin: Mutex<()>,
-    tenants: Registry<ByName>,
-    ids_index: Registry<ById>,
+    tenants: Registry<NameSlot>,
+    ids_index: Registry<IdSlot>,
     store: Arc<dyn Store>,
     /// The store keeps single-window GCRA `qps` in the entry's `hot` word.
     qps_hot: bool,
@@ -478,6 +491,17 @@ impl Governor {
         self.inner.catalog.load().settings.clone()
     }
 
+    /// Replaces a tenant's profile: the entry's copy (read by handles and id lookups) and the
+    /// name slot's copy (read by string-keyed checks). Callers hold the admin lock.
+    fn set_profile(&self, e: &TenantEntry, p: Arc<Profile>) {
+        self.inner.tenants.update(e.name.as_bytes(), |s| s.profile = p.clone());
+        e.profile.store(p);
+    }
+
+    fn all_entries(&self) -> Vec<Arc<TenantEntry>> {
+        self.inner.tenants.all().into_iter().map(|s| s.entry).collect()
+    }
+
     fn shadow_on(&self, p: &Profile) -> bool {
         p.shadow || p.plan.shadow_all || self.inner.global_shadow.load(Ordering::Relaxed)
     }
@@ -485,11 +509,14 @@ impl Governor {
     // ----- lookups -------------------------------------------------------------------------
 
     fn entry(&self, tenant: &str) -> Result<Arc<TenantEntry>> {
-        self.inner.tenants.with(tenant.as_bytes(), Arc::clone).ok_or_else(|| Error::TenantNotFound(tenant.to_owned()))
+        self.inner
+            .tenants
+            .with(tenant.as_bytes(), |s| s.entry.clone())
+            .ok_or_else(|| Error::TenantNotFound(tenant.to_owned()))
     }
 
     fn entry_by_id(&self, id: &Uuid) -> Result<Arc<TenantEntry>> {
-        self.inner.ids_index.with(id.as_bytes(), Arc::clone).ok_or_else(|| Error::TenantNotFound(id.to_string()))
+        self.inner.ids_index.with(id.as_bytes(), |s| s.0.clone()).ok_or_else(|| Error::TenantNotFound(id.to_string()))
     }
 
     fn snapshot(&self, e: &TenantEntry, now: u64) -> Tenant {
@@ -531,7 +558,7 @@ impl Governor {
     }
 
     fn sorted_entries(&self) -> Vec<Arc<TenantEntry>> {
-        let mut v = self.inner.tenants.all();
+        let mut v = self.all_entries();
         v.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         v
     }
@@ -587,15 +614,15 @@ impl Governor {
             explicit: AtomicBool::new(explicit),
             created_at_ms: now_ms,
         });
-        self.inner.ids_index.insert_new(entry.clone());
-        self.inner.tenants.insert_new(entry.clone());
+        self.inner.ids_index.insert_new(IdSlot(entry.clone()));
+        self.inner.tenants.insert_new(NameSlot { entry: entry.clone(), profile: entry.profile.load_full() });
         Ok(self.snapshot(&entry, now_ms))
     }
 
     /// Removes a tenant and its state.
     pub fn remove_tenant(&self, name: &str) -> Result<Tenant> {
         let _g = lock(&self.inner.admin);
-        let e = self.inner.tenants.remove(name.as_bytes()).ok_or_else(|| Error::TenantNotFound(name.to_owned()))?;
+        let e = self.inner.tenants.remove(name.as_bytes()).ok_or_else(|| Error::TenantNotFound(name.to_owned()))?.entry;
         self.inner.ids_index.remove(e.id.as_bytes());
         Ok(self.snapshot(&e, self.now_ms()))
     }
@@ -609,7 +636,11 @@ impl Governor {
     /// units fits (use [`add_usage`](Self::add_usage) to record it). Duration: an error.
     #[inline]
     pub fn check(&self, tenant: &str, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        match self.inner.tenants.with(tenant.as_bytes(), |e| self.check_entry(e, resource, cost, now_ms, true)) {
+        match self
+            .inner
+            .tenants
+            .with(tenant.as_bytes(), |s| self.check_with(&s.entry, &s.profile, resource, cost, now_ms, true))
+        {
             Some(r) => r,
             None => Err(Error::TenantNotFound(tenant.to_owned())),
         }
@@ -617,7 +648,11 @@ impl Governor {
 
     /// Like [`check`](Self::check) but never consumes: what would happen now.
     pub fn peek(&self, tenant: &str, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        match self.inner.tenants.with(tenant.as_bytes(), |e| self.check_entry(e, resource, cost, now_ms, false)) {
+        match self
+            .inner
+            .tenants
+            .with(tenant.as_bytes(), |s| self.check_with(&s.entry, &s.profile, resource, cost, now_ms, false))
+        {
             Some(r) => r,
             None => Err(Error::TenantNotFound(tenant.to_owned())),
         }
@@ -632,11 +667,24 @@ impl Governor {
     #[inline]
     fn check_entry(&self, e: &TenantEntry, resource: &str, cost: u64, now: u64, consume: bool) -> Result<Decision> {
         let profile = e.profile.load();
+        self.check_with(e, &profile, resource, cost, now, consume)
+    }
+
+    #[inline]
+    fn check_with(
+        &self,
+        e: &TenantEntry,
+        profile: &Profile,
+        resource: &str,
+        cost: u64,
+        now: u64,
+        consume: bool,
+    ) -> Result<Decision> {
         let Some((res, _)) = profile.resource_at(resource, now) else {
             return self.unlimited(e, resource, cost, now, consume);
         };
         let (name, spec) = (res.name, &res.spec);
-        let shadow = self.shadow_on(&profile);
+        let shadow = self.shadow_on(profile);
         match (&spec.kind, &res.rate) {
             (ResourceKind::Rate { windows, .. }, Some(params)) => {
                 let max_delay = if shadow {
@@ -1063,11 +1111,10 @@ impl Governor {
         let mut list: Vec<ActiveOverride> =
             p.overrides.iter().filter(|a| a.resolved.name != name || a.from_config).cloned().collect();
         list.insert(0, ActiveOverride { resolved: Resolved::new(name, spec), ovr, from_config: false });
-        e.profile.store(Arc::new(Profile {
-            plan: p.plan.clone(),
-            shadow: p.shadow,
-            overrides: list.into_boxed_slice(),
-        }));
+        self.set_profile(
+            &e,
+            Arc::new(Profile { plan: p.plan.clone(), shadow: p.shadow, overrides: list.into_boxed_slice() }),
+        );
         Ok(self.snapshot(&e, now_ms))
     }
 
@@ -1079,11 +1126,10 @@ impl Governor {
         let list: Vec<ActiveOverride> = p.overrides.iter().filter(|a| a.resolved.name != resource).cloned().collect();
         let found = list.len() != p.overrides.len();
         if found {
-            e.profile.store(Arc::new(Profile {
-                plan: p.plan.clone(),
-                shadow: p.shadow,
-                overrides: list.into_boxed_slice(),
-            }));
+            self.set_profile(
+                &e,
+                Arc::new(Profile { plan: p.plan.clone(), shadow: p.shadow, overrides: list.into_boxed_slice() }),
+            );
         }
         Ok(found)
     }
@@ -1099,7 +1145,7 @@ impl Governor {
         } else {
             cat.profile(&p.plan, false, &[], e.name())
         };
-        e.profile.store(np);
+        self.set_profile(&e, np);
         Ok(())
     }
 
@@ -1166,7 +1212,7 @@ impl Governor {
         for e in self.sorted_entries() {
             let p = e.profile.load_full();
             if Arc::ptr_eq(&p.plan, from) {
-                e.profile.store(cat.profile(to, p.shadow, &p.overrides, e.name()));
+                self.set_profile(&e, cat.profile(to, p.shadow, &p.overrides, e.name()));
                 if make_explicit {
                     e.explicit.store(true, Ordering::Relaxed);
                 }
@@ -1186,7 +1232,7 @@ impl Governor {
             return Err(Error::IsolationNotAllowed { plan: plan_id.to_owned(), mode: e.isolation.as_str().to_owned() });
         }
         let p = e.profile.load_full();
-        e.profile.store(cat.profile(to, p.shadow, &p.overrides, tenant));
+        self.set_profile(&e, cat.profile(to, p.shadow, &p.overrides, tenant));
         e.explicit.store(true, Ordering::Relaxed);
         Ok(self.snapshot(&e, now_ms))
     }
@@ -1229,7 +1275,7 @@ impl Governor {
         // Whether plan `id` changed, decided once per plan rather than once per tenant.
         let mut plan_changed: HashMap<(usize, usize), bool> = HashMap::new();
         let mut changed = Vec::new();
-        for e in self.inner.tenants.all() {
+        for e in self.all_entries() {
             let p = e.profile.load_full();
             let explicit = e.explicit.load(Ordering::Relaxed);
             let (plan, explicit) = match new_cat.plan(&p.plan.plan.id) {
@@ -1255,7 +1301,7 @@ impl Governor {
                 changed.push(e.name().to_owned());
             }
             e.explicit.store(explicit, Ordering::Relaxed);
-            e.profile.store(np);
+            self.set_profile(&e, np);
         }
         drop(old_cat);
         changed.sort();
@@ -1390,7 +1436,7 @@ impl Governor {
     /// Drops idle tenants' rate state (cells equivalent to a fresh one); returns how many.
     pub fn evict_idle(&self, now_ms: u64) -> usize {
         let mut n = 0;
-        for e in self.inner.tenants.all() {
+        for e in self.all_entries() {
             let p = e.profile.load_full();
             let params_of = |name: &'static str| p.resource_at(name, now_ms).and_then(|(r, _)| r.rate.clone());
             n += e.state.evict_idle(now_ms, &params_of, &e.hot);
@@ -1401,7 +1447,7 @@ impl Governor {
     /// Approximate bytes held per tenant on average: the entry (name, profile pointer, meter),
     /// its store state, its private profile if it has overrides, and two index slots.
     pub fn approx_bytes_per_tenant(&self) -> usize {
-        let all = self.inner.tenants.all();
+        let all = self.all_entries();
         if all.is_empty() {
             return 0;
         }

@@ -67,6 +67,24 @@ pub struct WindowParams {
     pub cap: u64,
     /// `cap × t_ns`: how far ahead of now the theoretical arrival time may run.
     pub span_ns: u64,
+    /// `1 / t_ns`, for [`div_exact`] (no hardware division on the check path).
+    pub inv_t: f64,
+}
+
+/// `x / t`, exactly, by multiplying with a precomputed `1 / t` and correcting by one.
+/// The float quotient of `x < 2^52` is within one of the true quotient.
+#[inline]
+pub fn div_exact(x: u64, t: u64, inv_t: f64) -> u64 {
+    if x >= 1 << 52 || t == 0 {
+        return x.checked_div(t).unwrap_or(0);
+    }
+    let mut q = (x as f64 * inv_t) as u64;
+    if q.saturating_mul(t) > x {
+        q -= 1;
+    } else if (q + 1).saturating_mul(t) <= x {
+        q += 1;
+    }
+    q
 }
 
 impl WindowParams {
@@ -75,7 +93,14 @@ impl WindowParams {
         let window_ns = w.window_ms.saturating_mul(NS_PER_MS);
         let t_ns = (window_ns / w.limit.max(1)).max(1);
         let cap = burst_capacity(w.limit, burst);
-        Self { limit: w.limit, window_ms: w.window_ms.max(1), t_ns, cap, span_ns: cap.saturating_mul(t_ns) }
+        Self {
+            limit: w.limit,
+            window_ms: w.window_ms.max(1),
+            t_ns,
+            cap,
+            span_ns: cap.saturating_mul(t_ns),
+            inv_t: 1.0 / t_ns as f64,
+        }
     }
 }
 
@@ -170,12 +195,12 @@ pub fn gcra_eval(tat_ns: u64, w: &WindowParams, now_ms: u64, cost: u64) -> (u64,
     let tat = tat_ns.max(now);
     let horizon = now.saturating_add(w.span_ns);
     if cost > w.cap {
-        let remaining = horizon.saturating_sub(tat) / w.t_ns;
+        let remaining = div_exact(horizon.saturating_sub(tat), w.t_ns, w.inv_t);
         return (tat_ns, RateOutcomeWindow { wait_ms: 0, remaining, reset_ms: ceil_ms(tat - now), never: true });
     }
     let new_tat = tat.saturating_add(cost.saturating_mul(w.t_ns));
     let wait_ns = new_tat.saturating_sub(horizon);
-    let remaining = if wait_ns == 0 { (horizon - new_tat) / w.t_ns } else { 0 };
+    let remaining = if wait_ns == 0 { div_exact(horizon - new_tat, w.t_ns, w.inv_t) } else { 0 };
     (
         new_tat,
         RateOutcomeWindow { wait_ms: ceil_ms(wait_ns), remaining, reset_ms: ceil_ms(new_tat - now), never: false },
@@ -429,6 +454,28 @@ mod tests {
         cells.resize(windows.len(), RateCell::Empty);
         let p = RateParams::new(windows, burst, alg);
         evaluate(cells, &p.windows, alg, r)
+    }
+
+    #[test]
+    fn div_exact_matches_division() {
+        let ts = [1u64, 2, 3, 7, 10, 333_333_333, 1_000_000, 17_280_000_000, 999_999_937, u64::MAX / 3];
+        let mut x = 1u64;
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            for &t in &ts {
+                for v in [x, x >> 12, x >> 20, x >> 40, x % 1_000_000_007] {
+                    assert_eq!(div_exact(v, t, 1.0 / t as f64), v / t, "{v} / {t}");
+                }
+            }
+        }
+        for t in 1..2000u64 {
+            for k in [0u64, 1, 2, 1000, 123_456_789] {
+                for d in [0u64, 1] {
+                    let v = (k * t).saturating_sub(d);
+                    assert_eq!(div_exact(v, t, 1.0 / t as f64), v / t);
+                }
+            }
+        }
     }
 
     #[test]

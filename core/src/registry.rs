@@ -1,10 +1,9 @@
-//! The tenant registry: tenant entries in a sharded hash table, found with one hash per
-//! lookup, names stored inline in the entry (no extra pointer chase for short names).
+//! The tenant registry: a sharded hash table found with one hash per lookup; tenant names are
+//! stored inline in the entry (no extra pointer chase for short names).
 
-use crate::governor::TenantEntry;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 const SHARD_BITS: u32 = 6;
 
@@ -46,11 +45,9 @@ impl std::fmt::Debug for TenantName {
     }
 }
 
-type Shard = RwLock<HashTable<Arc<TenantEntry>>>;
-
-/// How a registry keys its entries (statically dispatched so it inlines).
-pub(crate) trait KeyOf {
-    fn key(e: &TenantEntry) -> &[u8];
+/// An element of a registry: anything that exposes its key bytes.
+pub(crate) trait Keyed: Clone {
+    fn key(&self) -> &[u8];
 }
 
 /// Byte equality in 8-byte words: no `memcmp` call for the short keys tenant names are.
@@ -65,61 +62,66 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     ac.zip(bc).all(|(x, y)| word(x) == word(y)) && ar.iter().zip(br).all(|(x, y)| x == y)
 }
 
-/// Entries keyed by a byte string derived from the entry (its name, or its id).
-pub(crate) struct Registry<K: KeyOf> {
-    shards: Box<[Shard]>,
+/// Elements in 64 independently locked shards, found with one hash.
+pub(crate) struct Registry<T: Keyed> {
+    shards: Box<[RwLock<HashTable<T>>]>,
     hasher: foldhash::fast::RandomState,
-    _key: std::marker::PhantomData<K>,
 }
 
-fn read(l: &Shard) -> RwLockReadGuard<'_, HashTable<Arc<TenantEntry>>> {
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|p| p.into_inner())
 }
 
-fn write(l: &Shard) -> RwLockWriteGuard<'_, HashTable<Arc<TenantEntry>>> {
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
 
-impl<K: KeyOf> Registry<K> {
+impl<T: Keyed> Registry<T> {
     pub fn new() -> Self {
         let shards = (0..1usize << SHARD_BITS).map(|_| RwLock::new(HashTable::new())).collect();
-        Self { shards, hasher: foldhash::fast::RandomState::default(), _key: std::marker::PhantomData }
+        Self { shards, hasher: foldhash::fast::RandomState::default() }
     }
 
     #[inline]
-    fn locate(&self, key: &[u8]) -> (u64, &Shard) {
+    fn locate(&self, key: &[u8]) -> (u64, &RwLock<HashTable<T>>) {
         let h = self.hasher.hash_one(key);
         (h, &self.shards[(h >> (64 - SHARD_BITS)) as usize])
     }
 
-    /// Runs `f` on the entry under the shard's read lock.
+    /// Runs `f` on the element under the shard's read lock.
     #[inline]
-    pub fn with<R>(&self, key: &[u8], f: impl FnOnce(&Arc<TenantEntry>) -> R) -> Option<R> {
+    pub fn with<R>(&self, key: &[u8], f: impl FnOnce(&T) -> R) -> Option<R> {
         let (h, shard) = self.locate(key);
         let g = read(shard);
-        g.find(h, |e| bytes_eq(K::key(e), key)).map(f)
+        g.find(h, |e| bytes_eq(e.key(), key)).map(f)
     }
 
-    /// Inserts if no entry has the same key; returns false otherwise.
-    pub fn insert_new(&self, entry: Arc<TenantEntry>) -> bool {
-        let key = K::key(&entry);
+    /// Runs `f` on the element under the shard's write lock.
+    pub fn update<R>(&self, key: &[u8], f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let (h, shard) = self.locate(key);
         let mut g = write(shard);
-        if g.find(h, |e| bytes_eq(K::key(e), key)).is_some() {
+        g.find_mut(h, |e| bytes_eq(e.key(), key)).map(f)
+    }
+
+    /// Inserts if no element has the same key; returns false otherwise.
+    pub fn insert_new(&self, elem: T) -> bool {
+        let (h, shard) = self.locate(elem.key());
+        let mut g = write(shard);
+        if g.find(h, |e| bytes_eq(e.key(), elem.key())).is_some() {
             return false;
         }
-        g.insert_unique(h, entry.clone(), |e| self.hasher.hash_one(K::key(e)));
+        g.insert_unique(h, elem, |e| self.hasher.hash_one(e.key()));
         true
     }
 
-    pub fn remove(&self, key: &[u8]) -> Option<Arc<TenantEntry>> {
+    pub fn remove(&self, key: &[u8]) -> Option<T> {
         let (h, shard) = self.locate(key);
         let mut g = write(shard);
-        g.find_entry(h, |e| bytes_eq(K::key(e), key)).ok().map(|o| o.remove().0)
+        g.find_entry(h, |e| bytes_eq(e.key(), key)).ok().map(|o| o.remove().0)
     }
 
-    /// Every entry (shard by shard; not a consistent snapshot across shards).
-    pub fn all(&self) -> Vec<Arc<TenantEntry>> {
+    /// Every element (shard by shard; not a consistent snapshot across shards).
+    pub fn all(&self) -> Vec<T> {
         let mut out = Vec::new();
         for s in self.shards.iter() {
             out.extend(read(s).iter().cloned());
