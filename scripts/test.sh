@@ -26,4 +26,19 @@ cargo run --release --locked --quiet -p noisy_neighbor
 step "bench smoke run (figures are not judged here; see BENCHMARKS.md)"
 cargo run --release --locked --quiet -p tenantguard-bench -- --quick
 
+step "python: venv, pinned tools, pip install ./bindings-python (maturin, abi3 wheel)"
+source scripts/python-env.sh
+python -c "import tenantguard, sys; print('tenantguard', tenantguard.__version__, 'on', sys.version.split()[0])"
+
+step "python: pytest (surface, errors, threads, asyncio, conformance corpus, Starlette example)"
+(cd bindings-python && python -m pytest -q tests)
+
+step "python: mypy --strict on the package, tests and examples; stubtest (stubs must match the module)"
+(cd bindings-python && python -m mypy --strict python/tenantguard tests ../examples/python)
+python -m mypy.stubtest tenantguard._native
+
+step "python: bench smoke run"
+python bindings-python/bench/bench.py --quick
+deactivate
+
 printf '\nall checks passed\n'

@@ -1,0 +1,774 @@
+//! The Python shell of tenantguard: converts types and errors, nothing else.
+//!
+//! Every rule lives in the `tenantguard` crate. This module maps Python arguments onto the
+//! core API, returns decisions as frozen `Decision` objects and everything else as plain
+//! dicts (snake_case keys), and raises the exception classes defined in
+//! `tenantguard/errors.py` with the error's stable `code`.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::time::Duration;
+use tenantguard::api::ApiError;
+use tenantguard::multi_tenant::quotas::RateLimiter;
+use tenantguard::{Config, Decision, Error, Feature, Governor, IsolationMode, Override, Plan, UserQuotaManager};
+
+// ----- errors ---------------------------------------------------------------------------------
+
+static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+fn class_for(code: &str, has_decision: bool) -> &'static str {
+    match code {
+        "TENANT_NOT_FOUND" | "PLAN_NOT_FOUND" | "RESOURCE_NOT_FOUND" | "LEASE_NOT_FOUND" => "NotFound",
+        "CONFIG_INVALID" => "ConfigError",
+        "INVALID_ARGUMENT" | "WRONG_RESOURCE_KIND" => "InvalidArgument",
+        "TENANT_EXISTS" | "PLAN_EXISTS" | "PLAN_PROTECTED" | "ISOLATION_NOT_ALLOWED" => "Conflict",
+        "STORE_UNAVAILABLE" => "StoreError",
+        _ if has_decision => "QuotaExceeded",
+        _ => "TenantGuardError",
+    }
+}
+
+/// Builds the Python exception for a core error: the class by code, with `code`, `key`,
+/// `line`, `column` and (for quota errors) the decision and its fields as attributes.
+fn py_err(py: Python<'_>, e: Error) -> PyErr {
+    let api = ApiError::from(e.clone());
+    let decision = match &e {
+        Error::QuotaExceeded(d) => Some(PyDecision::from((**d).clone())),
+        _ => None,
+    };
+    let build = || -> PyResult<PyErr> {
+        let module = ERRORS.get_or_try_init(py, || py.import("tenantguard.errors").map(Bound::unbind))?.bind(py);
+        let cls = module.getattr(class_for(&api.code, decision.is_some()))?;
+        let exc = cls.call1((api.message.clone(),))?;
+        exc.setattr("code", api.code.clone())?;
+        exc.setattr("key", api.key.clone())?;
+        exc.setattr("line", api.line)?;
+        exc.setattr("column", api.column)?;
+        if let Some(d) = decision {
+            exc.setattr("resource", d.resource)?;
+            exc.setattr("limit", d.limit)?;
+            exc.setattr("remaining", d.remaining)?;
+            exc.setattr("retry_after_ms", d.retry_after_ms)?;
+            exc.setattr("decision", Py::new(py, d)?)?;
+        }
+        Ok(PyErr::from_value(exc))
+    };
+    build().unwrap_or_else(|err| err)
+}
+
+trait IntoPy<T> {
+    fn py(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> IntoPy<T> for Result<T, Error> {
+    fn py(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| py_err(py, e))
+    }
+}
+
+fn invalid(py: Python<'_>, name: &str, message: impl Into<String>) -> PyErr {
+    py_err(py, Error::invalid(name, message))
+}
+
+// ----- dict conversion ------------------------------------------------------------------------
+
+fn snake(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            o.push('_');
+            o.push(c.to_ascii_lowercase());
+        } else {
+            o.push(c);
+        }
+    }
+    o
+}
+
+fn camel(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    let mut up = false;
+    for c in s.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            o.push(c.to_ascii_uppercase());
+            up = false;
+        } else {
+            o.push(c);
+        }
+    }
+    o
+}
+
+fn rekey(v: Value, f: fn(&str) -> String) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (f(&k), rekey(v, f))).collect::<Map<_, _>>()),
+        Value::Array(xs) => Value::Array(xs.into_iter().map(|x| rekey(x, f)).collect()),
+        other => other,
+    }
+}
+
+/// A core value as a Python dict/list with snake_case keys.
+fn to_py<T: Serialize>(py: Python<'_>, v: &T) -> PyResult<Py<PyAny>> {
+    let value = serde_json::to_value(v).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(pythonize::pythonize(py, &rekey(value, snake))?.unbind())
+}
+
+/// A Python dict (snake_case or camelCase keys) as a core value.
+fn from_py<T: DeserializeOwned>(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
+    let value: Value = pythonize::depythonize(obj).map_err(|e| invalid(py, what, e.to_string()))?;
+    serde_json::from_value(rekey(value, camel)).map_err(|e| invalid(py, what, e.to_string()))
+}
+
+fn config_from(
+    py: Python<'_>,
+    config: Option<&Bound<'_, PyAny>>,
+    toml: Option<&str>,
+    json: Option<&str>,
+    path: Option<&str>,
+) -> PyResult<Config> {
+    let given = [config.is_some(), toml.is_some(), json.is_some(), path.is_some()].iter().filter(|b| **b).count();
+    if given > 1 {
+        return Err(invalid(py, "config", "give one of config (dict), toml, json or path"));
+    }
+    let parsed = if let Some(c) = config {
+        if !c.is_instance_of::<PyDict>() {
+            return Err(PyTypeError::new_err(format!("config must be a dict, not {}", c.get_type().name()?)));
+        }
+        let value: Value = pythonize::depythonize(c).map_err(|e| invalid(py, "config", e.to_string()))?;
+        Config::from_json(&value.to_string())
+    } else if let Some(t) = toml {
+        Config::from_toml(t)
+    } else if let Some(j) = json {
+        Config::from_json(j)
+    } else if let Some(p) = path {
+        Config::from_path(p)
+    } else {
+        return Ok(Config::default());
+    };
+    parsed.map_err(|e| py_err(py, Error::Config(e)))
+}
+
+fn isolation(py: Python<'_>, s: &str) -> PyResult<IsolationMode> {
+    IsolationMode::parse(s).ok_or_else(|| {
+        invalid(
+            py,
+            "isolation",
+            format!("unknown isolation mode `{s}` (SharedSchema, SeparateSchema, SeparateDatabase)"),
+        )
+    })
+}
+
+// ----- Decision -------------------------------------------------------------------------------
+
+/// The answer to every check (frozen). `bool(decision)` is `decision.allowed`.
+#[pyclass(frozen, eq, skip_from_py_object, module = "tenantguard", name = "Decision")]
+#[derive(Clone, PartialEq)]
+pub struct PyDecision {
+    #[pyo3(get)]
+    allowed: bool,
+    #[pyo3(get)]
+    action: &'static str,
+    #[pyo3(get)]
+    code: Option<&'static str>,
+    #[pyo3(get)]
+    resource: &'static str,
+    #[pyo3(get)]
+    limit: Option<u64>,
+    #[pyo3(get)]
+    remaining: Option<u64>,
+    #[pyo3(get)]
+    retry_after_ms: u64,
+    #[pyo3(get)]
+    reset_ms: u64,
+    #[pyo3(get)]
+    delay_ms: u64,
+    #[pyo3(get)]
+    shadow: bool,
+    #[pyo3(get)]
+    lease_id: Option<u64>,
+    #[pyo3(get)]
+    ticket: Option<u64>,
+}
+
+impl From<Decision> for PyDecision {
+    #[inline]
+    fn from(d: Decision) -> Self {
+        Self {
+            allowed: d.allowed,
+            action: d.action.as_str(),
+            code: d.code.map(|c| c.as_str()),
+            resource: d.resource,
+            limit: d.limit,
+            remaining: d.remaining,
+            retry_after_ms: d.retry_after_ms,
+            reset_ms: d.reset_ms,
+            delay_ms: d.delay_ms,
+            shadow: d.shadow,
+            lease_id: d.lease_id,
+            ticket: d.ticket,
+        }
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "None".into())
+}
+
+#[pymethods]
+impl PyDecision {
+    fn __bool__(&self) -> bool {
+        self.allowed
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Decision(allowed={}, action='{}', code={}, resource='{}', limit={}, remaining={}, retry_after_ms={}, reset_ms={}, delay_ms={}, shadow={}, lease_id={}, ticket={})",
+            if self.allowed { "True" } else { "False" },
+            self.action,
+            self.code.map(|c| format!("'{c}'")).unwrap_or_else(|| "None".into()),
+            self.resource,
+            opt(self.limit),
+            opt(self.remaining),
+            self.retry_after_ms,
+            self.reset_ms,
+            self.delay_ms,
+            if self.shadow { "True" } else { "False" },
+            opt(self.lease_id),
+            opt(self.ticket),
+        )
+    }
+
+    /// The decision as a dict (snake_case keys).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("allowed", self.allowed)?;
+        d.set_item("action", self.action)?;
+        d.set_item("code", self.code)?;
+        d.set_item("resource", self.resource)?;
+        d.set_item("limit", self.limit)?;
+        d.set_item("remaining", self.remaining)?;
+        d.set_item("retry_after_ms", self.retry_after_ms)?;
+        d.set_item("reset_ms", self.reset_ms)?;
+        d.set_item("delay_ms", self.delay_ms)?;
+        d.set_item("shadow", self.shadow)?;
+        d.set_item("lease_id", self.lease_id)?;
+        d.set_item("ticket", self.ticket)?;
+        Ok(d)
+    }
+}
+
+// ----- Governor -------------------------------------------------------------------------------
+
+/// Per-tenant governance: tenants, plans, checks, leases, usage. Thread-safe; one instance
+/// is meant to be shared by the whole process.
+#[pyclass(subclass, frozen, module = "tenantguard._native", name = "Governor")]
+pub struct PyGovernor {
+    gov: Governor,
+}
+
+impl PyGovernor {
+    fn now(&self, now_ms: Option<u64>) -> u64 {
+        now_ms.unwrap_or_else(|| self.gov.now_ms())
+    }
+}
+
+#[pymethods]
+impl PyGovernor {
+    /// A governor from a config dict (the JSON model), TOML text, JSON text or a file path;
+    /// the built-in plans if none is given.
+    #[new]
+    #[pyo3(signature = (config=None, *, toml=None, json=None, path=None))]
+    fn new(
+        py: Python<'_>,
+        config: Option<&Bound<'_, PyAny>>,
+        toml: Option<&str>,
+        json: Option<&str>,
+        path: Option<&str>,
+    ) -> PyResult<Self> {
+        let cfg = config_from(py, config, toml, json, path)?;
+        Ok(Self { gov: Governor::builder().config(cfg).build() })
+    }
+
+    /// Milliseconds since the epoch from the system clock (what `now_ms=None` means).
+    fn now_ms(&self) -> u64 {
+        self.gov.now_ms()
+    }
+
+    // tenants
+
+    #[pyo3(signature = (name, plan=None, isolation="SharedSchema", now_ms=None))]
+    fn register(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        plan: Option<&str>,
+        isolation: &str,
+        now_ms: Option<u64>,
+    ) -> PyResult<Py<PyAny>> {
+        let iso = self::isolation(py, isolation)?;
+        let t = self.gov.register(name, plan, iso, self.now(now_ms)).py(py)?;
+        to_py(py, &t)
+    }
+
+    fn tenant(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.tenant(name).py(py)?)
+    }
+
+    fn tenant_by_id(&self, py: Python<'_>, id: &str) -> PyResult<Py<PyAny>> {
+        let uuid = tenantguard::Uuid::parse_str(id).map_err(|e| invalid(py, "id", e.to_string()))?;
+        to_py(py, &self.gov.tenant_by_id(uuid).py(py)?)
+    }
+
+    fn list_tenants(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.list_tenants())
+    }
+
+    fn remove_tenant(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.remove_tenant(name).py(py)?)
+    }
+
+    /// A pre-resolved tenant: checks through it skip the name lookup.
+    fn handle(&self, py: Python<'_>, tenant: &str) -> PyResult<PyTenantHandle> {
+        Ok(PyTenantHandle { handle: self.gov.handle(tenant).py(py)?, gov: self.gov.clone() })
+    }
+
+    // checks
+
+    /// Checks (and consumes) `cost` units of `resource` for `tenant`.
+    #[pyo3(signature = (tenant, resource="qps", cost=1, now_ms=None))]
+    fn check(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        resource: &str,
+        cost: u64,
+        now_ms: Option<u64>,
+    ) -> PyResult<PyDecision> {
+        self.gov.check(tenant, resource, cost, self.now(now_ms)).map(PyDecision::from).py(py)
+    }
+
+    /// What `check` would answer, without consuming.
+    #[pyo3(signature = (tenant, resource="qps", cost=1, now_ms=None))]
+    fn peek(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        resource: &str,
+        cost: u64,
+        now_ms: Option<u64>,
+    ) -> PyResult<PyDecision> {
+        self.gov.peek(tenant, resource, cost, self.now(now_ms)).map(PyDecision::from).py(py)
+    }
+
+    #[pyo3(signature = (tenant, resource="connections", ticket=None, now_ms=None))]
+    fn acquire_lease(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        resource: &str,
+        ticket: Option<u64>,
+        now_ms: Option<u64>,
+    ) -> PyResult<PyDecision> {
+        self.gov.acquire(tenant, resource, ticket, self.now(now_ms)).map(PyDecision::from).py(py)
+    }
+
+    #[pyo3(signature = (tenant, lease_id, resource="connections", now_ms=None))]
+    fn release(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        lease_id: u64,
+        resource: &str,
+        now_ms: Option<u64>,
+    ) -> PyResult<PyDecision> {
+        self.gov.release(tenant, resource, lease_id, self.now(now_ms)).map(PyDecision::from).py(py)
+    }
+
+    #[pyo3(signature = (tenant, ticket, resource="connections"))]
+    fn cancel(&self, py: Python<'_>, tenant: &str, ticket: u64, resource: &str) -> PyResult<bool> {
+        self.gov.cancel(tenant, resource, ticket).py(py)
+    }
+
+    #[pyo3(signature = (tenant, resource="connections"))]
+    fn concurrency_stats(&self, py: Python<'_>, tenant: &str, resource: &str) -> PyResult<Py<PyAny>> {
+        let s = self.gov.concurrency_stats(tenant, resource).py(py)?;
+        let d = to_py(py, &s)?;
+        d.bind(py).set_item("average", s.average())?;
+        Ok(d)
+    }
+
+    #[pyo3(signature = (tenant, amount, resource="storage", now_ms=None))]
+    fn set_usage(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        amount: u64,
+        resource: &str,
+        now_ms: Option<u64>,
+    ) -> PyResult<PyDecision> {
+        self.gov.set_usage(tenant, resource, amount, self.now(now_ms)).map(PyDecision::from).py(py)
+    }
+
+    #[pyo3(signature = (tenant, amount, resource="storage", now_ms=None))]
+    fn add_usage(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        amount: u64,
+        resource: &str,
+        now_ms: Option<u64>,
+    ) -> PyResult<PyDecision> {
+        self.gov.add_usage(tenant, resource, amount, self.now(now_ms)).map(PyDecision::from).py(py)
+    }
+
+    #[pyo3(signature = (tenant, amount, resource="storage", now_ms=None))]
+    fn subtract_usage(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        amount: u64,
+        resource: &str,
+        now_ms: Option<u64>,
+    ) -> PyResult<PyDecision> {
+        self.gov.subtract_usage(tenant, resource, amount, self.now(now_ms)).map(PyDecision::from).py(py)
+    }
+
+    #[pyo3(signature = (tenant, resource="storage"))]
+    fn usage_value(&self, py: Python<'_>, tenant: &str, resource: &str) -> PyResult<u64> {
+        self.gov.usage_value(tenant, resource).py(py)
+    }
+
+    #[pyo3(signature = (tenant, resource="transaction", now_ms=None))]
+    fn begin(&self, py: Python<'_>, tenant: &str, resource: &str, now_ms: Option<u64>) -> PyResult<PyDecision> {
+        self.gov.begin(tenant, resource, self.now(now_ms)).map(PyDecision::from).py(py)
+    }
+
+    #[pyo3(signature = (tenant, lease_id, resource="transaction", now_ms=None))]
+    fn touch(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        lease_id: u64,
+        resource: &str,
+        now_ms: Option<u64>,
+    ) -> PyResult<PyDecision> {
+        self.gov.touch(tenant, resource, lease_id, self.now(now_ms)).map(PyDecision::from).py(py)
+    }
+
+    #[pyo3(signature = (tenant, lease_id, resource="transaction", now_ms=None))]
+    fn end(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        lease_id: u64,
+        resource: &str,
+        now_ms: Option<u64>,
+    ) -> PyResult<PyDecision> {
+        self.gov.end(tenant, resource, lease_id, self.now(now_ms)).map(PyDecision::from).py(py)
+    }
+
+    #[pyo3(signature = (now_ms=None))]
+    fn expired_leases(&self, py: Python<'_>, now_ms: Option<u64>) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.expired_leases(self.now(now_ms)))
+    }
+
+    fn check_feature(&self, py: Python<'_>, tenant: &str, feature: &str) -> PyResult<PyDecision> {
+        let f = Feature::parse(feature).ok_or_else(|| {
+            invalid(
+                py,
+                "feature",
+                format!("unknown feature `{feature}` (rls, cdc, migrations, custom_quotas, all_isolation_modes)"),
+            )
+        })?;
+        self.gov.check_feature(tenant, f).map(PyDecision::from).py(py)
+    }
+
+    // overrides and shadow
+
+    #[pyo3(signature = (tenant, resource, *, limit=None, burst=None, idle_ms=None, expires_at_ms=None, reason=None, now_ms=None))]
+    #[allow(clippy::too_many_arguments)] // one keyword argument per Override field
+    fn set_override(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        resource: &str,
+        limit: Option<u64>,
+        burst: Option<f64>,
+        idle_ms: Option<u64>,
+        expires_at_ms: Option<u64>,
+        reason: Option<String>,
+        now_ms: Option<u64>,
+    ) -> PyResult<Py<PyAny>> {
+        let o = Override { resource: resource.to_owned(), limit, burst, idle_ms, expires_at_ms, reason };
+        to_py(py, &self.gov.set_override(tenant, o, self.now(now_ms)).py(py)?)
+    }
+
+    fn clear_override(&self, py: Python<'_>, tenant: &str, resource: &str) -> PyResult<bool> {
+        self.gov.clear_override(tenant, resource).py(py)
+    }
+
+    #[pyo3(signature = (tenant, shadow=true))]
+    fn set_shadow(&self, py: Python<'_>, tenant: &str, shadow: bool) -> PyResult<()> {
+        self.gov.set_shadow(tenant, shadow).py(py)
+    }
+
+    #[pyo3(signature = (shadow=true))]
+    fn set_global_shadow(&self, shadow: bool) {
+        self.gov.set_global_shadow(shadow);
+    }
+
+    // plans
+
+    fn plan(&self, py: Python<'_>, id: &str) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.plan(id).py(py)?)
+    }
+
+    fn list_plans(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.list_plans())
+    }
+
+    fn create_plan(&self, py: Python<'_>, plan: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let p: Plan = from_py(py, plan, "plan")?;
+        to_py(py, &self.gov.create_plan(p).py(py)?)
+    }
+
+    fn update_plan(&self, py: Python<'_>, plan: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        let p: Plan = from_py(py, plan, "plan")?;
+        Ok(self.gov.update_plan(p).py(py)?.iter().map(|u| u.to_string()).collect())
+    }
+
+    #[pyo3(signature = (tenant, plan, now_ms=None))]
+    fn change_plan(&self, py: Python<'_>, tenant: &str, plan: &str, now_ms: Option<u64>) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.change_plan(tenant, plan, self.now(now_ms)).py(py)?)
+    }
+
+    fn downgrade(&self, py: Python<'_>, from_plan: &str, to_plan: &str) -> PyResult<Vec<String>> {
+        Ok(self.gov.downgrade(from_plan, to_plan).py(py)?.iter().map(|u| u.to_string()).collect())
+    }
+
+    /// Deletes a plan; returns `(deleted_plan, fallback_plan_id, moved_tenant_ids)`.
+    fn delete_plan<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyTuple>> {
+        let (plan, fallback, moved) = self.gov.delete_plan(id).py(py)?;
+        let ids: Vec<String> = moved.iter().map(|u| u.to_string()).collect();
+        PyTuple::new(
+            py,
+            [to_py(py, &plan)?, fallback.into_pyobject(py)?.into_any().unbind(), ids.into_pyobject(py)?.unbind()],
+        )
+    }
+
+    // configuration
+
+    /// Hot reload from a config dict, TOML, JSON or a path: counters and leases are kept.
+    #[pyo3(signature = (config=None, *, toml=None, json=None, path=None))]
+    fn reload(
+        &self,
+        py: Python<'_>,
+        config: Option<&Bound<'_, PyAny>>,
+        toml: Option<&str>,
+        json: Option<&str>,
+        path: Option<&str>,
+    ) -> PyResult<Py<PyAny>> {
+        if config.is_none() && toml.is_none() && json.is_none() && path.is_none() {
+            return Err(invalid(py, "config", "give one of config (dict), toml, json or path"));
+        }
+        let cfg = config_from(py, config, toml, json, path)?;
+        let report = py.detach(|| self.gov.reload(cfg)).py(py)?;
+        to_py(py, &report)
+    }
+
+    // usage and status
+
+    #[pyo3(signature = (tenant, now_ms=None))]
+    fn status(&self, py: Python<'_>, tenant: &str, now_ms: Option<u64>) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.status(tenant, self.now(now_ms)).py(py)?)
+    }
+
+    fn usage(&self, py: Python<'_>, tenant: &str) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.usage(tenant).py(py)?)
+    }
+
+    /// Records host usage: gauges (`table_count=`, `total_rows=`, ...) and increments
+    /// (`api_requests=`, `egress_bytes=`, ...).
+    #[pyo3(signature = (tenant, now_ms=None, **report))]
+    fn record_usage(
+        &self,
+        py: Python<'_>,
+        tenant: &str,
+        now_ms: Option<u64>,
+        report: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let r = match report {
+            Some(d) => from_py(py, d.as_any(), "report")?,
+            None => Default::default(),
+        };
+        self.gov.record_usage(tenant, &r, self.now(now_ms)).py(py)
+    }
+
+    fn reset_usage_period(&self, py: Python<'_>, tenant: &str) -> PyResult<()> {
+        self.gov.reset_usage_period(tenant).py(py)
+    }
+
+    fn violations(&self, py: Python<'_>, tenant: &str) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.violations(tenant).py(py)?)
+    }
+
+    #[pyo3(signature = (tenant, now_ms=None))]
+    fn quota_tracking(&self, py: Python<'_>, tenant: &str, now_ms: Option<u64>) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.quota_tracking(tenant, self.now(now_ms)).py(py)?)
+    }
+
+    /// Prometheus text exposition of every tenant.
+    #[pyo3(signature = (now_ms=None))]
+    fn prometheus(&self, py: Python<'_>, now_ms: Option<u64>) -> String {
+        let now = self.now(now_ms);
+        py.detach(|| self.gov.prometheus(now))
+    }
+
+    #[pyo3(signature = (now_ms=None))]
+    fn evict_idle(&self, py: Python<'_>, now_ms: Option<u64>) -> usize {
+        let now = self.now(now_ms);
+        py.detach(|| self.gov.evict_idle(now))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Governor(tenants={})", self.gov.tenant_count())
+    }
+}
+
+/// A pre-resolved tenant (`Governor.handle(name)`): checks skip the name lookup.
+#[pyclass(frozen, module = "tenantguard", name = "TenantHandle")]
+pub struct PyTenantHandle {
+    handle: tenantguard::TenantHandle,
+    gov: Governor,
+}
+
+#[pymethods]
+impl PyTenantHandle {
+    #[getter]
+    fn name(&self) -> &str {
+        self.handle.name()
+    }
+
+    #[getter]
+    fn id(&self) -> String {
+        self.handle.id().to_string()
+    }
+
+    #[pyo3(signature = (resource="qps", cost=1, now_ms=None))]
+    fn check(&self, py: Python<'_>, resource: &str, cost: u64, now_ms: Option<u64>) -> PyResult<PyDecision> {
+        let now = now_ms.unwrap_or_else(|| self.gov.now_ms());
+        self.handle.check(resource, cost, now).map(PyDecision::from).py(py)
+    }
+
+    #[pyo3(signature = (resource="qps", cost=1, now_ms=None))]
+    fn peek(&self, py: Python<'_>, resource: &str, cost: u64, now_ms: Option<u64>) -> PyResult<PyDecision> {
+        let now = now_ms.unwrap_or_else(|| self.gov.now_ms());
+        self.handle.peek(resource, cost, now).map(PyDecision::from).py(py)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("TenantHandle('{}')", self.handle.name())
+    }
+}
+
+// ----- S1 limiters ----------------------------------------------------------------------------
+
+/// Per-user requests-per-minute (S1 `UserQuotaManager`).
+#[pyclass(frozen, module = "tenantguard", name = "UserQuotaManager")]
+pub struct PyUserQuotaManager {
+    inner: UserQuotaManager,
+    gov: Governor,
+}
+
+#[pymethods]
+impl PyUserQuotaManager {
+    #[new]
+    #[pyo3(signature = (default_rpm=60))]
+    fn new(default_rpm: u32) -> Self {
+        Self { inner: UserQuotaManager::new(default_rpm), gov: Governor::new() }
+    }
+
+    #[getter]
+    fn default_rpm(&self) -> u32 {
+        self.inner.default_rpm()
+    }
+
+    fn set_quota(&self, user: &str, rpm: u32) {
+        self.inner.set_quota(user, rpm);
+    }
+
+    fn clear_quota(&self, user: &str) {
+        self.inner.clear_quota(user);
+    }
+
+    /// Counts one request; raises `QuotaExceeded` (code `RATE_LIMITED`) when over.
+    #[pyo3(signature = (user, now_ms=None))]
+    fn check_quota(&self, py: Python<'_>, user: &str, now_ms: Option<u64>) -> PyResult<PyDecision> {
+        let now = now_ms.unwrap_or_else(|| self.gov.now_ms());
+        self.inner.check_quota_at(user, now).map(PyDecision::from).py(py)
+    }
+
+    /// `[(user, rpm, current_count, window_start_ms), ...]` sorted by user.
+    fn snapshot(&self) -> Vec<(String, u32, u32, u64)> {
+        self.inner.snapshot()
+    }
+}
+
+/// A keyed limiter of any window (S1 `multi_tenant::quotas::RateLimiter`).
+#[pyclass(frozen, module = "tenantguard", name = "RateLimiter")]
+pub struct PyRateLimiter {
+    inner: RateLimiter,
+    gov: Governor,
+}
+
+#[pymethods]
+impl PyRateLimiter {
+    /// `window_ms` milliseconds per window, or `window` as text (`"60s"`).
+    #[new]
+    #[pyo3(signature = (window_ms=None, *, window=None))]
+    fn new(py: Python<'_>, window_ms: Option<u64>, window: Option<&str>) -> PyResult<Self> {
+        let ms = match (window_ms, window) {
+            (Some(ms), None) => ms,
+            (None, Some(text)) => tenantguard::config::parse_duration_ms(text).map_err(|m| invalid(py, "window", m))?,
+            _ => return Err(invalid(py, "window", "give window_ms or window")),
+        };
+        if ms == 0 {
+            return Err(invalid(py, "window", "window must be at least 1 ms"));
+        }
+        Ok(Self { inner: RateLimiter::new(Duration::from_millis(ms)), gov: Governor::new() })
+    }
+
+    #[getter]
+    fn window_ms(&self) -> u64 {
+        self.inner.window_ms()
+    }
+
+    #[pyo3(signature = (key, limit, now_ms=None))]
+    fn check(&self, key: &str, limit: u64, now_ms: Option<u64>) -> bool {
+        self.inner.check_at(key, limit, now_ms.unwrap_or_else(|| self.gov.now_ms()))
+    }
+
+    #[pyo3(signature = (key, limit, now_ms=None))]
+    fn remaining(&self, key: &str, limit: u64, now_ms: Option<u64>) -> u64 {
+        self.inner.remaining_at(key, limit, now_ms.unwrap_or_else(|| self.gov.now_ms()))
+    }
+}
+
+/// The native module. Every type is `Send + Sync`, so it is marked free-threading safe.
+#[pymodule(gil_used = false)]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyGovernor>()?;
+    m.add_class::<PyTenantHandle>()?;
+    m.add_class::<PyDecision>()?;
+    m.add_class::<PyUserQuotaManager>()?;
+    m.add_class::<PyRateLimiter>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
