@@ -108,6 +108,46 @@ pub enum Error {
     /// The state store failed (e.g. a remote store is unreachable).
     #[error("state store error: {0}")]
     Store(String),
+    /// A policy expression does not parse.
+    #[error("syntax error in {clause} of policy \"{policy}\" on table \"{table}\" at position {position}: {message}")]
+    PolicySyntax {
+        /// The table.
+        table: String,
+        /// The policy.
+        policy: String,
+        /// `using` or `with_check`.
+        clause: String,
+        /// What was wrong.
+        message: String,
+        /// 1-based character position in the expression.
+        position: usize,
+    },
+    /// A policy of this name exists on the table.
+    #[error("policy \"{policy}\" for table \"{table}\" already exists")]
+    PolicyExists {
+        /// The table.
+        table: String,
+        /// The policy.
+        policy: String,
+    },
+    /// A new row fails the WITH CHECK of the table's policies (PostgreSQL's wording).
+    #[error("new row violates row-level security policy {}for table \"{table}\"", .policy.as_ref().map(|p| format!("\"{p}\" ")).unwrap_or_default())]
+    PolicyViolation {
+        /// The table.
+        table: String,
+        /// The restrictive policy that failed (none when the permissive ones did).
+        policy: Option<String>,
+    },
+    /// A policy raised an error on this row (type mismatch, bad input, missing setting).
+    #[error("policy \"{policy}\" on table \"{table}\": {message}")]
+    PolicyEvaluation {
+        /// The table.
+        table: String,
+        /// The policy.
+        policy: String,
+        /// PostgreSQL's message.
+        message: String,
+    },
 }
 
 impl Error {
@@ -128,6 +168,20 @@ impl Error {
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
             Error::QuotaExceeded(d) => d.code.map(|c| c.as_str()).unwrap_or("QUOTA_EXCEEDED"),
             Error::Store(_) => "STORE_UNAVAILABLE",
+            Error::PolicySyntax { .. } => "POLICY_SYNTAX_ERROR",
+            Error::PolicyExists { .. } => "POLICY_EXISTS",
+            Error::PolicyViolation { .. } => "POLICY_VIOLATION",
+            Error::PolicyEvaluation { .. } => "POLICY_EVALUATION_ERROR",
+        }
+    }
+
+    /// Fills in the table of a policy evaluation error.
+    pub fn in_table(self, table: &str) -> Self {
+        match self {
+            Error::PolicyEvaluation { policy, message, .. } => {
+                Error::PolicyEvaluation { table: table.to_owned(), policy, message }
+            }
+            other => other,
         }
     }
 

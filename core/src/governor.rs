@@ -316,6 +316,7 @@ struct Inner {
     ids: IdGen,
     global_shadow: AtomicBool,
     current: Mutex<Option<TenantContext>>,
+    rls: crate::rls::RlsEngine,
 }
 
 /// The governor: register tenants, check their quotas, manage plans. Clones share state.
@@ -376,6 +377,7 @@ impl GovernorBuilder {
                 ids: IdGen::default(),
                 global_shadow: AtomicBool::new(false),
                 current: Mutex::new(None),
+                rls: crate::rls::RlsEngine::new(),
             }),
         }
     }
@@ -1538,6 +1540,37 @@ impl Governor {
             Ok(e) => self.check_entry(&e, resource, 1, self.now_ms(), true).map(|d| d.is_immediate()).unwrap_or(false),
             Err(_) => false,
         }
+    }
+
+    /// Row-level security for this governor's tables.
+    pub fn rls(&self) -> &crate::rls::RlsEngine {
+        &self.inner.rls
+    }
+
+    /// S1: creates (or replaces) a policy on `table` and enables RLS on it. `expression` is
+    /// used as USING when `using` is empty; `with_check` is the WITH CHECK expression.
+    pub fn create_rls_policy(
+        &self,
+        table: String,
+        name: String,
+        expression: String,
+        command: crate::rls::RLSCommand,
+        using: String,
+        with_check: Option<String>,
+    ) -> Result<()> {
+        use crate::rls::RLSCommand;
+        let using = if using.trim().is_empty() { expression } else { using };
+        let def = crate::rls::PolicyDef {
+            name,
+            restrictive: false,
+            command,
+            roles: vec![],
+            using: if command == RLSCommand::Insert { None } else { Some(using) },
+            with_check: if matches!(command, RLSCommand::Select | RLSCommand::Delete) { None } else { with_check },
+        };
+        self.inner.rls.create_policy(&table, def, true)?;
+        self.inner.rls.set_enabled(&table, true);
+        Ok(())
     }
 
     /// S1: changes a tenant's plan by id.

@@ -32,6 +32,7 @@ pub mod multi_tenant;
 pub mod plan;
 pub mod quota;
 mod registry;
+pub mod rls;
 mod sharded;
 pub mod store;
 pub mod tenant;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 pub use crate::governor::{Governor as TenantManager, TenantHandle};
 pub use crate::plan::{Plan, PlanFeatures, ResourceLimits};
+pub use crate::rls::RLSCommand;
 
 /// How a tenant's data is separated from other tenants'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

@@ -1,0 +1,496 @@
+//! SQL values with PostgreSQL's typing rules for the subset RLS policies use.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A SQL type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Type {
+    /// `boolean`
+    Bool,
+    /// `integer` (int4)
+    Int4,
+    /// `bigint` (int8)
+    Int8,
+    /// `numeric` (exact decimal)
+    Numeric,
+    /// `text`
+    Text,
+    /// `uuid`
+    Uuid,
+    /// `jsonb`
+    Json,
+    /// An array of the element type.
+    Array(Box<Type>),
+    /// An untyped string literal (PostgreSQL's `unknown`), resolved by context.
+    Unknown,
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Bool => f.write_str("boolean"),
+            Type::Int4 => f.write_str("integer"),
+            Type::Int8 => f.write_str("bigint"),
+            Type::Numeric => f.write_str("numeric"),
+            Type::Text => f.write_str("text"),
+            Type::Uuid => f.write_str("uuid"),
+            Type::Json => f.write_str("jsonb"),
+            Type::Array(t) => write!(f, "{t}[]"),
+            Type::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+impl Type {
+    /// Parses a type name as written in a cast.
+    pub fn parse(name: &str) -> Option<Type> {
+        let n = name.trim().to_ascii_lowercase();
+        if let Some(inner) = n.strip_suffix("[]") {
+            return Type::parse(inner).map(|t| Type::Array(Box::new(t)));
+        }
+        Some(match n.as_str() {
+            "bool" | "boolean" => Type::Bool,
+            "int" | "int4" | "integer" => Type::Int4,
+            "bigint" | "int8" => Type::Int8,
+            "numeric" | "decimal" => Type::Numeric,
+            "text" | "varchar" | "character varying" | "name" => Type::Text,
+            "uuid" => Type::Uuid,
+            "json" | "jsonb" => Type::Json,
+            _ => return None,
+        })
+    }
+
+    fn is_integer(&self) -> bool {
+        matches!(self, Type::Int4 | Type::Int8)
+    }
+
+    /// Numeric category (int4, int8, numeric).
+    pub fn is_number(&self) -> bool {
+        matches!(self, Type::Int4 | Type::Int8 | Type::Numeric)
+    }
+}
+
+/// An exact decimal: `mantissa × 10^-scale`.
+#[derive(Debug, Clone, Copy)]
+pub struct Dec {
+    m: i128,
+    s: u32,
+}
+
+impl Dec {
+    /// From an integer.
+    pub fn int(v: i64) -> Dec {
+        Dec { m: i128::from(v), s: 0 }
+    }
+
+    /// Parses `-12.340` (keeps the scale, as PostgreSQL displays it).
+    pub fn parse(text: &str) -> Option<Dec> {
+        let t = text.trim();
+        let (neg, t) = match t.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+        if (int.is_empty() && frac.is_empty()) || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let digits = format!("{int}{frac}");
+        let m: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+        Some(Dec { m: if neg { -m } else { m }, s: u32::try_from(frac.len()).ok()? })
+    }
+
+    fn rescale(self, s: u32) -> Option<i128> {
+        self.m.checked_mul(10i128.checked_pow(s.checked_sub(self.s)?)?)
+    }
+
+    fn aligned(a: Dec, b: Dec) -> Option<(i128, i128, u32)> {
+        let s = a.s.max(b.s);
+        Some((a.rescale(s)?, b.rescale(s)?, s))
+    }
+
+    /// Exact comparison.
+    pub fn compare(a: Dec, b: Dec) -> Ordering {
+        match Dec::aligned(a, b) {
+            Some((x, y, _)) => x.cmp(&y),
+            None => (a.m as f64 / 10f64.powi(a.s as i32)).total_cmp(&(b.m as f64 / 10f64.powi(b.s as i32))),
+        }
+    }
+
+    /// `a + b`, `a - b`, `a * b` (exact; `None` on overflow).
+    pub fn arith(a: Dec, b: Dec, op: char) -> Option<Dec> {
+        match op {
+            '+' | '-' => {
+                let (x, y, s) = Dec::aligned(a, b)?;
+                Some(Dec { m: if op == '+' { x.checked_add(y)? } else { x.checked_sub(y)? }, s })
+            }
+            '*' => Some(Dec { m: a.m.checked_mul(b.m)?, s: a.s + b.s }),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Dec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.s == 0 {
+            return write!(f, "{}", self.m);
+        }
+        let neg = self.m < 0;
+        let digits = self.m.unsigned_abs().to_string();
+        let s = self.s as usize;
+        let padded = if digits.len() <= s { format!("{}{digits}", "0".repeat(s + 1 - digits.len())) } else { digits };
+        let (i, fr) = padded.split_at(padded.len() - s);
+        write!(f, "{}{i}.{fr}", if neg { "-" } else { "" })
+    }
+}
+
+/// A SQL value.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// `NULL` (of any type).
+    Null,
+    /// `boolean`
+    Bool(bool),
+    /// `integer`
+    Int4(i32),
+    /// `bigint`
+    Int8(i64),
+    /// `numeric`
+    Numeric(Dec),
+    /// `text`
+    Text(String),
+    /// `uuid`
+    Uuid(u128),
+    /// `jsonb`
+    Json(serde_json::Value),
+    /// An array with its element type.
+    Array(Type, Vec<Value>),
+    /// An untyped string literal, resolved by context.
+    Unknown(String),
+}
+
+/// A run-time error with PostgreSQL's wording.
+pub type SqlResult<T> = Result<T, String>;
+
+impl Value {
+    /// The value's type (`Unknown` for NULL without context).
+    pub fn ty(&self) -> Type {
+        match self {
+            Value::Null | Value::Unknown(_) => Type::Unknown,
+            Value::Bool(_) => Type::Bool,
+            Value::Int4(_) => Type::Int4,
+            Value::Int8(_) => Type::Int8,
+            Value::Numeric(_) => Type::Numeric,
+            Value::Text(_) => Type::Text,
+            Value::Uuid(_) => Type::Uuid,
+            Value::Json(_) => Type::Json,
+            Value::Array(t, _) => Type::Array(Box::new(t.clone())),
+        }
+    }
+
+    /// True for NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// A host value (from JSON) as a SQL value: strings are text, integers bigint, other
+    /// numbers numeric, objects jsonb, arrays arrays of their first non-null element's type.
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int8(i),
+                None => Dec::parse(&n.to_string()).map(Value::Numeric).unwrap_or(Value::Null),
+            },
+            serde_json::Value::String(s) => Value::Text(s.clone()),
+            serde_json::Value::Array(xs) => {
+                let vals: Vec<Value> = xs.iter().map(Value::from_json).collect();
+                let t = vals.iter().find(|v| !v.is_null()).map(Value::ty).unwrap_or(Type::Text);
+                Value::Array(t, vals)
+            }
+            serde_json::Value::Object(_) => Value::Json(v.clone()),
+        }
+    }
+
+    /// The value as JSON (for answers and bound parameters).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int4(i) => J::from(*i),
+            Value::Int8(i) => J::from(*i),
+            Value::Numeric(d) => J::String(d.to_string()),
+            Value::Text(s) | Value::Unknown(s) => J::String(s.clone()),
+            Value::Uuid(u) => J::String(uuid::Uuid::from_u128(*u).hyphenated().to_string()),
+            Value::Json(j) => j.clone(),
+            Value::Array(_, xs) => J::Array(xs.iter().map(Value::to_json).collect()),
+        }
+    }
+
+    /// Text form (as PostgreSQL's output function writes it).
+    pub fn to_text(&self) -> Option<String> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Bool(b) => (if *b { "true" } else { "false" }).into(),
+            Value::Int4(i) => i.to_string(),
+            Value::Int8(i) => i.to_string(),
+            Value::Numeric(d) => d.to_string(),
+            Value::Text(s) | Value::Unknown(s) => s.clone(),
+            Value::Uuid(u) => uuid::Uuid::from_u128(*u).hyphenated().to_string(),
+            Value::Json(j) => j.to_string(),
+            Value::Array(_, xs) => {
+                let items: Vec<String> = xs
+                    .iter()
+                    .map(|x| match x {
+                        Value::Null => "NULL".into(),
+                        Value::Text(s) | Value::Unknown(s) if needs_quotes(s) => {
+                            format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+                        }
+                        other => other.to_text().unwrap_or_default(),
+                    })
+                    .collect();
+                format!("{{{}}}", items.join(","))
+            }
+        })
+    }
+}
+
+fn needs_quotes(s: &str) -> bool {
+    s.is_empty()
+        || s.eq_ignore_ascii_case("null")
+        || s.chars().any(|c| matches!(c, ',' | '{' | '}' | '"' | '\\') || c.is_whitespace())
+}
+
+fn invalid_input(t: &Type, s: &str) -> String {
+    format!("invalid input syntax for type {t}: \"{s}\"")
+}
+
+/// Parses text as a value of type `t` (PostgreSQL's input functions).
+pub fn parse_as(t: &Type, s: &str) -> SqlResult<Value> {
+    let trimmed = s.trim();
+    Ok(match t {
+        Type::Text | Type::Unknown => Value::Text(s.to_owned()),
+        Type::Bool => match trimmed.to_ascii_lowercase().as_str() {
+            "t" | "true" | "y" | "yes" | "on" | "1" => Value::Bool(true),
+            "f" | "false" | "n" | "no" | "off" | "0" => Value::Bool(false),
+            _ => return Err(invalid_input(t, s)),
+        },
+        Type::Int4 => Value::Int4(trimmed.parse().map_err(|_| {
+            if trimmed.parse::<i128>().is_ok() {
+                format!("value \"{s}\" is out of range for type integer")
+            } else {
+                invalid_input(t, s)
+            }
+        })?),
+        Type::Int8 => Value::Int8(trimmed.parse().map_err(|_| {
+            if trimmed.parse::<i128>().is_ok() {
+                format!("value \"{s}\" is out of range for type bigint")
+            } else {
+                invalid_input(t, s)
+            }
+        })?),
+        Type::Numeric => Value::Numeric(Dec::parse(trimmed).ok_or_else(|| invalid_input(t, s))?),
+        Type::Uuid => Value::Uuid(parse_uuid(trimmed).ok_or_else(|| invalid_input(t, s))?),
+        Type::Json => {
+            Value::Json(serde_json::from_str(s).map_err(|_| "invalid input syntax for type json".to_owned())?)
+        }
+        Type::Array(elem) => parse_array_literal(elem, s)?,
+    })
+}
+
+fn parse_uuid(s: &str) -> Option<u128> {
+    // PostgreSQL accepts braces and hyphens after any group of four digits.
+    let inner = s.strip_prefix('{').and_then(|r| r.strip_suffix('}')).unwrap_or(s);
+    let hex: String = inner.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32
+        || !hex.chars().all(|c| c.is_ascii_hexdigit())
+        || inner.starts_with('-')
+        || inner.ends_with('-')
+        || inner.contains("--")
+    {
+        return None;
+    }
+    u128::from_str_radix(&hex, 16).ok()
+}
+
+/// Parses an array literal such as `{1,2,NULL}` or `{"a b",c}`.
+pub fn parse_array_literal(elem: &Type, s: &str) -> SqlResult<Value> {
+    let t = s.trim();
+    let Some(body) = t.strip_prefix('{').and_then(|r| r.strip_suffix('}')) else {
+        return Err(format!("malformed array literal: \"{s}\""));
+    };
+    let mut items = Vec::new();
+    if body.trim().is_empty() {
+        return Ok(Value::Array(elem.clone(), items));
+    }
+    let chars: Vec<char> = body.chars().collect();
+    let mut i = 0;
+    loop {
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        let (text, quoted) = if chars.get(i) == Some(&'"') {
+            i += 1;
+            let mut v = String::new();
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                if let Some(c) = chars.get(i) {
+                    v.push(*c);
+                }
+                i += 1;
+            }
+            if i >= chars.len() {
+                return Err(format!("malformed array literal: \"{s}\""));
+            }
+            i += 1;
+            (v, true)
+        } else {
+            let start = i;
+            while i < chars.len() && chars[i] != ',' {
+                if matches!(chars[i], '{' | '}' | '"') {
+                    return Err(format!("malformed array literal: \"{s}\""));
+                }
+                i += 1;
+            }
+            (chars[start..i].iter().collect::<String>().trim().to_owned(), false)
+        };
+        items.push(if !quoted && text.eq_ignore_ascii_case("null") { Value::Null } else { parse_as(elem, &text)? });
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        match chars.get(i) {
+            None => break,
+            Some(',') => i += 1,
+            Some(_) => return Err(format!("malformed array literal: \"{s}\"")),
+        }
+    }
+    Ok(Value::Array(elem.clone(), items))
+}
+
+/// Casts `v` to `t` (explicit cast rules).
+pub fn cast(v: Value, t: &Type) -> SqlResult<Value> {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
+    if v.ty() == *t {
+        return Ok(v);
+    }
+    let cannot = |v: &Value| format!("cannot cast type {} to {t}", v.ty());
+    Ok(match (v, t) {
+        (Value::Unknown(s), t) => parse_as(t, &s)?,
+        (v, Type::Text) => Value::Text(v.to_text().unwrap_or_default()),
+        (Value::Text(s), t) => parse_as(t, &s)?,
+        (Value::Int4(i), Type::Int8) => Value::Int8(i64::from(i)),
+        (Value::Int4(i), Type::Numeric) => Value::Numeric(Dec::int(i64::from(i))),
+        (Value::Int8(i), Type::Int4) => Value::Int4(i32::try_from(i).map_err(|_| "integer out of range".to_owned())?),
+        (Value::Int8(i), Type::Numeric) => Value::Numeric(Dec::int(i)),
+        (Value::Numeric(d), t @ (Type::Int4 | Type::Int8)) => {
+            // Round half away from zero, as PostgreSQL does.
+            let s = d.to_string();
+            let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+            let mut n: i128 = int.parse().map_err(|_| "numeric out of range".to_owned())?;
+            if frac.starts_with(['5', '6', '7', '8', '9']) {
+                n += if s.starts_with('-') { -1 } else { 1 };
+            }
+            if *t == Type::Int4 {
+                Value::Int4(i32::try_from(n).map_err(|_| "integer out of range".to_owned())?)
+            } else {
+                Value::Int8(i64::try_from(n).map_err(|_| "bigint out of range".to_owned())?)
+            }
+        }
+        (Value::Int4(i), Type::Bool) => Value::Bool(i != 0),
+        (Value::Bool(b), Type::Int4) => Value::Int4(i32::from(b)),
+        (Value::Array(_, xs), Type::Array(elem)) => {
+            Value::Array((**elem).clone(), xs.into_iter().map(|x| cast(x, elem)).collect::<SqlResult<_>>()?)
+        }
+        (v, _) => return Err(cannot(&v)),
+    })
+}
+
+/// Resolves an `unknown` literal against the other operand's type (PostgreSQL's rule for
+/// operators with one untyped literal side).
+pub fn unify(a: Value, b: Value) -> SqlResult<(Value, Value)> {
+    match (&a, &b) {
+        (Value::Unknown(_), Value::Unknown(_)) => Ok((cast(a, &Type::Text)?, cast(b, &Type::Text)?)),
+        (Value::Unknown(_), _) if !b.is_null() => {
+            let t = b.ty();
+            Ok((cast(a, &t)?, b))
+        }
+        (_, Value::Unknown(_)) if !a.is_null() => {
+            let t = a.ty();
+            Ok((a, cast(b, &t)?))
+        }
+        _ => Ok((a, b)),
+    }
+}
+
+/// Compares two non-null values of comparable types; `Err` names the missing operator.
+pub fn compare(a: &Value, b: &Value, op: &str) -> SqlResult<Ordering> {
+    use Value::*;
+    let numeric = |v: &Value| -> Option<Dec> {
+        match v {
+            Int4(i) => Some(Dec::int(i64::from(*i))),
+            Int8(i) => Some(Dec::int(*i)),
+            Numeric(d) => Some(*d),
+            _ => None,
+        }
+    };
+    Ok(match (a, b) {
+        (Bool(x), Bool(y)) => x.cmp(y),
+        (Text(x), Text(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Uuid(x), Uuid(y)) => x.cmp(y),
+        (Int4(x), Int4(y)) => x.cmp(y),
+        (Int8(x), Int8(y)) => x.cmp(y),
+        (Int4(x), Int8(y)) => i64::from(*x).cmp(y),
+        (Int8(x), Int4(y)) => x.cmp(&i64::from(*y)),
+        (x, y) if x.ty().is_number() && y.ty().is_number() => match (numeric(x), numeric(y)) {
+            (Some(p), Some(q)) => Dec::compare(p, q),
+            _ => Ordering::Equal,
+        },
+        (Json(x), Json(y)) if op == "=" || op == "<>" => {
+            if x == y {
+                Ordering::Equal
+            } else {
+                Ordering::Less
+            }
+        }
+        (Array(_, xs), Array(_, ys)) => {
+            for (x, y) in xs.iter().zip(ys) {
+                match (x.is_null(), y.is_null()) {
+                    (true, true) => continue,
+                    (true, false) => return Ok(Ordering::Greater),
+                    (false, true) => return Ok(Ordering::Less),
+                    _ => {}
+                }
+                let o = compare(x, y, op)?;
+                if o != Ordering::Equal {
+                    return Ok(o);
+                }
+            }
+            xs.len().cmp(&ys.len())
+        }
+        (x, y) => return Err(format!("operator does not exist: {} {op} {}", x.ty(), y.ty())),
+    })
+}
+
+/// Whether integer arithmetic stays within `t`.
+pub fn int_result(t: &Type, v: Option<i64>) -> SqlResult<Value> {
+    let v = v.ok_or_else(|| format!("{} out of range", if *t == Type::Int4 { "integer" } else { "bigint" }))?;
+    match t {
+        Type::Int4 => i32::try_from(v).map(Value::Int4).map_err(|_| "integer out of range".to_owned()),
+        _ => Ok(Value::Int8(v)),
+    }
+}
+
+/// The result type of integer arithmetic between `a` and `b`.
+pub fn int_type(a: &Type, b: &Type) -> Option<Type> {
+    match (a, b) {
+        (Type::Int4, Type::Int4) => Some(Type::Int4),
+        (x, y) if x.is_integer() && y.is_integer() => Some(Type::Int8),
+        _ => None,
+    }
+}
