@@ -17,6 +17,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (unit, integration, conformance corpus, doctests incl. README)"
 cargo test --workspace --locked
 
+step "row-level security: differential test against a real PostgreSQL (private cluster)"
+pg=$(scripts/postgres.sh start)
+pg_dir=${pg#* }
+trap 'scripts/postgres.sh stop "$pg_dir"' EXIT
+TG_PG_URL=${pg% *} cargo test --locked -p tenantguard --test rls_postgres -- --ignored --nocapture
+scripts/postgres.sh stop "$pg_dir"
+trap - EXIT
+
 step "cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p tenantguard --quiet
 
