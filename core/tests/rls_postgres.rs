@@ -344,7 +344,10 @@ fn expressions_agree_with_postgresql() {
 
 // ----- policies ----------------------------------------------------------------------------------
 
-const DOC_ROWS: &[(i32, Option<&str>, &str, i32, Option<bool>)] = &[
+/// (id, tenant_id, owner, size, archived)
+type DocRow = (i32, Option<&'static str>, &'static str, i32, Option<bool>);
+
+const DOC_ROWS: &[DocRow] = &[
     (1, Some("acme"), "r_user", 10, Some(false)),
     (2, Some("acme"), "r_admin", 500, Some(false)),
     (3, Some("beta"), "r_user", 20, Some(true)),
