@@ -28,6 +28,9 @@ fn class_for(code: &str, has_decision: bool) -> &'static str {
         "INVALID_ARGUMENT" | "WRONG_RESOURCE_KIND" => "InvalidArgument",
         "TENANT_EXISTS" | "PLAN_EXISTS" | "PLAN_PROTECTED" | "ISOLATION_NOT_ALLOWED" => "Conflict",
         "STORE_UNAVAILABLE" => "StoreError",
+        "POLICY_VIOLATION" => "PolicyViolation",
+        "POLICY_SYNTAX_ERROR" => "PolicySyntaxError",
+        "POLICY_EXISTS" => "Conflict",
         _ if has_decision => "QuotaExceeded",
         _ => "TenantGuardError",
     }
@@ -637,9 +640,183 @@ impl PyGovernor {
         py.detach(|| self.gov.evict_idle(now))
     }
 
+    // row-level security
+
+    /// `ALTER TABLE ... ENABLE/DISABLE ROW LEVEL SECURITY`.
+    #[pyo3(signature = (table, on=true))]
+    fn rls_enable(&self, table: &str, on: bool) {
+        self.gov.rls().set_enabled(table, on);
+    }
+
+    /// `ALTER TABLE ... [NO] FORCE ROW LEVEL SECURITY`.
+    #[pyo3(signature = (table, on=true))]
+    fn rls_force(&self, table: &str, on: bool) {
+        self.gov.rls().set_forced(table, on);
+    }
+
+    /// `CREATE POLICY name ON table AS ... FOR command TO roles USING (...) WITH CHECK (...)`.
+    #[pyo3(signature = (table, name, *, using=None, with_check=None, command="all", roles=None, restrictive=false, replace=false))]
+    #[allow(clippy::too_many_arguments)] // one keyword argument per CREATE POLICY clause
+    fn create_policy(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        name: &str,
+        using: Option<String>,
+        with_check: Option<String>,
+        command: &str,
+        roles: Option<Vec<String>>,
+        restrictive: bool,
+        replace: bool,
+    ) -> PyResult<()> {
+        let command: tenantguard::rls::RLSCommand = serde_json::from_value(Value::String(command.to_ascii_lowercase()))
+            .map_err(|_| {
+                invalid(py, "command", format!("unknown command `{command}` (all, select, insert, update, delete)"))
+            })?;
+        let def = tenantguard::rls::PolicyDef {
+            name: name.to_owned(),
+            restrictive,
+            command,
+            roles: roles.unwrap_or_default(),
+            using,
+            with_check,
+        };
+        self.gov.rls().create_policy(table, def, replace).py(py)
+    }
+
+    fn drop_policy(&self, table: &str, name: &str) -> bool {
+        self.gov.rls().drop_policy(table, name)
+    }
+
+    fn policies(&self, py: Python<'_>, table: &str) -> PyResult<Py<PyAny>> {
+        to_py(py, &self.gov.rls().policies(table))
+    }
+
+    /// SELECT: whether `row` (a dict) is visible to `context`.
+    #[pyo3(signature = (table, row, context=None))]
+    fn can_select(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        row: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let (r, c) = (py_row(py, row)?, rls_ctx(py, context)?);
+        self.gov.rls().can_select(table, &r, &c).py(py)
+    }
+
+    /// INSERT: raises `PolicyViolation` if the new row fails WITH CHECK.
+    #[pyo3(signature = (table, row, context=None))]
+    fn check_insert(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        row: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let (r, c) = (py_row(py, row)?, rls_ctx(py, context)?);
+        self.gov.rls().check_insert(table, &r, &c).py(py)
+    }
+
+    /// UPDATE: `False` if the old row is not updatable (nothing happens); raises
+    /// `PolicyViolation` if the new row fails WITH CHECK.
+    #[pyo3(signature = (table, old_row, new_row, context=None, reads=false))]
+    fn check_update(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        old_row: &Bound<'_, PyAny>,
+        new_row: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+        reads: bool,
+    ) -> PyResult<bool> {
+        let (o, n, c) = (py_row(py, old_row)?, py_row(py, new_row)?, rls_ctx(py, context)?);
+        self.gov.rls().check_update(table, &o, &n, &c, reads).py(py)
+    }
+
+    /// DELETE: whether the row would be deleted.
+    #[pyo3(signature = (table, row, context=None, reads=false))]
+    fn check_delete(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        row: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+        reads: bool,
+    ) -> PyResult<bool> {
+        let (r, c) = (py_row(py, row)?, rls_ctx(py, context)?);
+        self.gov.rls().check_delete(table, &r, &c, reads).py(py)
+    }
+
+    /// Indices of the visible rows.
+    #[pyo3(signature = (table, rows, context=None))]
+    fn filter_indices(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        rows: Vec<Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<usize>> {
+        let rows = rows.iter().map(|r| py_row(py, r)).collect::<PyResult<Vec<_>>>()?;
+        let c = rls_ctx(py, context)?;
+        self.gov.rls().filter(table, &rows, &c).py(py)
+    }
+
+    /// Which policies applied and what each evaluated to.
+    #[pyo3(signature = (table, row, command="select", context=None))]
+    fn explain(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        row: &Bound<'_, PyAny>,
+        command: &str,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let cmd = rls_command(py, command)?;
+        let (r, c) = (py_row(py, row)?, rls_ctx(py, context)?);
+        to_py(py, &self.gov.rls().explain(table, cmd, &r, &c).py(py)?)
+    }
+
+    /// The combined policy as a `WHERE` fragment and its parameters: `(sql, params)`.
+    #[pyo3(signature = (table, command="select", context=None))]
+    fn to_sql(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        command: &str,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(String, Py<PyAny>)> {
+        let cmd = rls_command(py, command)?;
+        let c = rls_ctx(py, context)?;
+        let f = self.gov.rls().to_sql(table, cmd, &c).py(py)?;
+        Ok((f.sql, pythonize::pythonize(py, &f.params)?.unbind()))
+    }
+
     fn __repr__(&self) -> String {
         format!("Governor(tenants={})", self.gov.tenant_count())
     }
+}
+
+fn py_row(py: Python<'_>, row: &Bound<'_, PyAny>) -> PyResult<tenantguard::rls::expr::Row> {
+    if !row.is_instance_of::<PyDict>() {
+        return Err(PyTypeError::new_err(format!("a row must be a dict, not {}", row.get_type().name()?)));
+    }
+    let v: Value = pythonize::depythonize(row).map_err(|e| invalid(py, "row", e.to_string()))?;
+    tenantguard::rls::row_from_json(&v).py(py)
+}
+
+fn rls_ctx(py: Python<'_>, ctx: Option<&Bound<'_, PyAny>>) -> PyResult<tenantguard::rls::RlsContext> {
+    match ctx {
+        None => Ok(Default::default()),
+        Some(c) if c.is_instance_of::<PyDict>() => from_py(py, c, "context"),
+        Some(c) => Err(PyTypeError::new_err(format!("context must be a dict, not {}", c.get_type().name()?))),
+    }
+}
+
+fn rls_command(py: Python<'_>, command: &str) -> PyResult<tenantguard::rls::RLSCommand> {
+    serde_json::from_value(Value::String(command.to_ascii_lowercase())).map_err(|_| {
+        invalid(py, "command", format!("unknown command `{command}` (all, select, insert, update, delete)"))
+    })
 }
 
 /// A pre-resolved tenant (`Governor.handle(name)`): checks skip the name lookup.

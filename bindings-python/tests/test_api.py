@@ -322,3 +322,37 @@ def test_threads_leases_never_exceed_the_limit() -> None:
         t.join()
     stats = gov.concurrency_stats("db")
     assert stats["active"] == 0 and stats["high_water_mark"] <= 10 and max(peak) <= 10
+
+
+def test_row_level_security() -> None:
+    gov = tg.Governor()
+    gov.rls_enable("documents")
+    gov.create_policy("documents", "tenant_isolation", using="tenant_id = current_tenant()")
+    gov.create_policy("documents", "not_archived", using="NOT archived", restrictive=True)
+    rows = [{"id": 1, "tenant_id": "acme", "archived": False}, {"id": 2, "tenant_id": "beta", "archived": False},
+            {"id": 3, "tenant_id": "acme", "archived": True}]
+    with tg.use_tenant("acme"):
+        ctx = gov.rls_context(user="alice")
+    assert ctx["tenant"] == "acme"
+    assert gov.can_select("documents", rows[0], ctx) and not gov.can_select("documents", rows[1], ctx)
+    assert [r["id"] for r in gov.filter("documents", rows, ctx)] == [1]
+    with pytest.raises(tg.PolicyViolation) as v:
+        gov.check_insert("documents", {"tenant_id": "beta", "archived": False}, ctx)
+    assert v.value.code == "POLICY_VIOLATION" and 'for table "documents"' in str(v.value)
+    assert gov.check_update("documents", rows[0], dict(rows[0], archived=False), ctx) is True
+    assert gov.check_delete("documents", rows[1], ctx) is False
+    sql, params = gov.to_sql("documents", context=ctx)
+    assert "$1" in sql and params == ["acme"]
+    trace = gov.explain("documents", rows[2], context=ctx)
+    assert trace["allowed"] is False and [p["result"] for p in trace["policies"]] == [True, False]
+    with pytest.raises(tg.PolicySyntaxError) as s:
+        gov.create_policy("documents", "bad", using="tenant_id = = 1")
+    assert s.value.code == "POLICY_SYNTAX_ERROR" and isinstance(s.value, ValueError)
+    with pytest.raises(tg.Conflict):
+        gov.create_policy("documents", "tenant_isolation", using="true")
+    with pytest.raises(tg.InvalidArgument):
+        gov.create_policy("documents", "x", using="true", command="truncate")
+    with pytest.raises(TypeError):
+        gov.can_select("documents", [1, 2], ctx)  # type: ignore[arg-type]
+    assert gov.drop_policy("documents", "not_archived") and gov.can_select("documents", rows[2], ctx)
+    assert [p["name"] for p in gov.policies("documents")] == ["tenant_isolation"]

@@ -258,6 +258,57 @@ class Host:
     def op_rate_limiter_remaining(self, window: Any, key: str, limit: int, now_ms: Optional[int] = None) -> Any:
         return {"remaining": self.limiter(window).remaining(key, limit, now_ms)}
 
+    # Row-level security. Rows and contexts are data (their keys are column and setting names).
+
+    @staticmethod
+    def ctx(context: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        return {snake(k): v for k, v in (context or {}).items()}
+
+    def op_rls_enable(self, table: str, on: bool = True) -> Any:
+        self.gov.rls_enable(table, on)
+        return {}
+
+    def op_rls_force(self, table: str, on: bool = True) -> Any:
+        self.gov.rls_force(table, on)
+        return {}
+
+    def op_rls_create_policy(self, table: str, policy: Dict[str, Any], replace: bool = False) -> Any:
+        def create(name: str, using: Optional[str] = None, with_check: Optional[str] = None, command: str = "all",
+                   roles: Optional[List[str]] = None, restrictive: bool = False) -> None:
+            self.gov.create_policy(table, name, using=using, with_check=with_check, command=command, roles=roles,
+                                   restrictive=restrictive, replace=replace)
+        create(**{snake(k): v for k, v in policy.items()})
+        return {}
+
+    def op_rls_drop_policy(self, table: str, name: str) -> Any:
+        return {"dropped": self.gov.drop_policy(table, name)}
+
+    def op_rls_list_policies(self, table: str) -> Any:
+        return self.gov.policies(table)
+
+    def op_rls_can_select(self, table: str, row: Any, context: Optional[Dict[str, Any]] = None) -> Any:
+        return {"allowed": self.gov.can_select(table, row, self.ctx(context))}
+
+    def op_rls_check_insert(self, table: str, row: Any, context: Optional[Dict[str, Any]] = None) -> Any:
+        self.gov.check_insert(table, row, self.ctx(context))
+        return {}
+
+    def op_rls_check_update(self, table: str, row: Any, new_row: Any, context: Optional[Dict[str, Any]] = None, reads: bool = False) -> Any:
+        return {"updated": self.gov.check_update(table, row, new_row, self.ctx(context), reads)}
+
+    def op_rls_check_delete(self, table: str, row: Any, context: Optional[Dict[str, Any]] = None, reads: bool = False) -> Any:
+        return {"deleted": self.gov.check_delete(table, row, self.ctx(context), reads)}
+
+    def op_rls_filter(self, table: str, rows: List[Any], context: Optional[Dict[str, Any]] = None) -> Any:
+        return {"indices": self.gov.filter_indices(table, rows, self.ctx(context))}
+
+    def op_rls_explain(self, table: str, row: Any, command: str = "select", context: Optional[Dict[str, Any]] = None) -> Any:
+        return self.gov.explain(table, row, command, self.ctx(context))
+
+    def op_rls_to_sql(self, table: str, command: str = "select", context: Optional[Dict[str, Any]] = None) -> Any:
+        sql, params = self.gov.to_sql(table, command, self.ctx(context))
+        return {"sql": sql, "params": params}
+
 
 def substitute(v: Json, env: Dict[str, Any]) -> Json:
     if isinstance(v, str) and v.startswith("$") and v[1:] in env:

@@ -341,6 +341,79 @@ pub struct RateLimiterArgs {
     pub now_ms: Option<u64>,
 }
 
+/// `rlsEnable`, `rlsForce`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RlsTableArgs {
+    /// Table.
+    pub table: String,
+    /// On (default) or off.
+    #[serde(default = "yes")]
+    pub on: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `rlsCreatePolicy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RlsPolicyArgs {
+    /// Table.
+    pub table: String,
+    /// The policy.
+    pub policy: crate::rls::PolicyDef,
+    /// Replace a policy of the same name.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// `rlsDropPolicy`, `rlsListPolicies` (name ignored).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RlsNameArgs {
+    /// Table.
+    pub table: String,
+    /// Policy name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Row checks: `rlsCanSelect`, `rlsCheckInsert`, `rlsCheckDelete`, `rlsCheckUpdate`,
+/// `rlsFilter`, `rlsExplain`, `rlsToSql`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RlsRowArgs {
+    /// Table.
+    pub table: String,
+    /// The row (SELECT, INSERT new row, DELETE, EXPLAIN), or the old row (UPDATE).
+    #[serde(default)]
+    pub row: Option<Value>,
+    /// The new row (UPDATE).
+    #[serde(default)]
+    pub new_row: Option<Value>,
+    /// Rows (`rlsFilter`).
+    #[serde(default)]
+    pub rows: Option<Vec<Value>>,
+    /// The command (`rlsExplain`, `rlsToSql`; default select).
+    #[serde(default)]
+    pub command: Option<crate::rls::RLSCommand>,
+    /// The statement reads the row (UPDATE/DELETE with WHERE or RETURNING).
+    #[serde(default)]
+    pub reads: bool,
+    /// Who is asking.
+    #[serde(default)]
+    pub context: crate::rls::RlsContext,
+}
+
+impl RlsRowArgs {
+    fn row(&self, which: &str) -> Result<crate::rls::expr::Row, Error> {
+        let v = if which == "newRow" { self.new_row.as_ref() } else { self.row.as_ref() };
+        crate::rls::row_from_json(v.ok_or_else(|| Error::invalid(which, format!("`{which}` is required")))?)
+    }
+}
+
 /// One operation. JSON form: `{"op": "check", "args": {...}}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "op", content = "args", rename_all = "camelCase", deny_unknown_fields)]
@@ -427,6 +500,30 @@ pub enum Request {
     RateLimiterCheck(RateLimiterArgs),
     /// Generic limiter remaining → `{remaining}`.
     RateLimiterRemaining(RateLimiterArgs),
+    /// Enable/disable RLS on a table → `{}`.
+    RlsEnable(RlsTableArgs),
+    /// Force/unforce RLS on a table → `{}`.
+    RlsForce(RlsTableArgs),
+    /// `CREATE POLICY` → `{}`.
+    RlsCreatePolicy(RlsPolicyArgs),
+    /// `DROP POLICY` → `{dropped}`.
+    RlsDropPolicy(RlsNameArgs),
+    /// Policies of a table → list.
+    RlsListPolicies(RlsNameArgs),
+    /// SELECT visibility → `{allowed}`.
+    RlsCanSelect(RlsRowArgs),
+    /// INSERT check → `{}` or `POLICY_VIOLATION`.
+    RlsCheckInsert(RlsRowArgs),
+    /// UPDATE check → `{updated}` or `POLICY_VIOLATION`.
+    RlsCheckUpdate(RlsRowArgs),
+    /// DELETE check → `{deleted}`.
+    RlsCheckDelete(RlsRowArgs),
+    /// Visible rows → `{indices}`.
+    RlsFilter(RlsRowArgs),
+    /// Policy trace → explanation.
+    RlsExplain(RlsRowArgs),
+    /// Combined policy as SQL → `{sql, params}`.
+    RlsToSql(RlsRowArgs),
 }
 
 /// A governor plus the S1 per-user and generic limiters, answering [`Request`]s.
@@ -615,6 +712,48 @@ impl Engine {
             Request::RateLimiterRemaining(a) => {
                 let l = self.limiter(a.window.ms()?);
                 json!({ "remaining": l.remaining_at(&a.key, a.limit, t(a.now_ms)) })
+            }
+            Request::RlsEnable(a) => {
+                g.rls().set_enabled(&a.table, a.on);
+                json!({})
+            }
+            Request::RlsForce(a) => {
+                g.rls().set_forced(&a.table, a.on);
+                json!({})
+            }
+            Request::RlsCreatePolicy(a) => {
+                g.rls().create_policy(&a.table, a.policy, a.replace)?;
+                json!({})
+            }
+            Request::RlsDropPolicy(a) => {
+                let name = a.name.ok_or_else(|| ApiError::invalid("name", "`name` is required"))?;
+                json!({ "dropped": g.rls().drop_policy(&a.table, &name) })
+            }
+            Request::RlsListPolicies(a) => to_json(&g.rls().policies(&a.table))?,
+            Request::RlsCanSelect(a) => json!({ "allowed": g.rls().can_select(&a.table, &a.row("row")?, &a.context)? }),
+            Request::RlsCheckInsert(a) => {
+                g.rls().check_insert(&a.table, &a.row("row")?, &a.context)?;
+                json!({})
+            }
+            Request::RlsCheckUpdate(a) => {
+                let ctx = &a.context;
+                json!({ "updated": g.rls().check_update(&a.table, &a.row("row")?, &a.row("newRow")?, ctx, a.reads)? })
+            }
+            Request::RlsCheckDelete(a) => {
+                json!({ "deleted": g.rls().check_delete(&a.table, &a.row("row")?, &a.context, a.reads)? })
+            }
+            Request::RlsFilter(a) => {
+                let rows = a.rows.as_ref().ok_or_else(|| ApiError::invalid("rows", "`rows` is required"))?;
+                let rows = rows.iter().map(crate::rls::row_from_json).collect::<Result<Vec<_>, _>>()?;
+                json!({ "indices": g.rls().filter(&a.table, &rows, &a.context)? })
+            }
+            Request::RlsExplain(a) => {
+                let cmd = a.command.unwrap_or(crate::rls::RLSCommand::Select);
+                to_json(&g.rls().explain(&a.table, cmd, &a.row("row")?, &a.context)?)?
+            }
+            Request::RlsToSql(a) => {
+                let cmd = a.command.unwrap_or(crate::rls::RLSCommand::Select);
+                to_json(&g.rls().to_sql(&a.table, cmd, &a.context)?)?
             }
         })
     }

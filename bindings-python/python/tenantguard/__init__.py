@@ -18,7 +18,7 @@ import asyncio
 import contextvars
 import time
 from contextlib import asynccontextmanager, contextmanager
-from typing import AsyncIterator, Iterator, Optional
+from typing import Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from . import errors
 from ._native import Decision, RateLimiter, TenantHandle, UserQuotaManager, __version__
@@ -121,6 +121,35 @@ class Governor(_NativeGovernor):
     def check_current(self, resource: str = "qps", cost: int = 1, now_ms: Optional[int] = None) -> Decision:
         """:meth:`check` for the tenant set by :func:`use_tenant`."""
         return self.check(current_tenant(), resource, cost, now_ms)
+
+    # ----- row-level security ----------------------------------------------------------------
+
+    def filter(
+        self, table: str, rows: Sequence[Mapping[str, Any]], context: Optional[Mapping[str, Any]] = None
+    ) -> List[Mapping[str, Any]]:
+        """The rows of ``rows`` visible to SELECT under ``context`` (see :meth:`rls_context`)."""
+        return [rows[i] for i in self.filter_indices(table, rows, context)]
+
+    @staticmethod
+    def rls_context(
+        *,
+        tenant: Optional[str] = None,
+        user: str = "",
+        roles: Sequence[str] = (),
+        settings: Optional[Mapping[str, str]] = None,
+        bypass: bool = False,
+        owner: bool = False,
+    ) -> Dict[str, Any]:
+        """A context for the RLS checks; ``tenant`` defaults to :func:`current_tenant` when
+        inside :func:`use_tenant`."""
+        return {
+            "tenant": tenant if tenant is not None else _current_tenant.get(),
+            "user": user,
+            "roles": list(roles),
+            "settings": dict(settings or {}),
+            "bypass": bypass,
+            "owner": owner,
+        }
 
     # ----- leases -----------------------------------------------------------------------------
 

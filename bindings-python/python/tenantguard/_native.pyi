@@ -1,6 +1,6 @@
 """Type stubs of the native module (checked against the built module by ``stubtest`` in CI)."""
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple, final
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, final
 
 from typing_extensions import disjoint_base
 
@@ -125,6 +125,44 @@ class Governor:
     def quota_tracking(self, tenant: str, now_ms: Optional[int] = None) -> _JSON: ...
     def prometheus(self, now_ms: Optional[int] = None) -> str: ...
     def evict_idle(self, now_ms: Optional[int] = None) -> int: ...
+    def rls_enable(self, table: str, on: bool = True) -> None: ...
+    def rls_force(self, table: str, on: bool = True) -> None: ...
+    def create_policy(
+        self,
+        table: str,
+        name: str,
+        *,
+        using: Optional[str] = None,
+        with_check: Optional[str] = None,
+        command: str = "all",
+        roles: Optional[List[str]] = None,
+        restrictive: bool = False,
+        replace: bool = False,
+    ) -> None: ...
+    def drop_policy(self, table: str, name: str) -> bool: ...
+    def policies(self, table: str) -> List[_JSON]: ...
+    def can_select(self, table: str, row: Mapping[str, Any], context: Optional[Mapping[str, Any]] = None) -> bool: ...
+    def check_insert(self, table: str, row: Mapping[str, Any], context: Optional[Mapping[str, Any]] = None) -> None: ...
+    def check_update(
+        self,
+        table: str,
+        old_row: Mapping[str, Any],
+        new_row: Mapping[str, Any],
+        context: Optional[Mapping[str, Any]] = None,
+        reads: bool = False,
+    ) -> bool: ...
+    def check_delete(
+        self, table: str, row: Mapping[str, Any], context: Optional[Mapping[str, Any]] = None, reads: bool = False
+    ) -> bool: ...
+    def filter_indices(
+        self, table: str, rows: Sequence[Mapping[str, Any]], context: Optional[Mapping[str, Any]] = None
+    ) -> List[int]: ...
+    def explain(
+        self, table: str, row: Mapping[str, Any], command: str = "select", context: Optional[Mapping[str, Any]] = None
+    ) -> _JSON: ...
+    def to_sql(
+        self, table: str, command: str = "select", context: Optional[Mapping[str, Any]] = None
+    ) -> Tuple[str, List[Any]]: ...
 
 @final
 class UserQuotaManager:
