@@ -7,16 +7,16 @@ use tenantguard::rls::expr::{EvalContext, parse};
 use tenantguard::rls::{PolicyDef, RLSCommand, RlsContext, RlsEngine, row_from_json};
 
 fn eval(src: &str, row: serde_json::Value) -> Result<Option<bool>, String> {
-    let ctx = EvalContext {
-        tenant: Some("acme".into()),
-        user: "alice".into(),
-        session_user: "alice".into(),
-        settings: [
+    let ctx = EvalContext::new(
+        Some("acme".into()),
+        "alice".into(),
+        "alice".into(),
+        [
             ("app.region".to_string(), "eu".to_string()),
             ("app.claims".to_string(), r#"{"role":"admin","lvl":3}"#.to_string()),
         ]
         .into(),
-    };
+    );
     let e = parse(src).map_err(|e| format!("syntax: {} at {}", e.message, e.position))?;
     e.truth(&row_from_json(&row).unwrap(), &ctx)
 }

@@ -43,17 +43,12 @@ fn setup(c: &mut Client) {
 }
 
 fn ctx(user: &str) -> EvalContext {
-    EvalContext {
-        tenant: Some("acme".into()),
-        user: user.into(),
-        session_user: user.into(),
-        settings: [
-            ("app.tenant".to_string(), "acme".to_string()),
-            ("app.region".to_string(), "eu".to_string()),
-            ("app.claims".to_string(), "{\"role\": \"admin\", \"lvl\": 3}".to_string()),
-        ]
-        .into(),
-    }
+    let settings = [
+        ("app.tenant".to_string(), "acme".to_string()),
+        ("app.region".to_string(), "eu".to_string()),
+        ("app.claims".to_string(), "{\"role\": \"admin\", \"lvl\": 3}".to_string()),
+    ];
+    EvalContext::new(Some("acme".into()), user.into(), user.into(), settings.into())
 }
 
 /// PostgreSQL's answer per row, or its error.

@@ -125,17 +125,31 @@ pub enum Expr {
     Json(Box<Expr>, Box<Expr>, bool),
 }
 
-/// Values the context functions read.
-#[derive(Debug, Clone, Default)]
+/// Values the context functions read, prepared once per call (or once for many rows).
+#[derive(Debug, Clone)]
 pub struct EvalContext {
-    /// `current_tenant()`
-    pub tenant: Option<String>,
-    /// `current_user`, `current_role`
-    pub user: String,
-    /// `session_user`
-    pub session_user: String,
-    /// `current_setting(name)`
-    pub settings: BTreeMap<String, String>,
+    tenant: Value,
+    user: Value,
+    session_user: Value,
+    settings: BTreeMap<String, String>,
+}
+
+impl Default for EvalContext {
+    fn default() -> Self {
+        Self::new(None, String::new(), String::new(), BTreeMap::new())
+    }
+}
+
+impl EvalContext {
+    /// `current_tenant()`, `current_user`/`current_role`, `session_user`, `current_setting()`.
+    pub fn new(tenant: Option<String>, user: String, session_user: String, settings: BTreeMap<String, String>) -> Self {
+        Self {
+            tenant: tenant.map(Value::Text).unwrap_or(Value::Null),
+            user: Value::Text(user),
+            session_user: Value::Text(session_user),
+            settings,
+        }
+    }
 }
 
 // ----- lexer ------------------------------------------------------------------------------------
@@ -599,7 +613,16 @@ impl Parser {
                 self.i += 2;
                 let items = if self.op("]") { vec![] } else { self.list()? };
                 self.expect_op("]")?;
-                Ok(Expr::Array(items))
+                let arr = Expr::Array(items);
+                // Fold an array of literals once, at compile time (same rules as at run time).
+                if let Expr::Array(items) = &arr {
+                    if !items.is_empty() && items.iter().all(|i| matches!(i, Expr::Lit(_))) {
+                        if let Ok(v) = arr.eval(&Row::new(), &EvalContext::default()) {
+                            return Ok(Expr::Lit(v));
+                        }
+                    }
+                }
+                Ok(arr)
             }
             "cast" if call => {
                 self.i += 2;
@@ -745,9 +768,9 @@ impl Expr {
             Expr::Lit(v) => v.clone(),
             Expr::Col(c) => row.get(c).cloned().ok_or_else(|| format!("column \"{c}\" does not exist"))?,
             Expr::Func(f, args) => match f {
-                Func::CurrentTenant => ctx.tenant.clone().map(Value::Text).unwrap_or(Value::Null),
-                Func::CurrentUser | Func::CurrentRole => Value::Text(ctx.user.clone()),
-                Func::SessionUser => Value::Text(ctx.session_user.clone()),
+                Func::CurrentTenant => ctx.tenant.clone(),
+                Func::CurrentUser | Func::CurrentRole => ctx.user.clone(),
+                Func::SessionUser => ctx.session_user.clone(),
                 Func::CurrentSetting => {
                     let name = cast(args[0].eval(row, ctx)?, &Type::Text)?.to_text().unwrap_or_default();
                     let missing_ok = match args.get(1) {
@@ -814,8 +837,19 @@ impl Expr {
                     _ => None,
                 })
             }
-            Expr::Cmp(op, l, r) => b3(cmp(*op, l.eval(row, ctx)?, r.eval(row, ctx)?)?),
-            Expr::IsNull(e, neg) => Value::Bool(e.eval(row, ctx)?.is_null() != *neg),
+            Expr::Cmp(op, l, r) => {
+                // Fast path: leaves compared in place (no clone of column values).
+                if let (Some(a), Some(c)) = (l.leaf(row, ctx), r.leaf(row, ctx)) {
+                    if let Some(res) = cmp_ref(*op, a?, c?) {
+                        return Ok(b3(res?));
+                    }
+                }
+                b3(cmp(*op, l.eval(row, ctx)?, r.eval(row, ctx)?)?)
+            }
+            Expr::IsNull(e, neg) => match e.leaf(row, ctx) {
+                Some(v) => Value::Bool(v?.is_null() != *neg),
+                None => Value::Bool(e.eval(row, ctx)?.is_null() != *neg),
+            },
             Expr::IsBool(e, want, neg) => Value::Bool((truth(&e.eval(row, ctx)?)? == Some(*want)) != *neg),
             Expr::Distinct(l, r, not) => {
                 let (a, c) = unify(l.eval(row, ctx)?, r.eval(row, ctx)?)?;
@@ -838,6 +872,22 @@ impl Expr {
                 b3(if *neg { both.map(|x| !x) } else { both })
             }
             Expr::In(e, items, neg) => {
+                if let Some(v) = e.leaf(row, ctx) {
+                    let v = v?;
+                    let mut refs = Vec::with_capacity(items.len());
+                    for it in items {
+                        match it.leaf(row, ctx) {
+                            Some(x) => refs.push(x?),
+                            None => break,
+                        }
+                    }
+                    if refs.len() == items.len() {
+                        if let Some(found) = any_ref(CmpOp::Eq, v, refs.into_iter(), false) {
+                            let found = found?;
+                            return Ok(b3(if *neg { found.map(|x| !x) } else { found }));
+                        }
+                    }
+                }
                 let v = e.eval(row, ctx)?;
                 let mut vals = Vec::with_capacity(items.len());
                 for it in items {
@@ -847,6 +897,17 @@ impl Expr {
                 b3(if *neg { found.map(|x| !x) } else { found })
             }
             Expr::AnyAll(op, e, arr, all) => {
+                if let (Some(v), Some(a)) = (e.leaf(row, ctx), arr.leaf(row, ctx)) {
+                    match a? {
+                        Value::Null => return Ok(Value::Null),
+                        Value::Array(_, xs) => {
+                            if let Some(r) = any_ref(*op, v?, xs.iter(), *all) {
+                                return Ok(b3(r?));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
                 let v = e.eval(row, ctx)?;
                 let a = arr.eval(row, ctx)?;
                 let elems = match a {
@@ -865,25 +926,24 @@ impl Expr {
                 };
                 b3(any_match(*op, &v, &elems, *all)?)
             }
-            Expr::Like(e, p, esc, ci, neg) => {
-                let (Value::Text(s) | Value::Unknown(s)) = as_text(e.eval(row, ctx)?)? else { return Ok(Value::Null) };
-                let (Value::Text(pat) | Value::Unknown(pat)) = as_text(p.eval(row, ctx)?)? else {
-                    return Ok(Value::Null);
+            Expr::Like(e, p, None, false, neg)
+                if !matches!((e.leaf(row, ctx), p.leaf(row, ctx)), (None, _) | (_, None)) =>
+            {
+                // Fast path: ASCII text and pattern matched on bytes, no allocation.
+                let (Some(Ok(a)), Some(Ok(q))) = (e.leaf(row, ctx), p.leaf(row, ctx)) else {
+                    return self.eval_like_slow(row, ctx);
                 };
-                let esc_char = match esc {
-                    None => Some('\\'),
-                    Some(x) => match as_text(x.eval(row, ctx)?)? {
-                        Value::Text(t) if t.is_empty() => None,
-                        Value::Text(t) if t.chars().count() == 1 => t.chars().next(),
-                        Value::Null => return Ok(Value::Null),
-                        _ => return Err("invalid escape string".into()),
-                    },
-                };
-                let (s, pat) = if *ci { (s.to_lowercase(), pat.to_lowercase()) } else { (s, pat) };
-                let s: Vec<char> = s.chars().collect();
-                let pat: Vec<char> = pat.chars().collect();
-                Value::Bool(like(&s, &pat, esc_char) != *neg)
+                match (a, q) {
+                    (Value::Null, _) | (_, Value::Null) => Value::Null,
+                    (Value::Text(s) | Value::Unknown(s), Value::Text(pat) | Value::Unknown(pat))
+                        if s.is_ascii() && pat.is_ascii() =>
+                    {
+                        Value::Bool(like_bytes(s.as_bytes(), pat.as_bytes(), Some(b'\\')) != *neg)
+                    }
+                    _ => return self.eval_like_slow(row, ctx),
+                }
             }
+            Expr::Like(..) => return self.eval_like_slow(row, ctx),
             Expr::Concat(l, r) => {
                 let (a, c) = (l.eval(row, ctx)?, r.eval(row, ctx)?);
                 if a.is_null() || c.is_null() {
@@ -894,6 +954,35 @@ impl Expr {
                 }
                 Value::Text(format!("{}{}", a.to_text().unwrap_or_default(), c.to_text().unwrap_or_default()))
             }
+            _ => return self.eval_rest(row, ctx),
+        })
+    }
+
+    fn eval_like_slow(&self, row: &Row, ctx: &EvalContext) -> SqlResult<Value> {
+        let Expr::Like(e, p, esc, ci, neg) = self else { return Err("internal: not a LIKE".into()) };
+        Ok({
+            let (Value::Text(s) | Value::Unknown(s)) = as_text(e.eval(row, ctx)?)? else { return Ok(Value::Null) };
+            let (Value::Text(pat) | Value::Unknown(pat)) = as_text(p.eval(row, ctx)?)? else {
+                return Ok(Value::Null);
+            };
+            let esc_char = match esc {
+                None => Some('\\'),
+                Some(x) => match as_text(x.eval(row, ctx)?)? {
+                    Value::Text(t) if t.is_empty() => None,
+                    Value::Text(t) if t.chars().count() == 1 => t.chars().next(),
+                    Value::Null => return Ok(Value::Null),
+                    _ => return Err("invalid escape string".into()),
+                },
+            };
+            let (s, pat) = if *ci { (s.to_lowercase(), pat.to_lowercase()) } else { (s, pat) };
+            let s: Vec<char> = s.chars().collect();
+            let pat: Vec<char> = pat.chars().collect();
+            Value::Bool(like(&s, &pat, esc_char) != *neg)
+        })
+    }
+
+    fn eval_rest(&self, row: &Row, ctx: &EvalContext) -> SqlResult<Value> {
+        Ok(match self {
             Expr::Arith(op, l, r) => arith(*op, l.eval(row, ctx)?, r.eval(row, ctx)?)?,
             Expr::Neg(e) => match e.eval(row, ctx)? {
                 Value::Null => Value::Null,
@@ -940,7 +1029,21 @@ impl Expr {
                     Some(v) => Value::Json(v.clone()),
                 }
             }
+            _ => return Err("internal: unexpected expression".into()),
         })
+    }
+
+    /// A borrowed value for leaves (columns, literals, context values); `None` for the rest.
+    #[inline]
+    fn leaf<'a>(&'a self, row: &'a Row, ctx: &'a EvalContext) -> Option<SqlResult<&'a Value>> {
+        match self {
+            Expr::Lit(v) => Some(Ok(v)),
+            Expr::Col(c) => Some(row.get(c).ok_or_else(|| format!("column \"{c}\" does not exist"))),
+            Expr::Func(Func::CurrentTenant, _) => Some(Ok(&ctx.tenant)),
+            Expr::Func(Func::CurrentUser | Func::CurrentRole, _) => Some(Ok(&ctx.user)),
+            Expr::Func(Func::SessionUser, _) => Some(Ok(&ctx.session_user)),
+            _ => None,
+        }
     }
 
     /// Evaluates to SQL truth (`None` is NULL); non-boolean results are errors.
@@ -960,6 +1063,91 @@ fn cast_implicit(v: Value, t: &Type) -> SqlResult<Value> {
         _ if v.ty().is_number() && t.is_number() => Ok(v),
         _ => Err(format!("types {} and {} cannot be matched", t, v.ty())),
     }
+}
+
+/// Compares two borrowed leaves without cloning; `None` when a literal needs coercion to a
+/// non-text type (the caller then takes the general path).
+#[inline]
+fn cmp_ref(op: CmpOp, a: &Value, c: &Value) -> Option<SqlResult<Option<bool>>> {
+    if a.is_null() || c.is_null() {
+        // NULL compared with anything is NULL, once the types check (they do for leaves
+        // PostgreSQL would accept; an untyped NULL takes the other side's type).
+        return match (a, c) {
+            (Value::Null, _) | (_, Value::Null) => Some(Ok(None)),
+            _ => None,
+        };
+    }
+    match (a, c) {
+        (Value::Unknown(x), Value::Text(y) | Value::Unknown(y)) | (Value::Text(x), Value::Unknown(y)) => {
+            Some(Ok(Some(op.holds(x.as_bytes().cmp(y.as_bytes())))))
+        }
+        (Value::Unknown(_), _) | (_, Value::Unknown(_)) => None,
+        _ => Some(compare(a, c, op.sql()).map(|o| Some(op.holds(o)))),
+    }
+}
+
+/// `v op ANY/ALL (elems)` over borrowed values; `None` when coercion is needed.
+fn any_ref<'a>(
+    op: CmpOp,
+    v: &Value,
+    elems: impl Iterator<Item = &'a Value>,
+    all: bool,
+) -> Option<SqlResult<Option<bool>>> {
+    let mut saw_null = false;
+    let mut any = false;
+    for e in elems {
+        any = true;
+        match cmp_ref(op, v, e)? {
+            Ok(Some(r)) if r != all => return Some(Ok(Some(!all))),
+            Ok(Some(_)) => {}
+            Ok(None) => saw_null = true,
+            Err(err) => return Some(Err(err)),
+        }
+    }
+    if v.is_null() && any {
+        return Some(Ok(None));
+    }
+    Some(Ok(if saw_null { None } else { Some(all) }))
+}
+
+/// LIKE on ASCII bytes (same algorithm as [`like`]).
+fn like_bytes(text: &[u8], pat: &[u8], esc: Option<u8>) -> bool {
+    let (mut t, mut p) = (0usize, 0usize);
+    let (mut star_p, mut star_t) = (usize::MAX, 0usize);
+    while t < text.len() {
+        if p < pat.len() {
+            let c = pat[p];
+            if Some(c) == esc {
+                if let Some(&lit) = pat.get(p + 1) {
+                    if lit == text[t] {
+                        p += 2;
+                        t += 1;
+                        continue;
+                    }
+                }
+            } else if c == b'%' {
+                star_p = p;
+                star_t = t;
+                p += 1;
+                continue;
+            } else if c == b'_' || c == text[t] {
+                p += 1;
+                t += 1;
+                continue;
+            }
+        }
+        if star_p != usize::MAX {
+            p = star_p + 1;
+            star_t += 1;
+            t = star_t;
+        } else {
+            return false;
+        }
+    }
+    while p < pat.len() && pat[p] == b'%' {
+        p += 1;
+    }
+    p == pat.len()
 }
 
 fn cmp(op: CmpOp, a: Value, c: Value) -> SqlResult<Option<bool>> {

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use expr::{EvalContext, Expr, Row, SyntaxError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use value::Value;
 
 /// The command a policy applies to (S1 `RLSCommand`).
@@ -110,12 +110,39 @@ pub struct RlsContext {
 }
 
 impl RlsContext {
-    fn eval_ctx(&self) -> EvalContext {
-        EvalContext {
-            tenant: self.tenant.clone(),
-            user: self.user.clone(),
-            session_user: self.user.clone(),
-            settings: self.settings.clone(),
+    /// Prepares the context for evaluation (do it once for many rows).
+    pub fn prepare(&self) -> PreparedContext {
+        let eval = EvalContext::new(self.tenant.clone(), self.user.clone(), self.user.clone(), self.settings.clone());
+        PreparedContext { ctx: self.clone(), eval }
+    }
+}
+
+/// A context ready for evaluation: reuse it across rows ([`RlsTable::can_select`]).
+#[derive(Debug, Clone)]
+pub struct PreparedContext {
+    ctx: RlsContext,
+    eval: EvalContext,
+}
+
+/// A snapshot of one table's RLS state: evaluates rows without locking or lookups. Take a
+/// new one after changing the table's policies.
+#[derive(Debug, Clone)]
+pub struct RlsTable {
+    name: String,
+    state: Option<Arc<TableState>>,
+}
+
+impl RlsTable {
+    /// SELECT visibility of `row` (see [`RlsEngine::can_select`]).
+    #[inline]
+    pub fn can_select(&self, row: &Row, ctx: &PreparedContext) -> Result<bool> {
+        match &self.state {
+            Some(t) if RlsEngine::applies(t, &ctx.ctx) => {
+                Ok(RlsEngine::combined(t, RLSCommand::Select, false, row, &ctx.ctx, &ctx.eval)
+                    .map_err(|e| e.in_table(&self.name))?
+                    .0)
+            }
+            _ => Ok(true),
         }
     }
 }
@@ -169,7 +196,7 @@ fn policy_error(table: &str, e: &SyntaxError, clause: &str, policy: &str) -> Err
 /// Row-level security for a set of tables. `Send + Sync`; reads never block each other.
 #[derive(Debug, Default)]
 pub struct RlsEngine {
-    tables: RwLock<HashMap<String, TableState>>,
+    tables: RwLock<HashMap<String, Arc<TableState>>>,
 }
 
 /// Converts a host row (JSON object) into SQL values.
@@ -184,22 +211,22 @@ impl RlsEngine {
         Self::default()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, TableState>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<TableState>>> {
         self.tables.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, TableState>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<TableState>>> {
         self.tables.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `ALTER TABLE t ENABLE/DISABLE ROW LEVEL SECURITY` (policies are kept when disabled).
     pub fn set_enabled(&self, table: &str, enabled: bool) {
-        self.write().entry(table.to_owned()).or_default().enabled = enabled;
+        Arc::make_mut(self.write().entry(table.to_owned()).or_default()).enabled = enabled;
     }
 
     /// `ALTER TABLE t [NO] FORCE ROW LEVEL SECURITY`.
     pub fn set_forced(&self, table: &str, forced: bool) {
-        self.write().entry(table.to_owned()).or_default().forced = forced;
+        Arc::make_mut(self.write().entry(table.to_owned()).or_default()).forced = forced;
     }
 
     /// `CREATE POLICY` (or replace one of the same name when `replace`). Rejects what
@@ -233,7 +260,7 @@ impl RlsEngine {
             .transpose()
             .map_err(|e| policy_error(table, &e, "with_check", &def.name))?;
         let mut g = self.write();
-        let t = g.entry(table.to_owned()).or_default();
+        let t = Arc::make_mut(g.entry(table.to_owned()).or_default());
         match t.policies.iter().position(|p| p.def.name == def.name) {
             Some(i) if replace => t.policies[i] = Policy { def, using, check },
             Some(_) => return Err(Error::PolicyExists { table: table.to_owned(), policy: def.name }),
@@ -246,6 +273,7 @@ impl RlsEngine {
     pub fn drop_policy(&self, table: &str, name: &str) -> bool {
         let mut g = self.write();
         let Some(t) = g.get_mut(table) else { return false };
+        let t = Arc::make_mut(t);
         let before = t.policies.len();
         t.policies.retain(|p| p.def.name != name);
         before != t.policies.len()
@@ -333,14 +361,19 @@ impl RlsEngine {
     }
 
     fn with_table<T>(&self, table: &str, f: impl FnOnce(Option<&TableState>) -> Result<T>) -> Result<T> {
-        let g = self.read();
-        f(g.get(table))
+        let t = self.read().get(table).cloned();
+        f(t.as_deref())
+    }
+
+    /// A lock-free snapshot of `table` for evaluating many rows.
+    pub fn table(&self, table: &str) -> RlsTable {
+        RlsTable { name: table.to_owned(), state: self.read().get(table).cloned() }
     }
 
     fn visible(&self, table: &str, cmd: RLSCommand, row: &Row, ctx: &RlsContext) -> Result<bool> {
         self.with_table(table, |t| match t {
             Some(t) if Self::applies(t, ctx) => {
-                let ec = ctx.eval_ctx();
+                let ec = ctx.prepare().eval;
                 Ok(Self::combined(t, cmd, false, row, ctx, &ec).map_err(|e| e.in_table(table))?.0)
             }
             _ => Ok(true),
@@ -350,7 +383,7 @@ impl RlsEngine {
     fn check_new(&self, table: &str, cmd: RLSCommand, row: &Row, ctx: &RlsContext) -> Result<()> {
         self.with_table(table, |t| match t {
             Some(t) if Self::applies(t, ctx) => {
-                let ec = ctx.eval_ctx();
+                let ec = ctx.prepare().eval;
                 let (ok, failed, _) = Self::combined(t, cmd, true, row, ctx, &ec).map_err(|e| e.in_table(table))?;
                 if ok { Ok(()) } else { Err(Error::PolicyViolation { table: table.to_owned(), policy: failed }) }
             }
@@ -403,9 +436,10 @@ impl RlsEngine {
 
     /// The indices of the rows visible to SELECT.
     pub fn filter(&self, table: &str, rows: &[Row], ctx: &RlsContext) -> Result<Vec<usize>> {
+        let (t, prepared) = (self.table(table), ctx.prepare());
         let mut out = Vec::new();
         for (i, r) in rows.iter().enumerate() {
-            if self.can_select(table, r, ctx)? {
+            if t.can_select(r, &prepared)? {
                 out.push(i);
             }
         }
@@ -416,7 +450,7 @@ impl RlsEngine {
     pub fn explain(&self, table: &str, cmd: RLSCommand, row: &Row, ctx: &RlsContext) -> Result<Explanation> {
         self.with_table(table, |t| match t {
             Some(t) if Self::applies(t, ctx) => {
-                let ec = ctx.eval_ctx();
+                let ec = ctx.prepare().eval;
                 let check = cmd == RLSCommand::Insert;
                 let (allowed, _, policies) =
                     Self::combined(t, cmd, check, row, ctx, &ec).map_err(|e| e.in_table(table))?;
