@@ -684,6 +684,17 @@ impl PyGovernor {
         self.gov.rls().create_policy(table, def, replace).py(py)
     }
 
+    /// Declares column types (`uuid`, `timestamptz`, `numeric`, ...): row values are converted
+    /// to them, as a PostgreSQL column would.
+    fn set_column_types(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        columns: std::collections::BTreeMap<String, String>,
+    ) -> PyResult<()> {
+        self.gov.rls().set_column_types(table, &columns).py(py)
+    }
+
     fn drop_policy(&self, table: &str, name: &str) -> bool {
         self.gov.rls().drop_policy(table, name)
     }
@@ -701,7 +712,7 @@ impl PyGovernor {
         row: &Bound<'_, PyAny>,
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let (r, c) = (py_row(py, row)?, rls_ctx(py, context)?);
+        let (r, c) = (self.py_row(py, table, row)?, self.rls_ctx(py, context)?);
         self.gov.rls().can_select(table, &r, &c).py(py)
     }
 
@@ -714,7 +725,7 @@ impl PyGovernor {
         row: &Bound<'_, PyAny>,
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let (r, c) = (py_row(py, row)?, rls_ctx(py, context)?);
+        let (r, c) = (self.py_row(py, table, row)?, self.rls_ctx(py, context)?);
         self.gov.rls().check_insert(table, &r, &c).py(py)
     }
 
@@ -730,7 +741,8 @@ impl PyGovernor {
         context: Option<&Bound<'_, PyAny>>,
         reads: bool,
     ) -> PyResult<bool> {
-        let (o, n, c) = (py_row(py, old_row)?, py_row(py, new_row)?, rls_ctx(py, context)?);
+        let (o, n, c) =
+            (self.py_row(py, table, old_row)?, self.py_row(py, table, new_row)?, self.rls_ctx(py, context)?);
         self.gov.rls().check_update(table, &o, &n, &c, reads).py(py)
     }
 
@@ -744,7 +756,7 @@ impl PyGovernor {
         context: Option<&Bound<'_, PyAny>>,
         reads: bool,
     ) -> PyResult<bool> {
-        let (r, c) = (py_row(py, row)?, rls_ctx(py, context)?);
+        let (r, c) = (self.py_row(py, table, row)?, self.rls_ctx(py, context)?);
         self.gov.rls().check_delete(table, &r, &c, reads).py(py)
     }
 
@@ -757,8 +769,8 @@ impl PyGovernor {
         rows: Vec<Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<usize>> {
-        let rows = rows.iter().map(|r| py_row(py, r)).collect::<PyResult<Vec<_>>>()?;
-        let c = rls_ctx(py, context)?;
+        let rows = rows.iter().map(|r| self.py_row(py, table, r)).collect::<PyResult<Vec<_>>>()?;
+        let c = self.rls_ctx(py, context)?;
         self.gov.rls().filter(table, &rows, &c).py(py)
     }
 
@@ -773,7 +785,7 @@ impl PyGovernor {
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let cmd = rls_command(py, command)?;
-        let (r, c) = (py_row(py, row)?, rls_ctx(py, context)?);
+        let (r, c) = (self.py_row(py, table, row)?, self.rls_ctx(py, context)?);
         to_py(py, &self.gov.rls().explain(table, cmd, &r, &c).py(py)?)
     }
 
@@ -787,7 +799,7 @@ impl PyGovernor {
         context: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<(String, Py<PyAny>)> {
         let cmd = rls_command(py, command)?;
-        let c = rls_ctx(py, context)?;
+        let c = self.rls_ctx(py, context)?;
         let f = self.gov.rls().to_sql(table, cmd, &c).py(py)?;
         Ok((f.sql, pythonize::pythonize(py, &f.params)?.unbind()))
     }
@@ -797,19 +809,27 @@ impl PyGovernor {
     }
 }
 
-fn py_row(py: Python<'_>, row: &Bound<'_, PyAny>) -> PyResult<tenantguard::rls::expr::Row> {
-    if !row.is_instance_of::<PyDict>() {
-        return Err(PyTypeError::new_err(format!("a row must be a dict, not {}", row.get_type().name()?)));
+impl PyGovernor {
+    /// A Python dict as a row of `table` (declared column types applied).
+    fn py_row(&self, py: Python<'_>, table: &str, row: &Bound<'_, PyAny>) -> PyResult<tenantguard::rls::expr::Row> {
+        if !row.is_instance_of::<PyDict>() {
+            return Err(PyTypeError::new_err(format!("a row must be a dict, not {}", row.get_type().name()?)));
+        }
+        let v: Value = pythonize::depythonize(row).map_err(|e| invalid(py, "row", e.to_string()))?;
+        self.gov.rls().row(table, &v).py(py)
     }
-    let v: Value = pythonize::depythonize(row).map_err(|e| invalid(py, "row", e.to_string()))?;
-    tenantguard::rls::row_from_json(&v).py(py)
-}
 
-fn rls_ctx(py: Python<'_>, ctx: Option<&Bound<'_, PyAny>>) -> PyResult<tenantguard::rls::RlsContext> {
-    match ctx {
-        None => Ok(Default::default()),
-        Some(c) if c.is_instance_of::<PyDict>() => from_py(py, c, "context"),
-        Some(c) => Err(PyTypeError::new_err(format!("context must be a dict, not {}", c.get_type().name()?))),
+    /// A context dict; `now()` is the system clock unless `now_ms` is given.
+    fn rls_ctx(&self, py: Python<'_>, ctx: Option<&Bound<'_, PyAny>>) -> PyResult<tenantguard::rls::RlsContext> {
+        let mut c: tenantguard::rls::RlsContext = match ctx {
+            None => Default::default(),
+            Some(c) if c.is_instance_of::<PyDict>() => from_py(py, c, "context")?,
+            Some(c) => {
+                return Err(PyTypeError::new_err(format!("context must be a dict, not {}", c.get_type().name()?)));
+            }
+        };
+        c.now_ms = c.now_ms.or_else(|| Some(self.gov.now_ms()));
+        Ok(c)
     }
 }
 

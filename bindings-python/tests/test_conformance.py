@@ -104,6 +104,7 @@ class Host:
         self.gov = gov
         self.users = tg.UserQuotaManager(rpm)
         self.limiters: Dict[str, tg.RateLimiter] = {}
+        self.at = 0
 
     def limiter(self, window: Any) -> tg.RateLimiter:
         key = repr(window)
@@ -112,6 +113,7 @@ class Host:
         return self.limiters[key]
 
     def run(self, op: str, args: Dict[str, Any], at: int) -> Any:
+        self.at = at
         fn: Optional[Callable[..., Any]] = getattr(self, "op_" + snake(op), None)
         if fn is None:
             raise TypeError(f"unknown operation {op!r}")
@@ -260,12 +262,17 @@ class Host:
 
     # Row-level security. Rows and contexts are data (their keys are column and setting names).
 
-    @staticmethod
-    def ctx(context: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-        return {snake(k): v for k, v in (context or {}).items()}
+    def ctx(self, context: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        c = {snake(k): v for k, v in (context or {}).items()}
+        c.setdefault("now_ms", self.at)
+        return c
 
     def op_rls_enable(self, table: str, on: bool = True) -> Any:
         self.gov.rls_enable(table, on)
+        return {}
+
+    def op_rls_set_column_types(self, table: str, columns: Dict[str, str]) -> Any:
+        self.gov.set_column_types(table, columns)
         return {}
 
     def op_rls_force(self, table: str, on: bool = True) -> Any:

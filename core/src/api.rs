@@ -408,10 +408,27 @@ pub struct RlsRowArgs {
 }
 
 impl RlsRowArgs {
-    fn row(&self, which: &str) -> Result<crate::rls::expr::Row, Error> {
+    fn row(&self, rls: &crate::rls::RlsEngine, which: &str) -> Result<crate::rls::expr::Row, Error> {
         let v = if which == "newRow" { self.new_row.as_ref() } else { self.row.as_ref() };
-        crate::rls::row_from_json(v.ok_or_else(|| Error::invalid(which, format!("`{which}` is required")))?)
+        rls.row(&self.table, v.ok_or_else(|| Error::invalid(which, format!("`{which}` is required")))?)
     }
+
+    /// The context, with `now()` taken from the call's time unless it sets `nowMs`.
+    fn ctx(&self, now_ms: u64) -> crate::rls::RlsContext {
+        let mut c = self.context.clone();
+        c.now_ms = c.now_ms.or(Some(now_ms));
+        c
+    }
+}
+
+/// `rlsSetColumnTypes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RlsColumnsArgs {
+    /// Table.
+    pub table: String,
+    /// Column name to type (`uuid`, `timestamptz`, `numeric`, `integer`, `text[]`, ...).
+    pub columns: std::collections::BTreeMap<String, String>,
 }
 
 /// One operation. JSON form: `{"op": "check", "args": {...}}`.
@@ -502,6 +519,8 @@ pub enum Request {
     RateLimiterRemaining(RateLimiterArgs),
     /// Enable/disable RLS on a table → `{}`.
     RlsEnable(RlsTableArgs),
+    /// Declare column types → `{}`.
+    RlsSetColumnTypes(RlsColumnsArgs),
     /// Force/unforce RLS on a table → `{}`.
     RlsForce(RlsTableArgs),
     /// `CREATE POLICY` → `{}`.
@@ -717,6 +736,10 @@ impl Engine {
                 g.rls().set_enabled(&a.table, a.on);
                 json!({})
             }
+            Request::RlsSetColumnTypes(a) => {
+                g.rls().set_column_types(&a.table, &a.columns)?;
+                json!({})
+            }
             Request::RlsForce(a) => {
                 g.rls().set_forced(&a.table, a.on);
                 json!({})
@@ -730,30 +753,32 @@ impl Engine {
                 json!({ "dropped": g.rls().drop_policy(&a.table, &name) })
             }
             Request::RlsListPolicies(a) => to_json(&g.rls().policies(&a.table))?,
-            Request::RlsCanSelect(a) => json!({ "allowed": g.rls().can_select(&a.table, &a.row("row")?, &a.context)? }),
+            Request::RlsCanSelect(a) => {
+                json!({ "allowed": g.rls().can_select(&a.table, &a.row(g.rls(), "row")?, &a.ctx(t(None)))? })
+            }
             Request::RlsCheckInsert(a) => {
-                g.rls().check_insert(&a.table, &a.row("row")?, &a.context)?;
+                g.rls().check_insert(&a.table, &a.row(g.rls(), "row")?, &a.ctx(t(None)))?;
                 json!({})
             }
             Request::RlsCheckUpdate(a) => {
-                let ctx = &a.context;
-                json!({ "updated": g.rls().check_update(&a.table, &a.row("row")?, &a.row("newRow")?, ctx, a.reads)? })
+                let ctx = &a.ctx(t(None));
+                json!({ "updated": g.rls().check_update(&a.table, &a.row(g.rls(), "row")?, &a.row(g.rls(), "newRow")?, ctx, a.reads)? })
             }
             Request::RlsCheckDelete(a) => {
-                json!({ "deleted": g.rls().check_delete(&a.table, &a.row("row")?, &a.context, a.reads)? })
+                json!({ "deleted": g.rls().check_delete(&a.table, &a.row(g.rls(), "row")?, &a.ctx(t(None)), a.reads)? })
             }
             Request::RlsFilter(a) => {
                 let rows = a.rows.as_ref().ok_or_else(|| ApiError::invalid("rows", "`rows` is required"))?;
-                let rows = rows.iter().map(crate::rls::row_from_json).collect::<Result<Vec<_>, _>>()?;
-                json!({ "indices": g.rls().filter(&a.table, &rows, &a.context)? })
+                let rows = rows.iter().map(|r| g.rls().row(&a.table, r)).collect::<Result<Vec<_>, _>>()?;
+                json!({ "indices": g.rls().filter(&a.table, &rows, &a.ctx(t(None)))? })
             }
             Request::RlsExplain(a) => {
                 let cmd = a.command.unwrap_or(crate::rls::RLSCommand::Select);
-                to_json(&g.rls().explain(&a.table, cmd, &a.row("row")?, &a.context)?)?
+                to_json(&g.rls().explain(&a.table, cmd, &a.row(g.rls(), "row")?, &a.ctx(t(None)))?)?
             }
             Request::RlsToSql(a) => {
                 let cmd = a.command.unwrap_or(crate::rls::RLSCommand::Select);
-                to_json(&g.rls().to_sql(&a.table, cmd, &a.context)?)?
+                to_json(&g.rls().to_sql(&a.table, cmd, &a.ctx(t(None)))?)?
             }
         })
     }

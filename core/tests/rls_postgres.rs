@@ -19,11 +19,11 @@ fn client() -> Client {
 
 fn rows() -> Vec<J> {
     vec![
-        json!({"id": 1, "tenant_id": "acme", "n": 5, "big": 5000000000i64, "price": 10.5, "x": "hello", "tags": ["a", "b"], "doc": {"k": "v", "arr": [1, 2]}, "flag": true}),
-        json!({"id": 2, "tenant_id": "beta", "n": 0, "big": -3, "price": 3.25, "x": null, "tags": ["b", null], "doc": {"k": null}, "flag": false}),
-        json!({"id": 3, "tenant_id": "acme", "n": null, "big": null, "price": null, "x": "10%", "tags": [], "doc": null, "flag": null}),
-        json!({"id": 4, "tenant_id": null, "n": -7, "big": 7, "price": 0, "x": "ACME", "tags": null, "doc": {"k": "w"}, "flag": true}),
-        json!({"id": 5, "tenant_id": "a_cme", "n": 2147483647, "big": 1, "price": 99.99, "x": "", "tags": ["c"], "doc": {"arr": []}, "flag": false}),
+        json!({"id": 1, "tenant_id": "acme", "n": 5, "big": 5000000000i64, "price": 10.5, "x": "hello", "tags": ["a", "b"], "doc": {"k": "v", "arr": [1, 2]}, "flag": true, "ts": "2020-01-01 00:00:00+00"}),
+        json!({"id": 2, "tenant_id": "beta", "n": 0, "big": -3, "price": 3.25, "x": null, "tags": ["b", null], "doc": {"k": null}, "flag": false, "ts": "2099-12-31 23:59:59.5+00"}),
+        json!({"id": 3, "tenant_id": "acme", "n": null, "big": null, "price": null, "x": "10%", "tags": [], "doc": null, "flag": null, "ts": null}),
+        json!({"id": 4, "tenant_id": null, "n": -7, "big": 7, "price": 0, "x": "ACME", "tags": null, "doc": {"k": "w"}, "flag": true, "ts": "2025-06-15 12:30:00+02"}),
+        json!({"id": 5, "tenant_id": "a_cme", "n": 2147483647, "big": 1, "price": 99.99, "x": "", "tags": ["c"], "doc": {"arr": []}, "flag": false, "ts": "2024-02-29T08:00:00.123456Z"}),
     ]
 }
 
@@ -31,9 +31,9 @@ fn setup(c: &mut Client) {
     c.batch_execute(
         "CREATE SCHEMA IF NOT EXISTS expr_test; SET search_path = expr_test;
          DROP TABLE IF EXISTS t;
-         CREATE TABLE t (id int PRIMARY KEY, tenant_id text, n bigint, big bigint, price numeric, x text, tags text[], doc jsonb, flag boolean);
+         CREATE TABLE t (id int PRIMARY KEY, tenant_id text, n bigint, big bigint, price numeric, x text, tags text[], doc jsonb, flag boolean, ts timestamptz);
          CREATE OR REPLACE FUNCTION current_tenant() RETURNS text LANGUAGE sql STABLE AS $$ SELECT current_setting('app.tenant', true) $$;
-         SET app.tenant = 'acme'; SET app.region = 'eu'; SET app.claims = '{\"role\": \"admin\", \"lvl\": 3}';",
+         SET TimeZone = 'UTC'; SET app.tenant = 'acme'; SET app.region = 'eu'; SET app.claims = '{\"role\": \"admin\", \"lvl\": 3}';",
     )
     .unwrap();
     for r in rows() {
@@ -62,11 +62,15 @@ fn pg(c: &mut Client, expr: &str) -> Result<Vec<Option<bool>>, String> {
     rows.iter().map(|r| r.try_get::<_, Option<bool>>(0).map_err(|e| format!("not boolean: {e}"))).collect()
 }
 
-/// Our answer per row, or the first error.
+/// Our answer per row, or the first error. `ts` is declared `timestamptz`, as in PostgreSQL;
+/// `now()` is this process's clock (the test rows are far from it in both directions).
 fn ours(expr: &str) -> Result<Vec<Option<bool>>, String> {
     let e = parse(expr).map_err(|e| e.message)?;
-    let c = ctx("postgres");
-    rows().iter().map(|r| e.truth(&row_from_json(r).unwrap(), &c)).collect()
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).ok();
+    let c = ctx("postgres").at(now);
+    let engine = RlsEngine::new();
+    engine.set_column_types("t", &[("ts".to_string(), "timestamptz".to_string())].into()).unwrap();
+    rows().iter().map(|r| e.truth(&engine.row("t", r).unwrap(), &c)).collect()
 }
 
 /// Agreement: same per-row answers, or both refuse. PostgreSQL type-checks before running and
@@ -172,6 +176,22 @@ const HAND_WRITTEN: &[&str] = &[
     "NOT n = 4",
     "false AND false OR true",
     "n = 5 IS TRUE",
+    "ts < now()",
+    "ts > now()",
+    "now() > '2020-01-01'",
+    "ts IS NULL",
+    "ts >= '2024-02-29'",
+    "ts > '2025-06-15T10:00:00Z'",
+    "ts = '2025-06-15 10:30:00+00'",
+    "ts = timestamptz '2020-01-01 00:00:00+00'",
+    "ts BETWEEN '2020-01-01' AND '2025-01-01'",
+    "ts::text = '2025-06-15 10:30:00+00'",
+    "ts::text = '2099-12-31 23:59:59.5+00'",
+    "ts::text = '2024-02-29 08:00:00.123456+00'",
+    "ts::text LIKE '2099%'",
+    "'2025-01-01 00:00:00+05'::timestamptz::text = '2024-12-31 19:00:00+00'",
+    "'2025-01-01 05:30:00-05:30'::timestamptz = '2025-01-01 11:00Z'",
+    "ts IN ('2020-01-01 00:00:00+00', NULL)",
     // Errors PostgreSQL raises (the statement fails; tenantguard must refuse too).
     "tenant_id = 5",
     "n = 'abc'",
@@ -181,6 +201,9 @@ const HAND_WRITTEN: &[&str] = &[
     "current_setting('app.missing') = 'x'",
     "n",
     "tenant_id = = 1",
+    "ts = 5",
+    "ts > '2025-02-30'",
+    "'yesterday-ish'::timestamptz IS NULL",
 ];
 
 struct Rng(u64);

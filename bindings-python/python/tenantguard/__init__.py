@@ -139,9 +139,10 @@ class Governor(_NativeGovernor):
         settings: Optional[Mapping[str, str]] = None,
         bypass: bool = False,
         owner: bool = False,
+        now_ms: Optional[int] = None,
     ) -> Dict[str, Any]:
         """A context for the RLS checks; ``tenant`` defaults to :func:`current_tenant` when
-        inside :func:`use_tenant`."""
+        inside :func:`use_tenant`; ``now()`` is the system clock unless ``now_ms`` is given."""
         return {
             "tenant": tenant if tenant is not None else _current_tenant.get(),
             "user": user,
@@ -149,6 +150,7 @@ class Governor(_NativeGovernor):
             "settings": dict(settings or {}),
             "bypass": bypass,
             "owner": owner,
+            "now_ms": now_ms,
         }
 
     # ----- leases -----------------------------------------------------------------------------

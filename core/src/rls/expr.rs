@@ -78,6 +78,8 @@ pub enum Func {
     Coalesce,
     /// `nullif(a, b)`
     NullIf,
+    /// `now()`, `current_timestamp`: the call's time.
+    Now,
 }
 
 /// A parsed expression.
@@ -132,6 +134,7 @@ pub struct EvalContext {
     user: Value,
     session_user: Value,
     settings: BTreeMap<String, String>,
+    now: Option<Value>,
 }
 
 impl Default for EvalContext {
@@ -148,7 +151,14 @@ impl EvalContext {
             user: Value::Text(user),
             session_user: Value::Text(session_user),
             settings,
+            now: None,
         }
+    }
+
+    /// Sets the time `now()` returns (ms since the epoch).
+    pub fn at(mut self, now_ms: Option<u64>) -> Self {
+        self.now = now_ms.map(|ms| Value::Timestamptz(i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1000)));
+        self
     }
 }
 
@@ -598,6 +608,10 @@ impl Parser {
                 self.i += 1;
                 Ok(Expr::Not(b(self.expr(3)?)))
             }
+            "current_timestamp" if !call => {
+                self.i += 1;
+                Ok(Expr::Func(Func::Now, vec![]))
+            }
             "current_user" | "session_user" | "current_role" | "user" if !call => {
                 self.i += 1;
                 Ok(Expr::Func(
@@ -640,13 +654,14 @@ impl Parser {
                     "upper" => Func::Upper,
                     "coalesce" => Func::Coalesce,
                     "nullif" => Func::NullIf,
+                    "now" => Func::Now,
                     _ => return self.err(format!("function {word}() is not supported in policies")),
                 };
                 self.i += 2;
                 let args = if self.op(")") { vec![] } else { self.list()? };
                 self.expect_op(")")?;
                 let arity_ok = match f {
-                    Func::CurrentTenant => args.is_empty(),
+                    Func::CurrentTenant | Func::Now => args.is_empty(),
                     Func::CurrentSetting => args.len() == 1 || args.len() == 2,
                     Func::Lower | Func::Upper => args.len() == 1,
                     Func::NullIf => args.len() == 2,
@@ -771,6 +786,7 @@ impl Expr {
                 Func::CurrentTenant => ctx.tenant.clone(),
                 Func::CurrentUser | Func::CurrentRole => ctx.user.clone(),
                 Func::SessionUser => ctx.session_user.clone(),
+                Func::Now => ctx.now.clone().ok_or("now() needs the call's time (RlsContext.now_ms)")?,
                 Func::CurrentSetting => {
                     let name = cast(args[0].eval(row, ctx)?, &Type::Text)?.to_text().unwrap_or_default();
                     let missing_ok = match args.get(1) {
@@ -1042,6 +1058,9 @@ impl Expr {
             Expr::Func(Func::CurrentTenant, _) => Some(Ok(&ctx.tenant)),
             Expr::Func(Func::CurrentUser | Func::CurrentRole, _) => Some(Ok(&ctx.user)),
             Expr::Func(Func::SessionUser, _) => Some(Ok(&ctx.session_user)),
+            Expr::Func(Func::Now, _) => {
+                Some(ctx.now.as_ref().ok_or_else(|| "now() needs the call's time (RlsContext.now_ms)".to_owned()))
+            }
             _ => None,
         }
     }

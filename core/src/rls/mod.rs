@@ -10,8 +10,8 @@
 //! typed literals), columns, comparisons, `BETWEEN`, `IS [NOT] NULL/TRUE/FALSE/DISTINCT
 //! FROM`, `AND/OR/NOT`, `IN`, `= ANY`/`<> ALL` over arrays, `ARRAY[...]` and `'{...}'`,
 //! `[I]LIKE ... ESCAPE`, `||`, arithmetic, casts, `COALESCE`, `NULLIF`, `lower`, `upper`,
-//! `->`/`->>`, and the context functions. Not yet: `timestamptz` and `now()`, numeric
-//! division.
+//! `->`/`->>`, `timestamptz` (casts, typed literals, declared columns) with `now()`, and the
+//! context functions. Not yet: numeric division (integer division is supported).
 
 pub mod expr;
 pub mod value;
@@ -88,6 +88,7 @@ struct TableState {
     enabled: bool,
     forced: bool,
     policies: Vec<Policy>,
+    columns: BTreeMap<String, value::Type>,
 }
 
 /// Who is asking: the values the context functions return, the roles policies are matched
@@ -107,12 +108,15 @@ pub struct RlsContext {
     pub bypass: bool,
     /// The user owns the table: RLS applies only if the table forces it.
     pub owner: bool,
+    /// The call's time for `now()` (ms since the epoch); hosts fill it from their clock.
+    pub now_ms: Option<u64>,
 }
 
 impl RlsContext {
     /// Prepares the context for evaluation (do it once for many rows).
     pub fn prepare(&self) -> PreparedContext {
-        let eval = EvalContext::new(self.tenant.clone(), self.user.clone(), self.user.clone(), self.settings.clone());
+        let eval = EvalContext::new(self.tenant.clone(), self.user.clone(), self.user.clone(), self.settings.clone())
+            .at(self.now_ms);
         PreparedContext { ctx: self.clone(), eval }
     }
 }
@@ -227,6 +231,34 @@ impl RlsEngine {
     /// `ALTER TABLE t [NO] FORCE ROW LEVEL SECURITY`.
     pub fn set_forced(&self, table: &str, forced: bool) {
         Arc::make_mut(self.write().entry(table.to_owned()).or_default()).forced = forced;
+    }
+
+    /// Declares column types (`uuid`, `timestamptz`, `numeric`, `integer`, `text[]`, ...):
+    /// [`row`](Self::row) converts a host row's values to them, as a PostgreSQL column would.
+    /// Undeclared columns take their type from the JSON value.
+    pub fn set_column_types(&self, table: &str, columns: &BTreeMap<String, String>) -> Result<()> {
+        let mut typed = BTreeMap::new();
+        for (c, t) in columns {
+            let ty = value::Type::parse(t)
+                .ok_or_else(|| Error::invalid(format!("columns.{c}"), format!("unsupported type `{t}`")))?;
+            typed.insert(c.clone(), ty);
+        }
+        Arc::make_mut(self.write().entry(table.to_owned()).or_default()).columns = typed;
+        Ok(())
+    }
+
+    /// A host row (JSON object) as SQL values, with the table's declared column types applied.
+    pub fn row(&self, table: &str, v: &serde_json::Value) -> Result<Row> {
+        let mut row = row_from_json(v)?;
+        if let Some(t) = self.read().get(table) {
+            for (c, ty) in &t.columns {
+                if let Some(val) = row.remove(c) {
+                    let converted = value::cast(val, ty).map_err(|m| Error::invalid(format!("row.{c}"), m))?;
+                    row.insert(c.clone(), converted);
+                }
+            }
+        }
+        Ok(row)
     }
 
     /// `CREATE POLICY` (or replace one of the same name when `replace`). Rejects what
@@ -572,6 +604,13 @@ mod sql {
                     format!("COALESCE({})", args.iter().map(|a| r(a, p)).collect::<Result<Vec<_>>>()?.join(", "))
                 }
                 Func::NullIf => format!("NULLIF({}, {})", r(&args[0], p)?, r(&args[1], p)?),
+                Func::Now => match ctx.now_ms {
+                    Some(ms) => {
+                        let us = i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1000);
+                        param(p, serde_json::Value::String(super::value::format_timestamptz(us)), "timestamptz")
+                    }
+                    None => return Err(Error::invalid("context", "now() needs the call's time (nowMs)")),
+                },
             },
             Expr::Not(x) => format!("(NOT {})", r(x, p)?),
             Expr::And(a, b) => format!("({} AND {})", r(a, p)?, r(b, p)?),

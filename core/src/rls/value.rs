@@ -20,6 +20,8 @@ pub enum Type {
     Uuid,
     /// `jsonb`
     Json,
+    /// `timestamptz` (microseconds since the epoch; sessions run in UTC)
+    Timestamptz,
     /// An array of the element type.
     Array(Box<Type>),
     /// An untyped string literal (PostgreSQL's `unknown`), resolved by context.
@@ -36,6 +38,7 @@ impl fmt::Display for Type {
             Type::Text => f.write_str("text"),
             Type::Uuid => f.write_str("uuid"),
             Type::Json => f.write_str("jsonb"),
+            Type::Timestamptz => f.write_str("timestamp with time zone"),
             Type::Array(t) => write!(f, "{t}[]"),
             Type::Unknown => f.write_str("unknown"),
         }
@@ -57,6 +60,7 @@ impl Type {
             "text" | "varchar" | "character varying" | "name" => Type::Text,
             "uuid" => Type::Uuid,
             "json" | "jsonb" => Type::Json,
+            "timestamptz" | "timestamp with time zone" => Type::Timestamptz,
             _ => return None,
         })
     }
@@ -163,6 +167,8 @@ pub enum Value {
     Uuid(u128),
     /// `jsonb`
     Json(serde_json::Value),
+    /// `timestamptz`, microseconds since the epoch.
+    Timestamptz(i64),
     /// An array with its element type.
     Array(Type, Vec<Value>),
     /// An untyped string literal, resolved by context.
@@ -184,6 +190,7 @@ impl Value {
             Value::Text(_) => Type::Text,
             Value::Uuid(_) => Type::Uuid,
             Value::Json(_) => Type::Json,
+            Value::Timestamptz(_) => Type::Timestamptz,
             Value::Array(t, _) => Type::Array(Box::new(t.clone())),
         }
     }
@@ -225,6 +232,7 @@ impl Value {
             Value::Text(s) | Value::Unknown(s) => J::String(s.clone()),
             Value::Uuid(u) => J::String(uuid::Uuid::from_u128(*u).hyphenated().to_string()),
             Value::Json(j) => j.clone(),
+            Value::Timestamptz(_) => J::String(self.to_text().unwrap_or_default()),
             Value::Array(_, xs) => J::Array(xs.iter().map(Value::to_json).collect()),
         }
     }
@@ -240,6 +248,7 @@ impl Value {
             Value::Text(s) | Value::Unknown(s) => s.clone(),
             Value::Uuid(u) => uuid::Uuid::from_u128(*u).hyphenated().to_string(),
             Value::Json(j) => j.to_string(),
+            Value::Timestamptz(us) => format_timestamptz(*us),
             Value::Array(_, xs) => {
                 let items: Vec<String> = xs
                     .iter()
@@ -296,6 +305,7 @@ pub fn parse_as(t: &Type, s: &str) -> SqlResult<Value> {
         Type::Json => {
             Value::Json(serde_json::from_str(s).map_err(|_| "invalid input syntax for type json".to_owned())?)
         }
+        Type::Timestamptz => Value::Timestamptz(parse_timestamptz(trimmed).ok_or_else(|| invalid_input(t, s))?),
         Type::Array(elem) => parse_array_literal(elem, s)?,
     })
 }
@@ -443,6 +453,7 @@ pub fn compare(a: &Value, b: &Value, op: &str) -> SqlResult<Ordering> {
         (Bool(x), Bool(y)) => x.cmp(y),
         (Text(x), Text(y)) => x.as_bytes().cmp(y.as_bytes()),
         (Uuid(x), Uuid(y)) => x.cmp(y),
+        (Timestamptz(x), Timestamptz(y)) => x.cmp(y),
         (Int4(x), Int4(y)) => x.cmp(y),
         (Int8(x), Int8(y)) => x.cmp(y),
         (Int4(x), Int8(y)) => i64::from(*x).cmp(y),
@@ -493,4 +504,125 @@ pub fn int_type(a: &Type, b: &Type) -> Option<Type> {
         (x, y) if x.is_integer() && y.is_integer() => Some(Type::Int8),
         _ => None,
     }
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    // Howard Hinnant's algorithm (proleptic Gregorian calendar).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Parses `2025-01-31`, `2025-01-31 12:30`, `2025-01-31T12:30:05.25Z`, `... +02`, `... -05:30`,
+/// `... UTC`. Without a zone the session's (UTC) applies.
+pub fn parse_timestamptz(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, rest) = s.split_at(s.find([' ', 'T', 't']).unwrap_or(s.len()));
+    let mut dp = date.split('-');
+    let y: i64 = dp.next()?.parse().ok()?;
+    let m: u32 = dp.next()?.parse().ok()?;
+    let d: u32 = dp.next()?.parse().ok()?;
+    if dp.next().is_some() || !(1..=12).contains(&m) || d == 0 {
+        return None;
+    }
+    let month_days = [
+        31,
+        if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if d > month_days[(m - 1) as usize] {
+        return None;
+    }
+    let rest = rest.trim_start_matches([' ', 'T', 't']).trim();
+    let mut micros: i64 = 0;
+    let mut offset_s: i64 = 0;
+    if !rest.is_empty() {
+        let zone_at = rest.find(['+', '-', 'Z', 'z', ' ']).unwrap_or(rest.len());
+        let (time, zone) = rest.split_at(zone_at);
+        let mut tp = time.split(':');
+        let h: i64 = tp.next()?.parse().ok()?;
+        let mi: i64 = tp.next()?.parse().ok()?;
+        let (sec, frac) = match tp.next() {
+            Some(x) => x.split_once('.').map(|(a, b)| (a, b)).unwrap_or((x, "")),
+            None => ("0", ""),
+        };
+        let sec: i64 = sec.parse().ok()?;
+        if tp.next().is_some() || h > 24 || mi > 59 || sec > 60 || !frac.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let frac_us: i64 = if frac.is_empty() {
+            0
+        } else {
+            let mut f = frac.to_owned();
+            f.truncate(7);
+            while f.len() < 7 {
+                f.push('0');
+            }
+            let v: i64 = f.parse().ok()?;
+            (v + 5) / 10 // round to microseconds
+        };
+        micros = ((h * 60 + mi) * 60 + sec) * 1_000_000 + frac_us;
+        let zone = zone.trim();
+        if !zone.is_empty() && !zone.eq_ignore_ascii_case("z") && !zone.eq_ignore_ascii_case("utc") {
+            let sign = match zone.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let z = &zone[1..];
+            let (zh, zm) = match z.split_once(':') {
+                Some((a, b)) => (a.parse::<i64>().ok()?, b.parse::<i64>().ok()?),
+                None if z.len() == 4 => (z[..2].parse::<i64>().ok()?, z[2..].parse::<i64>().ok()?),
+                None => (z.parse::<i64>().ok()?, 0),
+            };
+            if zh > 15 || zm > 59 {
+                return None;
+            }
+            offset_s = sign * (zh * 3600 + zm * 60);
+        }
+    }
+    Some(days_from_civil(y, m, d) * 86_400_000_000 + micros - offset_s * 1_000_000)
+}
+
+/// PostgreSQL's ISO output in UTC: `2025-01-31 12:30:05.25+00`.
+pub fn format_timestamptz(us: i64) -> String {
+    let days = us.div_euclid(86_400_000_000);
+    let rem = us.rem_euclid(86_400_000_000);
+    let (y, m, d) = civil_from_days(days);
+    let secs = rem / 1_000_000;
+    let frac = rem % 1_000_000;
+    let mut out = format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    if frac != 0 {
+        let f = format!("{frac:06}");
+        out.push('.');
+        out.push_str(f.trim_end_matches('0'));
+    }
+    out.push_str("+00");
+    out
 }
