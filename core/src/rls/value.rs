@@ -569,7 +569,7 @@ pub fn parse_timestamptz(s: &str) -> Option<i64> {
         let h: i64 = tp.next()?.parse().ok()?;
         let mi: i64 = tp.next()?.parse().ok()?;
         let (sec, frac) = match tp.next() {
-            Some(x) => x.split_once('.').map(|(a, b)| (a, b)).unwrap_or((x, "")),
+            Some(x) => x.split_once('.').unwrap_or((x, "")),
             None => ("0", ""),
         };
         let sec: i64 = sec.parse().ok()?;
