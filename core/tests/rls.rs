@@ -82,6 +82,14 @@ fn comparisons_types_and_casts() {
     assert_eq!(eval("2147483647 + 1 > 0", json!({})).unwrap_err(), "integer out of range");
     assert_eq!(eval("1 / 0 = 1", json!({})).unwrap_err(), "division by zero");
     assert_eq!(t("7 / 2 = 3 AND -7 / 2 = -3 AND 7 % 3 = 1"), Some(true), "integer division truncates");
+    // Numeric division takes PostgreSQL's result scale (values confirmed in PostgreSQL 15).
+    assert_eq!(t("(10.5 / 3)::text = '3.5000000000000000'"), Some(true));
+    assert_eq!(t("(1::numeric / 3)::text = '0.33333333333333333333'"), Some(true));
+    assert_eq!(t("(5000000000 / 3.00)::text = '1666666666.66666667'"), Some(true));
+    assert_eq!(t("(0.001 / 7)::text = '0.00014285714285714286'"), Some(true));
+    assert_eq!(t("(-7.5 % 2)::text = '-1.5' AND (10.5 % 0.4)::text = '0.1'"), Some(true));
+    assert_eq!(t("(12345678.9 / 0.03)::text = '411522630.00000000'"), Some(true));
+    assert_eq!(eval("price / 0 = 1", json!({"price": 1.5})).unwrap_err(), "division by zero");
 }
 
 #[test]

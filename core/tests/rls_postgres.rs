@@ -192,6 +192,20 @@ const HAND_WRITTEN: &[&str] = &[
     "'2025-01-01 00:00:00+05'::timestamptz::text = '2024-12-31 19:00:00+00'",
     "'2025-01-01 05:30:00-05:30'::timestamptz = '2025-01-01 11:00Z'",
     "ts IN ('2020-01-01 00:00:00+00', NULL)",
+    "price / 2 > 5",
+    "(price / 3)::text = '3.5000000000000000'",
+    "(price / 3)::text LIKE '3.5%'",
+    "(1::numeric / 3)::text = '0.33333333333333333333'",
+    "(10.5 / 4)::text = '2.6250000000000000'",
+    "(100 / 7.0)::text = '14.2857142857142857'",
+    "(n / 2.0)::text = '2.5000000000000000'",
+    "(big / 3.00)::text = '1666666666.66666667'",
+    "(0.001 / 7)::text = '0.00014285714285714286'",
+    "(-7.5 / 2)::text = '-3.7500000000000000'",
+    "(price % 3)::text = '1.5'",
+    "(price % 0.4)::text = '0.1'",
+    "(-7.5 % 2)::text = '-1.5'",
+    "(12345678.9 / 0.03)::text = '411522630.00000000'",
     // Errors PostgreSQL raises (the statement fails; tenantguard must refuse too).
     "tenant_id = 5",
     "n = 'abc'",
@@ -204,6 +218,8 @@ const HAND_WRITTEN: &[&str] = &[
     "ts = 5",
     "ts > '2025-02-30'",
     "'yesterday-ish'::timestamptz IS NULL",
+    "price / 0 = 1",
+    "price % 0 = 1",
 ];
 
 struct Rng(u64);
@@ -252,7 +268,21 @@ const TEXTS: &[&str] = &[
     "doc ->> 'k'",
     "coalesce(x, 'z')",
 ];
-const NUMS: &[&str] = &["price", "10.5", "3.25", "0", "99.99", "price + 1", "price * 2", "NULL", "n"];
+const NUMS: &[&str] = &[
+    "price",
+    "10.5",
+    "3.25",
+    "0",
+    "99.99",
+    "price + 1",
+    "price * 2",
+    "NULL",
+    "n",
+    "price / 3",
+    "price % 4",
+    "n / 2.5",
+    "big / 7.0",
+];
 const OPS: &[&str] = &["=", "<>", "!=", "<", "<=", ">", ">="];
 const PATTERNS: &[&str] = &["'a%'", "'%e'", "'_cme'", "'%'", "''", "'AC%'", "'10\\%'", "'%c%'", "NULL"];
 

@@ -1231,8 +1231,11 @@ fn arith(op: char, a: Value, c: Value) -> SqlResult<Value> {
             Value::Numeric(d) => d,
             _ => Dec::int(0),
         };
-        if op == '/' || op == '%' {
-            return Err("numeric division is not supported in policies".into());
+        if op == '/' {
+            return Dec::divide(to_dec(a), to_dec(c)).map(Value::Numeric);
+        }
+        if op == '%' {
+            return Dec::modulo(to_dec(a), to_dec(c)).map(Value::Numeric);
         }
         return Dec::arith(to_dec(a), to_dec(c), op).map(Value::Numeric).ok_or_else(|| "numeric out of range".into());
     }

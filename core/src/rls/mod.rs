@@ -11,7 +11,7 @@
 //! FROM`, `AND/OR/NOT`, `IN`, `= ANY`/`<> ALL` over arrays, `ARRAY[...]` and `'{...}'`,
 //! `[I]LIKE ... ESCAPE`, `||`, arithmetic, casts, `COALESCE`, `NULLIF`, `lower`, `upper`,
 //! `->`/`->>`, `timestamptz` (casts, typed literals, declared columns) with `now()`, and the
-//! context functions. Not yet: numeric division (integer division is supported).
+//! context functions. Not yet: subqueries and other functions.
 
 pub mod expr;
 pub mod value;

@@ -121,6 +121,72 @@ impl Dec {
         }
     }
 
+    /// Weight (base-10000 group index, as PostgreSQL's NumericVar) and first group of `|self|`.
+    fn weight_and_first(self) -> (i64, i128) {
+        let digits = self.m.unsigned_abs().to_string();
+        if self.m == 0 {
+            return (0, 0);
+        }
+        let s = self.s as usize;
+        let (int_part, frac_part) = if digits.len() > s {
+            (&digits[..digits.len() - s], format!("{:0<width$}", &digits[digits.len() - s..], width = s))
+        } else {
+            ("", format!("{}{digits}", "0".repeat(s - digits.len())))
+        };
+        let int_part = int_part.trim_start_matches('0');
+        if !int_part.is_empty() {
+            let groups = int_part.len().div_ceil(4);
+            let lead = int_part.len() - (groups - 1) * 4;
+            return (groups as i64 - 1, int_part[..lead].parse().unwrap_or(0));
+        }
+        let padded = format!("{frac_part:0<width$}", width = frac_part.len().div_ceil(4) * 4);
+        for (g, chunk) in padded.as_bytes().chunks(4).enumerate() {
+            let v: i128 = std::str::from_utf8(chunk).ok().and_then(|c| c.parse().ok()).unwrap_or(0);
+            if v != 0 {
+                return (-(g as i64) - 1, v);
+            }
+        }
+        (0, 0)
+    }
+
+    /// `a / b` with PostgreSQL's result scale (select_div_scale: at least 16 significant
+    /// digits, never less than either input's scale), rounded half away from zero.
+    pub fn divide(a: Dec, b: Dec) -> Result<Dec, String> {
+        if b.m == 0 {
+            return Err("division by zero".into());
+        }
+        let (w1, f1) = a.weight_and_first();
+        let (w2, f2) = b.weight_and_first();
+        let mut qweight = w1 - w2;
+        if f1 <= f2 {
+            qweight -= 1;
+        }
+        let rscale = (16 - qweight * 4).max(i64::from(a.s)).max(i64::from(b.s)).clamp(0, 1000) as u32;
+        // q = a.m * 10^(b.s + rscale - a.s) / b.m, rounded.
+        let e = i64::from(b.s) + i64::from(rscale) - i64::from(a.s);
+        let overflow = || "numeric value out of range for tenantguard policies".to_owned();
+        let (num, den) = if e >= 0 {
+            (a.m.checked_mul(10i128.checked_pow(e as u32).ok_or_else(overflow)?).ok_or_else(overflow)?, b.m)
+        } else {
+            (a.m, b.m.checked_mul(10i128.checked_pow((-e) as u32).ok_or_else(overflow)?).ok_or_else(overflow)?)
+        };
+        let (q, r) = (num / den, num % den);
+        let round_away = r.unsigned_abs().checked_mul(2).ok_or_else(overflow)? >= den.unsigned_abs();
+        let neg = (num < 0) != (den < 0);
+        let q = if round_away { if neg { q - 1 } else { q + 1 } } else { q };
+        Ok(Dec { m: q, s: rscale })
+    }
+
+    /// `a % b` as PostgreSQL computes it: `a - trunc(a / b) * b`, at the larger input scale.
+    pub fn modulo(a: Dec, b: Dec) -> Result<Dec, String> {
+        if b.m == 0 {
+            return Err("division by zero".into());
+        }
+        let overflow = || "numeric value out of range for tenantguard policies".to_owned();
+        let (x, y, s) = Dec::aligned(a, b).ok_or_else(overflow)?;
+        Ok(Dec { m: x % y, s })
+    }
+
     /// `a + b`, `a - b`, `a * b` (exact; `None` on overflow).
     pub fn arith(a: Dec, b: Dec, op: char) -> Option<Dec> {
         match op {
