@@ -34,7 +34,8 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
-    fn sql(self) -> &'static str {
+    /// The operator as SQL.
+    pub fn sql(self) -> &'static str {
         match self {
             CmpOp::Eq => "=",
             CmpOp::Ne => "<>",
@@ -727,8 +728,9 @@ fn b3(v: Option<bool>) -> Value {
     v.map(Value::Bool).unwrap_or(Value::Null)
 }
 
-fn like(text: &[char], pat: &[char], esc: Option<char>) -> bool {
-    // Iterative matcher with backtracking over `%`.
+/// SQL LIKE over any symbols (chars, or bytes for ASCII): `%` any run, `_` one symbol,
+/// `esc` quotes the next symbol. Iterative, backtracking only to the last `%`.
+fn like<T: PartialEq + Copy>(text: &[T], pat: &[T], esc: Option<T>, any: T, one: T) -> bool {
     let (mut t, mut p) = (0usize, 0usize);
     let (mut star_p, mut star_t) = (usize::MAX, 0usize);
     while t < text.len() {
@@ -742,12 +744,12 @@ fn like(text: &[char], pat: &[char], esc: Option<char>) -> bool {
                         continue;
                     }
                 }
-            } else if c == '%' {
+            } else if c == any {
                 star_p = p;
                 star_t = t;
                 p += 1;
                 continue;
-            } else if c == '_' || c == text[t] {
+            } else if c == one || c == text[t] {
                 p += 1;
                 t += 1;
                 continue;
@@ -761,7 +763,7 @@ fn like(text: &[char], pat: &[char], esc: Option<char>) -> bool {
             return false;
         }
     }
-    while p < pat.len() && pat[p] == '%' {
+    while p < pat.len() && pat[p] == any {
         p += 1;
     }
     p == pat.len()
@@ -954,7 +956,7 @@ impl Expr {
                     (Value::Text(s) | Value::Unknown(s), Value::Text(pat) | Value::Unknown(pat))
                         if s.is_ascii() && pat.is_ascii() =>
                     {
-                        Value::Bool(like_bytes(s.as_bytes(), pat.as_bytes(), Some(b'\\')) != *neg)
+                        Value::Bool(like(s.as_bytes(), pat.as_bytes(), Some(b'\\'), b'%', b'_') != *neg)
                     }
                     _ => return self.eval_like_slow(row, ctx),
                 }
@@ -993,7 +995,7 @@ impl Expr {
             let (s, pat) = if *ci { (s.to_lowercase(), pat.to_lowercase()) } else { (s, pat) };
             let s: Vec<char> = s.chars().collect();
             let pat: Vec<char> = pat.chars().collect();
-            Value::Bool(like(&s, &pat, esc_char) != *neg)
+            Value::Bool(like(&s, &pat, esc_char, '%', '_') != *neg)
         })
     }
 
@@ -1127,46 +1129,6 @@ fn any_ref<'a>(
         return Some(Ok(None));
     }
     Some(Ok(if saw_null { None } else { Some(all) }))
-}
-
-/// LIKE on ASCII bytes (same algorithm as [`like`]).
-fn like_bytes(text: &[u8], pat: &[u8], esc: Option<u8>) -> bool {
-    let (mut t, mut p) = (0usize, 0usize);
-    let (mut star_p, mut star_t) = (usize::MAX, 0usize);
-    while t < text.len() {
-        if p < pat.len() {
-            let c = pat[p];
-            if Some(c) == esc {
-                if let Some(&lit) = pat.get(p + 1) {
-                    if lit == text[t] {
-                        p += 2;
-                        t += 1;
-                        continue;
-                    }
-                }
-            } else if c == b'%' {
-                star_p = p;
-                star_t = t;
-                p += 1;
-                continue;
-            } else if c == b'_' || c == text[t] {
-                p += 1;
-                t += 1;
-                continue;
-            }
-        }
-        if star_p != usize::MAX {
-            p = star_p + 1;
-            star_t += 1;
-            t = star_t;
-        } else {
-            return false;
-        }
-    }
-    while p < pat.len() && pat[p] == b'%' {
-        p += 1;
-    }
-    p == pat.len()
 }
 
 fn cmp(op: CmpOp, a: Value, c: Value) -> SqlResult<Option<bool>> {

@@ -524,7 +524,7 @@ impl RlsEngine {
 mod sql {
     //! Renders expressions back to PostgreSQL SQL with bound parameters.
     use super::RlsContext;
-    use super::expr::{CmpOp, Expr, Func};
+    use super::expr::{Expr, Func};
     use super::value::{Type, Value};
     use crate::error::{Error, Result};
 
@@ -539,17 +539,6 @@ mod sql {
     fn param(params: &mut Vec<serde_json::Value>, v: serde_json::Value, ty: &str) -> String {
         params.push(v);
         format!("${}::{ty}", params.len())
-    }
-
-    fn cmp(op: CmpOp) -> &'static str {
-        match op {
-            CmpOp::Eq => "=",
-            CmpOp::Ne => "<>",
-            CmpOp::Lt => "<",
-            CmpOp::Le => "<=",
-            CmpOp::Gt => ">",
-            CmpOp::Ge => ">=",
-        }
     }
 
     fn value(v: &Value) -> String {
@@ -615,7 +604,7 @@ mod sql {
             Expr::Not(x) => format!("(NOT {})", r(x, p)?),
             Expr::And(a, b) => format!("({} AND {})", r(a, p)?, r(b, p)?),
             Expr::Or(a, b) => format!("({} OR {})", r(a, p)?, r(b, p)?),
-            Expr::Cmp(op, a, b) => format!("({} {} {})", r(a, p)?, cmp(*op), r(b, p)?),
+            Expr::Cmp(op, a, b) => format!("({} {} {})", r(a, p)?, op.sql(), r(b, p)?),
             Expr::IsNull(x, neg) => format!("({} IS {}NULL)", r(x, p)?, if *neg { "NOT " } else { "" }),
             Expr::IsBool(x, v, neg) => {
                 format!("({} IS {}{})", r(x, p)?, if *neg { "NOT " } else { "" }, if *v { "TRUE" } else { "FALSE" })
@@ -633,7 +622,7 @@ mod sql {
                 items.iter().map(|i| r(i, p)).collect::<Result<Vec<_>>>()?.join(", ")
             ),
             Expr::AnyAll(op, x, arr, all) => {
-                format!("({} {} {}({}))", r(x, p)?, cmp(*op), if *all { "ALL" } else { "ANY" }, r(arr, p)?)
+                format!("({} {} {}({}))", r(x, p)?, op.sql(), if *all { "ALL" } else { "ANY" }, r(arr, p)?)
             }
             Expr::Like(x, pat, esc, ci, neg) => format!(
                 "({} {}{} {}{})",
