@@ -661,10 +661,10 @@ pub fn parse_timestamptz(s: &str) -> Option<i64> {
                 b'-' => -1,
                 _ => return None,
             };
-            let z = &zone[1..];
+            let z = zone.get(1..)?;
             let (zh, zm) = match z.split_once(':') {
                 Some((a, b)) => (a.parse::<i64>().ok()?, b.parse::<i64>().ok()?),
-                None if z.len() == 4 => (z[..2].parse::<i64>().ok()?, z[2..].parse::<i64>().ok()?),
+                None if z.len() == 4 => (z.get(..2)?.parse::<i64>().ok()?, z.get(2..)?.parse::<i64>().ok()?),
                 None => (z.parse::<i64>().ok()?, 0),
             };
             if zh > 15 || zm > 59 {
