@@ -31,8 +31,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p tenantguard --quiet
 step "demo: noisy neighbour (self-checking)"
 cargo run --release --locked --quiet -p noisy_neighbor
 
-step "bench smoke run (figures are not judged here; see BENCHMARKS.md)"
+step "bench smoke run (figures are not judged here; see BENCHMARKS.md); criterion benches compile"
 cargo run --release --locked --quiet -p tenantguard-bench -- --quick
+cargo bench --locked --no-run -p tenantguard --quiet
 
 step "python: venv, pinned tools, pip install ./bindings-python (maturin, abi3 wheel)"
 source scripts/python-env.sh
