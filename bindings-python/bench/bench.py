@@ -62,6 +62,13 @@ def main() -> None:
             check(names[i % 10_000], "qps", 1, i >> 10)
         return N
 
+    handles = [gov.handle(n) for n in names]
+
+    def tg_handles_round_robin() -> int:
+        for i in range(N):
+            handles[i % 10_000].check("qps", 1, i >> 10)
+        return N
+
     def tg_default_clock() -> int:
         for _ in range(N):
             check(hot)
@@ -100,6 +107,7 @@ def main() -> None:
     row("check via TenantHandle, hot", best_of(5, tg_handle), [None, None])
     row("check, 10,000 tenants round-robin", best_of(5, tg_round_robin),
         [best_of(5, limits_round_robin), best_of(5, bucket_round_robin)])
+    row("check via TenantHandle, 10,000 tenants", best_of(5, tg_handles_round_robin), [None, None])
 
     def loop_hot() -> int:
         x = 0
