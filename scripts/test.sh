@@ -35,6 +35,15 @@ step "bench smoke run (figures are not judged here; see BENCHMARKS.md); criterio
 cargo run --release --locked --quiet -p tenantguard-bench -- --quick
 cargo bench --locked --no-run -p tenantguard --quiet
 
+step "node: npm install, napi build (regenerates index.js / index.d.ts: drift fails the build)"
+bash scripts/node-env.sh
+if [ "${CI:-}" = true ]; then
+  git diff --exit-code -- bindings-node/index.js bindings-node/index.d.ts
+fi
+
+step "node: node --test (surface, errors, timers, leases, context, RLS, conformance corpus)"
+(cd bindings-node && node --test test/)
+
 step "python: venv, pinned tools, pip install ./bindings-python (maturin, abi3 wheel)"
 source scripts/python-env.sh
 python -c "import tenantguard, sys; print('tenantguard', tenantguard.__version__, 'on', sys.version.split()[0])"
