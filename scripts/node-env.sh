@@ -4,7 +4,9 @@
 # @napi-rs/cli, regenerating index.js / index.d.ts. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../bindings-node"
-if [ ! -x node_modules/.bin/napi ]; then
+# Re-run npm install whenever the lock changed since the last install (a no-op otherwise).
+if ! cmp -s package-lock.json node_modules/.tg-installed-lock 2>/dev/null; then
   npm install --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.tg-installed-lock
 fi
 npx napi build --platform --release --js index.js --dts index.d.ts

@@ -41,7 +41,11 @@ if [ "${CI:-}" = true ]; then
   git diff --exit-code -- bindings-node/index.js bindings-node/index.d.ts
 fi
 
-step "node: node --test (surface, errors, timers, leases, context, RLS, conformance corpus)"
+step "node: tsc --noEmit over lib.d.ts and the TypeScript example, then compile and run the example"
+(cd bindings-node && npx tsc -p tsconfig.json && rm -rf .ts-out \
+  && npx tsc -p tsconfig.json --noEmit false --rootDir . --outDir .ts-out && node .ts-out/examples/quickstart.js)
+
+step "node: node --test (surface, errors, timers, leases, context, RLS, corpus, Express over HTTP)"
 (cd bindings-node && node --test test/)
 
 step "python: venv, pinned tools, pip install ./bindings-python (maturin, abi3 wheel)"

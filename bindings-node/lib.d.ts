@@ -1,0 +1,217 @@
+// Types for the idiomatic layer (lib.js / lib.mjs). The native addon's own types are in the
+// generated index.d.ts; this file describes the JavaScript API users import from 'tenantguard'.
+
+/** What the core decided for one check. */
+export type Action = 'allow' | 'throttle' | 'queue' | 'reject' | 'shadow'
+
+/** The answer to every check, lease and transaction call. */
+export interface Decision {
+  readonly allowed: boolean
+  readonly action: Action
+  /** Why the request was limited (`RATE_LIMITED`, `QUOTA_EXCEEDED`, ...), or null when allowed. */
+  readonly code: string | null
+  /** The resource that decided (`qps`, `connections`, `storage`, `transaction`, or a custom one). */
+  readonly resource: string
+  readonly limit: number | null
+  readonly remaining: number | null
+  /** How long to wait before retrying, in ms (0 when allowed). */
+  readonly retryAfterMs: number
+  /** When the window or bucket is full again, in ms from now. */
+  readonly resetMs: number
+  /** How long a throttled request should be delayed before it runs, in ms. */
+  readonly delayMs: number
+  /** True when the tenant is in shadow mode: the decision was recorded, not enforced. */
+  readonly shadow: boolean
+  /** Set when a connection lease or transaction was opened. */
+  readonly leaseId: number | null
+  /** A queue ticket to present on the next acquire (queue enforcement). */
+  readonly ticket: number | null
+}
+
+/** Options for `check`, `peek` and `acquire`. */
+export interface CheckOptions {
+  /** Defaults to `qps`. */
+  resource?: string
+  /** Units consumed; defaults to 1. */
+  cost?: number
+  /** Logical time in ms; defaults to the system clock. */
+  nowMs?: number
+}
+
+/** Isolation modes of the S1 API. */
+export type IsolationMode = 'SharedSchema' | 'SeparateSchema' | 'SeparateDatabase'
+
+/** A tenant as the governor knows it. */
+export interface Tenant {
+  readonly id: string
+  readonly name: string
+  readonly planId: string
+  readonly isolationMode: IsolationMode
+  readonly createdAtMs: number
+  readonly shadow: boolean
+  readonly limits: { readonly maxConnections: number; readonly maxQps: number; readonly maxStorageBytes: number }
+  readonly features: Readonly<Record<string, boolean>>
+  readonly overrides: readonly unknown[]
+}
+
+/** Options for `register`. */
+export interface RegisterOptions {
+  plan?: string
+  isolation?: IsolationMode
+  nowMs?: number
+}
+
+/** Usage counters of one tenant (the S1 `TenantUsage`). */
+export interface Usage {
+  readonly activeConnections: number
+  readonly queriesInPeriod: number
+  readonly storageBytes: number
+  readonly lastUpdated: number
+  readonly [counter: string]: number
+}
+
+/** The S2 status document of one tenant (snake_case, as the proxy's admin API prints it). */
+export interface Status {
+  readonly tenant_id: string
+  readonly tier: string
+  readonly shadow: boolean
+  readonly quotas: Readonly<Record<string, unknown>>
+  readonly resources: ReadonlyArray<{
+    readonly name: string
+    readonly kind: 'rate' | 'concurrency' | 'capacity' | 'duration'
+    readonly current: number
+    readonly limit: number
+    readonly overridden: boolean
+  }>
+  readonly usage_stats: Readonly<Record<string, number>>
+}
+
+/** A connection lease; release it in `finally`, or bind it with `using`. */
+export interface Lease extends Disposable {
+  readonly decision: Decision
+  readonly leaseId: number
+  /** Idempotent. */
+  release(): void
+}
+
+/** A configuration: TOML or JSON text, a path to a `.toml`/`.json` file, or the JSON model as an object. */
+export type ConfigSource = { toml: string } | { json: string | object } | { path: string } | Record<string, unknown>
+
+/** A scalar or array cell of an RLS row or context value. */
+export type RlsValue = string | number | boolean | null | RlsValue[]
+/** A row checked by RLS policies: column name to value. */
+export type Row = Readonly<Record<string, RlsValue>>
+
+/** An RLS policy, in PostgreSQL's `CREATE POLICY` terms. */
+export interface Policy {
+  name: string
+  /** `all` (default), `select`, `insert`, `update` or `delete`. */
+  command?: 'all' | 'select' | 'insert' | 'update' | 'delete'
+  /** `AS RESTRICTIVE` (default permissive): restrictive policies are AND-ed. */
+  restrictive?: boolean
+  roles?: string[]
+  using?: string
+  withCheck?: string
+}
+
+/** The session an RLS check runs in: user, roles, tenant and `current_setting` values. */
+export interface RlsContext {
+  /** `current_tenant()`; filled from `withTenant` when omitted. */
+  tenant?: string
+  /** `current_user` (also matched against the policies' roles). */
+  user?: string
+  /** Roles the user is a member of. */
+  roles?: string[]
+  /** `current_setting(name)` values. */
+  settings?: Readonly<Record<string, string>>
+  /** BYPASSRLS. */
+  bypass?: boolean
+  /** The user owns the table. */
+  owner?: boolean
+  /** The time `now()` returns, in ms since the epoch. */
+  nowMs?: number
+}
+
+/** The per-tenant governor: plans, tenants, quotas, rate limits and row-level security. */
+export class Governor {
+  constructor(config?: ConfigSource | null, options?: { defaultRpm?: number })
+  /** Runs one operation of the host-neutral API (`op` and camelCase `args`, as in the conformance corpus). */
+  call(op: string, args?: Record<string, unknown>, nowMs?: number): any
+  /** Milliseconds since the epoch, from the clock the governor uses. */
+  nowMs(): number
+  /** Checks and consumes `cost` units; the synchronous hot path. */
+  check(tenant: string, options?: CheckOptions): Decision
+  /** Like `check`, without consuming anything. */
+  peek(tenant: string, options?: CheckOptions): Decision
+  /** Waits out a throttle delay with a timer; rejects with QuotaExceededError when refused. */
+  acquire(tenant: string, options?: CheckOptions): Promise<Decision>
+  register(name: string, options?: RegisterOptions): Tenant
+  tenant(tenant: string): Tenant
+  listTenants(): Tenant[]
+  removeTenant(tenant: string): unknown
+  /** Opens a connection lease (or returns a reject/queue decision). */
+  acquireLease(tenant: string, options?: { resource?: string; ticket?: number; nowMs?: number }): Decision
+  release(tenant: string, leaseId: number, options?: { resource?: string; nowMs?: number }): unknown
+  /** A connection lease that waits in the queue with timers: `using lease = await gov.connection('acme')`. */
+  connection(tenant: string, options?: { resource?: string }): Promise<Lease>
+  addUsage(tenant: string, amount: number, options?: { resource?: string; nowMs?: number }): Decision
+  setUsage(tenant: string, amount: number, options?: { resource?: string; nowMs?: number }): Decision
+  subtractUsage(tenant: string, amount: number, options?: { resource?: string; nowMs?: number }): Decision
+  /** Starts a transaction timer (the `transaction` duration limit). */
+  begin(tenant: string, options?: { resource?: string; nowMs?: number }): Decision
+  touch(tenant: string, leaseId: number, options?: { resource?: string; nowMs?: number }): Decision
+  end(tenant: string, leaseId: number, options?: { resource?: string; nowMs?: number }): unknown
+  status(tenant: string, options?: { nowMs?: number }): Status
+  usage(tenant: string): Usage
+  /** Prometheus text exposition of every tenant's usage. */
+  prometheus(options?: { nowMs?: number }): string
+  /** Hot reload: swaps plans atomically; usage and leases survive. */
+  reload(config: { toml: string } | { json: string | object } | Record<string, unknown>): unknown
+  setOverride(tenant: string, override: Record<string, unknown>, options?: { nowMs?: number }): unknown
+
+  rlsEnable(table: string, on?: boolean): void
+  createPolicy(table: string, policy: Policy, options?: { replace?: boolean }): void
+  canSelect(table: string, row: Row, context?: RlsContext): boolean
+  /** Throws PolicyViolationError when no policy admits the row. */
+  checkInsert(table: string, row: Row, context?: RlsContext): void
+  /** The rows the context may see, in order. */
+  filter<R extends Row>(table: string, rows: readonly R[], context?: RlsContext): R[]
+  /** The policies as a PostgreSQL predicate. */
+  toSql(table: string, options?: { command?: string; context?: RlsContext }): unknown
+}
+
+/** Runs `fn` with `tenant` as the current tenant of this async context (AsyncLocalStorage). */
+export function withTenant<T>(tenant: string, fn: () => T): T
+/** The tenant set by `withTenant`; throws outside one. */
+export function currentTenant(): string
+
+/** Base of every tenantguard error; `code` is stable (`TENANTGUARD_...`). */
+export class TenantGuardError extends Error {
+  readonly code: string
+  /** The configuration key or argument at fault, when known. */
+  readonly key: string | null
+  readonly line: number | null
+  readonly column: number | null
+  readonly decision?: Decision
+  readonly resource?: string
+  readonly limit?: number | null
+  readonly remaining?: number | null
+  readonly retryAfterMs?: number
+}
+/** A refused check, lease or usage update; carries the decision fields. */
+export class QuotaExceededError extends TenantGuardError {
+  readonly decision: Decision
+  readonly resource: string
+  readonly retryAfterMs: number
+}
+export class ConfigError extends TenantGuardError {}
+export class NotFoundError extends TenantGuardError {}
+export class ConflictError extends TenantGuardError {}
+export class StoreError extends TenantGuardError {}
+export class PolicyViolationError extends TenantGuardError {}
+export class PolicySyntaxError extends TenantGuardError {}
+/** A bad argument value: a TypeError (and `instanceof TenantGuardError`). */
+export class InvalidArgumentError extends TypeError {
+  readonly code: string
+  readonly key: string | null
+}
