@@ -48,6 +48,9 @@ step "node: tsc --noEmit over lib.d.ts and the TypeScript example, then compile 
 step "node: node --test (surface, errors, timers, leases, context, RLS, corpus, Express over HTTP)"
 (cd bindings-node && node --test test/)
 
+step "node: bench smoke run (figures are not judged here; see BENCHMARKS.md)"
+(cd bindings-node && node bench/bench.mjs 2000)
+
 step "python: venv, pinned tools, pip install ./bindings-python (maturin, abi3 wheel)"
 source scripts/python-env.sh
 python -c "import tenantguard, sys; print('tenantguard', tenantguard.__version__, 'on', sys.version.split()[0])"
