@@ -6,7 +6,7 @@
 //! store (Redis, in a later release) implements the same trait by running the same rules as
 //! server-side scripts, so the rules above it do not change.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::limiter::{self, RateCell, RateOutcome, RateParams, RateRequest};
 use crate::quota::{
     AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyCell, ConcurrencyStats, DurationCell, LeaseStatus,
@@ -204,16 +204,6 @@ pub struct MemoryTenantState {
     cells: Mutex<Vec<(&'static str, Cell)>>,
 }
 
-fn kind_error(resource: &str, found: &Cell, wanted: &'static str) -> Error {
-    let actual = match found {
-        Cell::Rate1(_) | Cell::RateN(_) => "rate",
-        Cell::Concurrency(_) => "concurrency",
-        Cell::Capacity(_) => "capacity",
-        Cell::Duration(_) => "duration",
-    };
-    Error::WrongResourceKind { resource: resource.to_owned(), operation: "store", expected: wanted, actual }
-}
-
 impl MemoryTenantState {
     fn lock(&self) -> MutexGuard<'_, Vec<(&'static str, Cell)>> {
         self.cells.lock().unwrap_or_else(|p| p.into_inner())
@@ -234,29 +224,40 @@ impl MemoryTenantState {
         &mut cells[i].1
     }
 
-    fn with_conc<R>(&self, resource: &'static str, f: impl FnOnce(&mut ConcurrencyCell) -> R) -> Result<R> {
+    /// Runs `f` on the resource's cell of one kind (`get` finds it, `make` builds it). A cell of
+    /// another kind (the resource changed kind with a plan change) is replaced by a fresh one.
+    fn with_cell<C: Default, R>(
+        &self,
+        resource: &'static str,
+        get: fn(&mut Cell) -> Option<&mut C>,
+        make: fn(C) -> Cell,
+        f: impl FnOnce(&mut C) -> R,
+    ) -> Result<R> {
         let mut g = self.lock();
-        let cell = Self::slot(&mut g, resource, || Cell::Concurrency(Box::default()));
-        if !matches!(cell, Cell::Concurrency(_)) {
-            // The resource changed kind (plan change): start afresh.
-            *cell = Cell::Concurrency(Box::default());
+        let cell = Self::slot(&mut g, resource, || make(C::default()));
+        if let Some(c) = get(cell) {
+            return Ok(f(c));
         }
-        match cell {
-            Cell::Concurrency(c) => Ok(f(c)),
-            other => Err(kind_error(resource, other, "concurrency")),
-        }
+        let mut fresh = C::default();
+        let out = f(&mut fresh);
+        *cell = make(fresh);
+        Ok(out)
+    }
+
+    fn with_conc<R>(&self, resource: &'static str, f: impl FnOnce(&mut ConcurrencyCell) -> R) -> Result<R> {
+        let get: fn(&mut Cell) -> Option<&mut Box<ConcurrencyCell>> = |c| match c {
+            Cell::Concurrency(c) => Some(c),
+            _ => None,
+        };
+        self.with_cell(resource, get, Cell::Concurrency, |c| f(c))
     }
 
     fn with_dur<R>(&self, resource: &'static str, f: impl FnOnce(&mut DurationCell) -> R) -> Result<R> {
-        let mut g = self.lock();
-        let cell = Self::slot(&mut g, resource, || Cell::Duration(Box::default()));
-        if !matches!(cell, Cell::Duration(_)) {
-            *cell = Cell::Duration(Box::default());
-        }
-        match cell {
-            Cell::Duration(c) => Ok(f(c)),
-            other => Err(kind_error(resource, other, "duration")),
-        }
+        let get: fn(&mut Cell) -> Option<&mut Box<DurationCell>> = |c| match c {
+            Cell::Duration(c) => Some(c),
+            _ => None,
+        };
+        self.with_cell(resource, get, Cell::Duration, |c| f(c))
     }
 }
 
@@ -336,15 +337,11 @@ impl TenantState for MemoryTenantState {
     }
 
     fn capacity(&self, resource: &'static str, op: CapacityOp) -> Result<(bool, u64)> {
-        let mut g = self.lock();
-        let cell = Self::slot(&mut g, resource, || Cell::Capacity(0));
-        if !matches!(cell, Cell::Capacity(_)) {
-            *cell = Cell::Capacity(0);
-        }
-        match cell {
-            Cell::Capacity(used) => Ok(apply_capacity(used, op)),
-            other => Err(kind_error(resource, other, "capacity")),
-        }
+        let get: fn(&mut Cell) -> Option<&mut u64> = |c| match c {
+            Cell::Capacity(used) => Some(used),
+            _ => None,
+        };
+        self.with_cell(resource, get, Cell::Capacity, |used| apply_capacity(used, op))
     }
 
     fn begin(&self, resource: &'static str, now_ms: u64, ids: &IdGen) -> Result<u64> {
@@ -418,5 +415,27 @@ impl TenantState for MemoryTenantState {
             };
         }
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quota::CapacityOp;
+
+    #[test]
+    fn a_resource_that_changes_kind_starts_afresh() {
+        let s = MemoryTenantState::default();
+        let ids = IdGen::default();
+        assert_eq!(s.capacity("r", CapacityOp::Set(7)).ok(), Some((true, 7)));
+        // Now a concurrency resource (plan change): no leases yet, then one.
+        assert_eq!(s.available("r", 1, 0, 1).ok(), Some((true, 0)));
+        let p = AcquireParams { max: 1, lease_ttl_ms: None, queue: false, max_wait_ms: 0 };
+        assert!(matches!(s.acquire("r", p, 0, None, &ids), Ok(AcquireOutcome::Granted { active: 1, .. })));
+        assert_eq!(s.available("r", 1, 0, 1).ok(), Some((false, 1)));
+        // Back to capacity: the old value 7 is gone.
+        assert_eq!(s.capacity("r", CapacityOp::Get).ok(), Some((true, 0)));
+        // And a duration lease on it starts from nothing.
+        assert_eq!(s.duration_stats("r").ok().map(|(active, _, _)| active), Some(0));
     }
 }
