@@ -64,7 +64,8 @@ function convert(err) {
       return new Cls(e)
     } catch { /* not ours */ }
   }
-  if (err && /Expected|InvalidArg|expected/.test(`${err.code} ${err.message}`)) return new TypeError(err.message)
+  // napi-rs argument conversion failures (`StringExpected`, `NumberExpected`, ..., `InvalidArg`).
+  if (err && typeof err.code === 'string' && /^(\w+Expected|InvalidArg)$/.test(err.code)) return new TypeError(err.message)
   return err
 }
 

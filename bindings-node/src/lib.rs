@@ -89,7 +89,9 @@ impl NativeGovernor {
             Some(n) => n as u64,
             None => g.now_ms(),
         };
-        let d = g.check(&tenant, resource.as_deref().unwrap_or("qps"), cost, now).map_err(|e| js_err(e.into()))?;
+        let d = g
+            .check(&tenant, resource.as_deref().unwrap_or(tenantguard::plan::QPS), cost, now)
+            .map_err(|e| js_err(e.into()))?;
         serde_json::to_value(d).map_err(|e| js_err(ApiError::invalid("decision", e.to_string())))
     }
 
