@@ -166,7 +166,7 @@ export class Governor {
   /** Prometheus text exposition of every tenant's usage. */
   prometheus(options?: { nowMs?: number }): string
   /** Hot reload: swaps plans atomically; usage and leases survive. */
-  reload(config: { toml: string } | { json: string | object } | Record<string, unknown>): unknown
+  reload(config: ConfigSource): unknown
   setOverride(tenant: string, override: Record<string, unknown>, options?: { nowMs?: number }): unknown
 
   rlsEnable(table: string, on?: boolean): void

@@ -87,25 +87,23 @@ function currentTenant() {
   return t
 }
 
+/** `{toml}` / `{json}` as given, `{path}` read from disk, a plain object as the JSON model. */
+function configSource(config) {
+  if (!config || typeof config !== 'object' || Array.isArray(config)) throw new TypeError('config must be an object')
+  if ('path' in config) {
+    const text = fs.readFileSync(config.path, 'utf8')
+    return config.path.endsWith('.json') ? { json: text } : { toml: text }
+  }
+  return 'toml' in config || 'json' in config ? config : { json: config }
+}
+
 class Governor {
   /**
    * @param config `{toml}` / `{json}` / `{path}`, or a plain configuration object (the JSON model),
    * or nothing for the built-in plans.
    */
   constructor(config, { defaultRpm } = {}) {
-    let source = null
-    if (config && typeof config === 'object' && !Array.isArray(config)) {
-      if ('path' in config) {
-        const text = fs.readFileSync(config.path, 'utf8')
-        source = config.path.endsWith('.json') ? { json: text } : { toml: text }
-      } else if ('toml' in config || 'json' in config) {
-        source = config
-      } else {
-        source = { json: config }
-      }
-    } else if (config !== undefined && config !== null) {
-      throw new TypeError('config must be an object')
-    }
+    const source = config === undefined || config === null ? null : configSource(config)
     try {
       this.native = NativeGovernor.create(source, defaultRpm)
     } catch (e) {
@@ -153,7 +151,7 @@ class Governor {
   status(tenant, opts = {}) { return this.call('status', { tenant, ...opts }) }
   usage(tenant) { return this.call('usage', { tenant }) }
   prometheus(opts = {}) { return this.call('prometheus', opts).text }
-  reload(config) { return this.call('reload', 'toml' in config || 'json' in config ? config : { json: config }) }
+  reload(config) { return this.call('reload', configSource(config)) }
   setOverride(tenant, override, opts = {}) { return this.call('setOverride', { tenant, override, ...opts }) }
 
   /** Waits out throttle/queue delays with timers (no busy wait); throws QuotaExceededError if refused. */

@@ -68,3 +68,12 @@ test('row-level security', () => {
   })
   assert.throws(() => gov.createPolicy('docs', { name: 'bad', using: 'a = = 1' }), tg.PolicySyntaxError)
 })
+
+test('config from a path, for the constructor and for reload', () => {
+  const dir = require('node:path').join(__dirname, '..', '..', 'examples', 'config')
+  const gov = new tg.Governor({ path: `${dir}/tiered.toml` })
+  const r = gov.reload({ path: `${dir}/custom-resources.json` })
+  assert.ok(r.plans.includes('ai_pro'), `reload read the JSON file: ${r.plans}`)
+  assert.throws(() => gov.reload(5), TypeError)
+  assert.throws(() => gov.reload({ toml: '[tenant_quotas]\nwat = 1\n' }), tg.ConfigError)
+})
