@@ -836,3 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeGovernor = nativeBinding.NativeGovernor
+module.exports.handleClose = nativeBinding.handleClose
+module.exports.lastDecision = nativeBinding.lastDecision

@@ -139,8 +139,10 @@ export class Governor {
   call(op: string, args?: Record<string, unknown>, nowMs?: number): any
   /** Milliseconds since the epoch, from the clock the governor uses. */
   nowMs(): number
-  /** Checks and consumes `cost` units; the synchronous hot path. */
+  /** Checks and consumes `cost` units; returns the decision. For the hottest paths see `handle`. */
   check(tenant: string, options?: CheckOptions): Decision
+  /** Resolves `tenant` once: `handle.tryCheck()` then skips the lookup and builds no object (~100 ns). */
+  handle(tenant: string, options?: { resource?: string }): TenantHandle
   /** Like `check`, without consuming anything. */
   peek(tenant: string, options?: CheckOptions): Decision
   /** Waits out a throttle delay with a timer; rejects with QuotaExceededError when refused. */
@@ -168,6 +170,35 @@ export class Governor {
   /** Hot reload: swaps plans atomically; usage and leases survive. */
   reload(config: ConfigSource): unknown
   setOverride(tenant: string, override: Record<string, unknown>, options?: { nowMs?: number }): unknown
+  /** Removes the overrides of one resource; true if there were any. */
+  clearOverride(tenant: string, resource: string): boolean
+  /** Monitor-only mode for one tenant, or for every tenant when `tenant` is omitted. */
+  setShadow(shadow: boolean, options?: { tenant?: string }): void
+  /** Feature gate (`rls`, `cdc`, `migrations`, `customQuotas`, ...): a reject decision with FEATURE_NOT_IN_PLAN when off. */
+  checkFeature(tenant: string, feature: string): Decision
+  /** Abandons a queue ticket; true if it was waiting. */
+  cancel(tenant: string, ticket: number, options?: { resource?: string }): boolean
+  concurrencyStats(tenant: string, options?: { resource?: string }): ConcurrencyStats
+  /** Duration leases past their deadline (the host rolls those transactions back). */
+  expiredLeases(options?: { nowMs?: number }): ExpiredLease[]
+  /** Records usage measured by the host (S1 `UsageReport`). */
+  recordUsage(tenant: string, report: Record<string, number>, options?: { nowMs?: number }): void
+  violations(tenant: string): Violations
+  /** S1 `QuotaTracking`. */
+  quotaTracking(tenant: string, options?: { nowMs?: number }): Record<string, number>
+  /** Drops rate state of idle tenants; returns how many were evicted. */
+  evictIdle(options?: { nowMs?: number }): number
+
+  plan(id: string): Plan
+  listPlans(): Plan[]
+  createPlan(plan: PlanInput): Plan
+  /** Replaces a plan; returns the ids of the tenants on it. */
+  updatePlan(plan: PlanInput): string[]
+  changePlan(tenant: string, plan: string, options?: { nowMs?: number }): Tenant
+  /** Moves every tenant of plan `from` to `to`; returns their ids. */
+  downgrade(from: string, to: string): string[]
+  /** Deletes a custom plan; its tenants fall back to the default plan. */
+  deletePlan(id: string): { deleted: string; fallback: string; tenants: string[] }
 
   rlsEnable(table: string, on?: boolean): void
   createPolicy(table: string, policy: Policy, options?: { replace?: boolean }): void
@@ -178,6 +209,105 @@ export class Governor {
   filter<R extends Row>(table: string, rows: readonly R[], context?: RlsContext): R[]
   /** The policies as a PostgreSQL predicate. */
   toSql(table: string, options?: { command?: string; context?: RlsContext }): unknown
+  /** Throws PolicyViolationError when the update is not admitted (USING on `row`, WITH CHECK on `newRow`). */
+  checkUpdate(table: string, row: Row, newRow: Row, context?: RlsContext): void
+  /** Whether DELETE may remove `row`. */
+  canDelete(table: string, row: Row, context?: RlsContext): boolean
+  /** Which policies admitted or refused `row`, and why. */
+  explain(table: string, row: Row, options?: { command?: string; context?: RlsContext }): RlsExplanation
+  rlsForce(table: string, on?: boolean): void
+  /** Declares column types (`text`, `integer`, `numeric`, `boolean`, `timestamptz`, ...) for PostgreSQL's type errors. */
+  setColumnTypes(table: string, columns: Record<string, string>): void
+  dropPolicy(table: string, name: string): boolean
+  listPolicies(table: string): Policy[]
+}
+
+/**
+ * A pre-resolved tenant and resource: the hot path. Belongs to the thread that made it; usable
+ * with `using`, closed explicitly, or freed when collected.
+ */
+export class TenantHandle implements Disposable {
+  readonly tenant: string
+  readonly resource: string
+  /**
+   * Checks and consumes `cost` (default 1) units. Returns the wait before proceeding: `0` (go now),
+   * a delay in ms (throttle/queue admission) or `Infinity` (refused); `lastDecision()` has the details.
+   */
+  tryCheck(cost?: number, nowMs?: number): number
+  /** Like `Governor.check`: returns the decision object. */
+  check(options?: { cost?: number; nowMs?: number }): Decision
+  /** The decision of the last check on this thread (any handle), or null. */
+  lastDecision(): Decision | null
+  /** Frees the handle (idempotent); later checks throw InvalidArgumentError. */
+  close(): void
+  [Symbol.dispose](): void
+}
+
+/** S1 per-user requests-per-minute quotas. */
+export class UserQuotaManager {
+  constructor(defaultRpm?: number)
+  setQuota(user: string, rpm: number): void
+  /** The decision; throws QuotaExceededError (`TENANTGUARD_RATE_LIMITED`) over the quota. */
+  checkQuota(user: string, options?: { nowMs?: number }): Decision
+  snapshot(): { user: string; rpm: number; currentCount: number; windowStart: number }[]
+}
+
+/** S1's generic keyed limiter: `limit` events per window per key. */
+export class RateLimiter {
+  /** `window`: milliseconds or a duration such as `"1s"` (default one minute). */
+  constructor(window?: number | string)
+  check(key: string, limit: number, options?: { nowMs?: number }): boolean
+  remaining(key: string, limit: number, options?: { nowMs?: number }): number
+}
+
+/** `concurrencyStats`: S1 `QuotaTracking` for one concurrency resource. */
+export interface ConcurrencyStats {
+  active: number
+  waiting: number
+  highWaterMark: number
+  average: number
+  sampleCount: number
+  totalSamples: number
+  reclaimed: number
+}
+
+/** A duration lease past its deadline. */
+export interface ExpiredLease {
+  tenant: string
+  resource: string
+  leaseId: number
+  /** `TRANSACTION_TIMEOUT` (or the code of the duration resource). */
+  code: string
+  /** `max_duration` or `idle`. */
+  reason: string
+  startedMs: number
+  lastActivityMs: number
+}
+
+export interface Violations {
+  throttled: number
+  queued: number
+  rejected: number
+  warned: number
+  shadow: number
+}
+
+/** A plan as stored: limits per resource and feature flags. */
+export interface Plan {
+  id: string
+  description: string
+  isDefault: boolean
+  features: Record<string, boolean>
+  resources: Record<string, unknown>[]
+}
+/** What `createPlan`/`updatePlan` take: a plan in the JSON config model. */
+export type PlanInput = Record<string, unknown> & { id: string }
+
+/** `explain`: each policy's verdict. */
+export interface RlsExplanation {
+  allowed: boolean
+  applied: boolean
+  policies: { name: string; kind: 'permissive' | 'restrictive'; clause: string; result: boolean | null }[]
 }
 
 /** Runs `fn` with `tenant` as the current tenant of this async context (AsyncLocalStorage). */

@@ -7,7 +7,7 @@
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { setTimeout: sleep } = require('node:timers/promises')
 const fs = require('node:fs')
-const { NativeGovernor } = require('./index.js')
+const { NativeGovernor, checkHandle, handleClose, lastDecision } = require('./index.js')
 
 class TenantGuardError extends Error {
   constructor(e) {
@@ -129,7 +129,19 @@ class Governor {
     }
     const { resource, cost, nowMs } = opts
     try {
-      return this.native.check(tenant, resource, cost, nowMs)
+      return JSON.parse(this.native.check(tenant, resource, cost, nowMs))
+    } catch (e) {
+      throw convert(e)
+    }
+  }
+
+  /**
+   * Resolves `tenant` once for the fast path: `gov.handle('acme').tryCheck()` skips the name
+   * lookup and builds no decision object.
+   */
+  handle(tenant, { resource } = {}) {
+    try {
+      return new TenantHandle(this.native.openHandle(tenant, resource), tenant, resource ?? 'qps')
     } catch (e) {
       throw convert(e)
     }
@@ -153,6 +165,25 @@ class Governor {
   prometheus(opts = {}) { return this.call('prometheus', opts).text }
   reload(config) { return this.call('reload', configSource(config)) }
   setOverride(tenant, override, opts = {}) { return this.call('setOverride', { tenant, override, ...opts }) }
+  clearOverride(tenant, resource) { return this.call('clearOverride', { tenant, resource }).cleared }
+  setShadow(shadow, { tenant } = {}) { this.call('setShadow', { tenant, shadow }) }
+  checkFeature(tenant, feature) { return this.call('checkFeature', { tenant, feature }) }
+  cancel(tenant, ticket, opts = {}) { return this.call('cancel', { tenant, leaseId: ticket, resource: 'connections', ...opts }).cancelled }
+  concurrencyStats(tenant, opts = {}) { return this.call('concurrencyStats', { tenant, resource: 'connections', ...opts }) }
+  expiredLeases(opts = {}) { return this.call('expiredLeases', opts) }
+  recordUsage(tenant, report, opts = {}) { this.call('recordUsage', { tenant, report, ...opts }) }
+  violations(tenant) { return this.call('violations', { tenant }) }
+  quotaTracking(tenant, opts = {}) { return this.call('quotaTracking', { tenant, ...opts }) }
+  evictIdle(opts = {}) { return this.call('evictIdle', opts).evicted }
+
+  // Plans.
+  plan(plan) { return this.call('getPlan', { plan }) }
+  listPlans() { return this.call('listPlans') }
+  createPlan(plan) { return this.call('createPlan', { plan }) }
+  updatePlan(plan) { return this.call('updatePlan', { plan }).tenants }
+  changePlan(tenant, plan, opts = {}) { return this.call('changePlan', { tenant, plan, ...opts }) }
+  downgrade(from, to) { return this.call('downgrade', { from, to }).tenants }
+  deletePlan(plan) { return this.call('deletePlan', { plan }) }
 
   /** Waits out throttle/queue delays with timers (no busy wait); throws QuotaExceededError if refused. */
   async acquire(tenant, opts = {}) {
@@ -195,6 +226,16 @@ class Governor {
     return indices.map((i) => rows[i])
   }
   toSql(table, { command = 'select', context = {} } = {}) { return this.call('rlsToSql', { table, command, context: this.#ctx(context) }) }
+  checkUpdate(table, row, newRow, context = {}) { this.call('rlsCheckUpdate', { table, row, newRow, context: this.#ctx(context) }) }
+  canDelete(table, row, context = {}) { return this.call('rlsCheckDelete', { table, row, context: this.#ctx(context) }).deleted }
+  /** Which policies admitted or refused `row`, and why. */
+  explain(table, row, { command = 'select', context = {} } = {}) {
+    return this.call('rlsExplain', { table, row, command, context: this.#ctx(context) })
+  }
+  rlsForce(table, on = true) { this.call('rlsForce', { table, on }) }
+  setColumnTypes(table, columns) { this.call('rlsSetColumnTypes', { table, columns }) }
+  dropPolicy(table, name) { return this.call('rlsDropPolicy', { table, name }).dropped }
+  listPolicies(table) { return this.call('rlsListPolicies', { table }) }
 
   #ctx(context) {
     const t = tenantStore.getStore()
@@ -202,8 +243,83 @@ class Governor {
   }
 }
 
+/** S1 per-user requests-per-minute quotas (default `defaultRpm`, 60). */
+class UserQuotaManager {
+  #gov
+  constructor(defaultRpm = 60) { this.#gov = new Governor(null, { defaultRpm }) }
+  setQuota(user, rpm) { this.#gov.call('userQuotaSet', { user, rpm }) }
+  /** The decision; throws QuotaExceededError (`TENANTGUARD_RATE_LIMITED`) over the quota. */
+  checkQuota(user, { nowMs } = {}) { return this.#gov.call('userQuotaCheck', { user, nowMs }) }
+  /** `{user, rpm, currentCount, windowStart}` per user. */
+  snapshot() { return this.#gov.call('userQuotaSnapshot') }
+}
+
+/** S1's generic keyed limiter: `limit` events per window per key. */
+class RateLimiter {
+  #gov
+  #window
+  /** `window`: milliseconds or a duration such as `"1s"`, `"1m"`. */
+  constructor(window = 60_000) {
+    this.#gov = new Governor()
+    this.#window = window
+    this.#gov.call('rateLimiterRemaining', { window, key: '', limit: 0 }) // validates the window now
+  }
+  check(key, limit, { nowMs } = {}) { return this.#gov.call('rateLimiterCheck', { window: this.#window, key, limit, nowMs }).allowed }
+  remaining(key, limit, { nowMs } = {}) { return this.#gov.call('rateLimiterRemaining', { window: this.#window, key, limit, nowMs }).remaining }
+}
+
+// Handles dropped without close() are freed when collected.
+const handles = new FinalizationRegistry((id) => handleClose(id))
+
+/**
+ * A pre-resolved tenant and resource: the hot path. Belongs to the thread that made it.
+ * Usable with `using` (Symbol.dispose) or closed explicitly; collected handles are freed too.
+ */
+class TenantHandle {
+  #id
+  constructor(id, tenant, resource) {
+    this.#id = id
+    this.tenant = tenant
+    this.resource = resource
+    handles.register(this, id, this)
+  }
+
+  /**
+   * Checks (and consumes) `cost` units. Returns how long to wait before proceeding: `0` (go now),
+   * a delay in ms (throttle/queue admission), or `Infinity` (refused). `lastDecision()` has the
+   * full decision of the call.
+   */
+  tryCheck(cost = 1, nowMs = undefined) {
+    try {
+      return nowMs === undefined ? checkHandle(this.#id, cost) : checkHandle(this.#id, cost, nowMs)
+    } catch (e) {
+      throw convert(e)
+    }
+  }
+
+  /** Like `Governor.check`, returning the decision object. */
+  check({ cost = 1, nowMs } = {}) {
+    this.tryCheck(cost, nowMs)
+    return JSON.parse(lastDecision())
+  }
+
+  /** The decision of the last `tryCheck`/`check` on this thread (any handle), or null. */
+  lastDecision() { return JSON.parse(lastDecision()) }
+
+  /** Frees the handle (idempotent); later checks throw InvalidArgumentError. */
+  close() {
+    if (this.#id !== -1) {
+      handles.unregister(this)
+      handleClose(this.#id)
+      this.#id = -1
+    }
+  }
+
+  [Symbol.dispose]() { this.close() }
+}
+
 module.exports = {
-  Governor, withTenant, currentTenant,
+  Governor, TenantHandle, UserQuotaManager, RateLimiter, withTenant, currentTenant,
   TenantGuardError, QuotaExceededError, ConfigError, NotFoundError, ConflictError, StoreError,
   PolicyViolationError, PolicySyntaxError, InvalidArgumentError,
 }

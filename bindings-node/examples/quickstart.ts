@@ -1,8 +1,8 @@
 // A typed tour of the Node API. CI type-checks it with `tsc --noEmit` (see tsconfig.json),
 // so a change to lib.d.ts that breaks user code fails the build.
 import {
-  Governor, QuotaExceededError, TenantGuardError, withTenant, currentTenant,
-  type Decision, type Lease, type Row, type Tenant,
+  Governor, QuotaExceededError, TenantGuardError, withTenant, currentTenant, RateLimiter, UserQuotaManager,
+  type Decision, type Lease, type Row, type Tenant, type TenantHandle,
 } from 'tenantguard'
 
 const gov = new Governor({
@@ -23,6 +23,20 @@ console.log(`${acme.name} on ${acme.planId}: ${acme.limits.maxQps} qps`)
 const d: Decision = gov.check('acme', { cost: 1 })
 if (!d.allowed) console.log(`retry in ${d.retryAfterMs} ms (${d.code ?? 'limited'})`)
 
+// The hottest path: resolve the tenant once, then a number per request (0 = go now).
+{
+  using h: TenantHandle = gov.handle('acme')
+  const wait: number = h.tryCheck()
+  if (wait === Infinity) console.log(`refused, retry in ${h.lastDecision()?.retryAfterMs} ms`)
+}
+
+// S1's per-user quotas and generic keyed limiter.
+const users = new UserQuotaManager(60)
+users.setQuota('alice', 120)
+const ok: boolean = users.checkQuota('alice').allowed
+const limiter = new RateLimiter('1s')
+console.log(ok, limiter.check('login:alice', 5), limiter.remaining('login:alice', 5))
+
 async function handle(tenant: string): Promise<number> {
   try {
     await gov.acquire(tenant) // waits out a throttle delay with a timer
@@ -41,6 +55,8 @@ gov.createPolicy('documents', { name: 'tenant_isolation', using: 'tenant_id = cu
 const rows: Row[] = [{ id: 1, tenant_id: 'acme' }, { id: 2, tenant_id: 'globex' }]
 const visible: Row[] = withTenant('acme', () => gov.filter('documents', rows))
 console.log(withTenant('acme', currentTenant), visible.length)
+const why = gov.explain('documents', rows[1], { context: { tenant: 'acme' } })
+console.log(why.allowed, why.policies.map((p) => `${p.name}=${p.result}`).join(','))
 
 const status = gov.status('acme')
 for (const r of status.resources) console.log(`${r.name}: ${r.current}/${r.limit}`)

@@ -3,10 +3,15 @@
 //! Errors are thrown as JS `Error`s whose `code` is `TENANTGUARD_<CODE>` and whose message is
 //! the core's; `lib.js` turns them into `Error` subclasses carrying the decision fields.
 
+use std::cell::RefCell;
+
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::{Value, json};
 use tenantguard::api::{ApiError, Engine, Request};
+use tenantguard::{Decision, TenantHandle};
+
+mod hot;
 
 /// The message carries the whole typed error as JSON; `lib.js` rebuilds an `Error` subclass
 /// with `code` = `TENANTGUARD_<CODE>` and the decision fields.
@@ -17,7 +22,6 @@ fn js_err(e: ApiError) -> Error {
 /// JS has one number type: napi-rs hands integral numbers beyond 32 bits over as floats.
 /// Integral numbers exactly representable in a double (|n| ≤ 2^53) become integers again.
 fn integers(v: Value) -> Value {
-    const EXACT: f64 = 9_007_199_254_740_992.0;
     match v {
         Value::Number(n) if n.is_f64() => match n.as_f64() {
             Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => {
@@ -69,7 +73,9 @@ impl NativeGovernor {
         self.engine.execute(req, now).map_err(js_err)
     }
 
-    /// The hot path: a rate/concurrency/capacity check returning the decision's fields.
+    /// A rate/concurrency/capacity check by tenant name, returning the decision as JSON text:
+    /// `JSON.parse` builds the object several times faster than napi-rs's per-property
+    /// conversion of a `serde_json::Value`.
     #[napi]
     pub fn check(
         &self,
@@ -77,7 +83,7 @@ impl NativeGovernor {
         resource: Option<String>,
         cost: Option<i64>,
         now_ms: Option<i64>,
-    ) -> Result<Value> {
+    ) -> Result<String> {
         let cost = match cost {
             Some(c) if c < 0 => return Err(js_err(ApiError::invalid("cost", "cost must not be negative"))),
             Some(c) => c as u64,
@@ -92,7 +98,17 @@ impl NativeGovernor {
         let d = g
             .check(&tenant, resource.as_deref().unwrap_or(tenantguard::plan::QPS), cost, now)
             .map_err(|e| js_err(e.into()))?;
-        serde_json::to_value(d).map_err(|e| js_err(ApiError::invalid("decision", e.to_string())))
+        serde_json::to_string(&d).map_err(|e| js_err(ApiError::invalid("decision", e.to_string())))
+    }
+
+    /// Resolves `tenant` once and returns a numeric handle for the fast path (`checkHandle`, see
+    /// the `hot` module).
+    /// Handles belong to the JS thread that opened them; free them with [`handle_close`].
+    #[napi]
+    pub fn open_handle(&self, tenant: String, resource: Option<String>) -> Result<u32> {
+        let handle = self.engine.governor.handle(&tenant).map_err(|e| js_err(e.into()))?;
+        let resource = resource.unwrap_or_else(|| tenantguard::plan::QPS.to_owned());
+        Ok(HOT.with(|hot| hot.handles.borrow_mut().insert(Slot { handle, resource })))
     }
 
     /// Milliseconds since the epoch from the system clock.
@@ -100,4 +116,107 @@ impl NativeGovernor {
     pub fn now_ms(&self) -> i64 {
         i64::try_from(self.engine.governor.now_ms()).unwrap_or(i64::MAX)
     }
+}
+
+/// One open handle: the resolved tenant and the resource its checks are about.
+struct Slot {
+    handle: TenantHandle,
+    resource: String,
+}
+
+/// Open handles of this JS thread, indexed by the numbers JS holds; freed slots are reused.
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn insert(&mut self, slot: Slot) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        }
+    }
+}
+
+thread_local! {
+    // Node runs each isolate (main thread, each worker) on its own OS thread, and a handle is
+    // only meaningful in the isolate that opened it: thread-local state needs no lock.
+    static HOT: Hot = Hot::default();
+}
+
+/// This thread's open handles and the decision of its last fast check (one TLS lookup per call).
+#[derive(Default)]
+struct Hot {
+    handles: RefCell<Slab>,
+    last: RefCell<Option<Decision>>,
+}
+
+const EXACT: f64 = 9_007_199_254_740_992.0;
+
+#[inline]
+fn whole(name: &'static str, x: f64) -> std::result::Result<u64, ApiError> {
+    if (0.0..=EXACT).contains(&x) && x.fract() == 0.0 { Ok(x as u64) } else { Err(not_whole(name, x)) }
+}
+
+#[cold]
+fn not_whole(name: &'static str, x: f64) -> ApiError {
+    ApiError::invalid(name, format!("{name} must be a whole number ≥ 0, got {x}"))
+}
+
+#[cold]
+fn no_handle(id: u32) -> ApiError {
+    ApiError::invalid("handle", format!("no open tenant handle {id} on this thread"))
+}
+
+/// The fast check behind `TenantHandle.tryCheck`: `cost` units on handle `id`, at `now` or the
+/// governor's clock. Returns the wait before proceeding: 0, a delay in ms, or `Infinity`
+/// (refused); the decision itself is kept for [`last_decision`].
+pub(crate) fn fast(id: u32, cost: f64, now: Option<f64>) -> std::result::Result<f64, ApiError> {
+    let cost = whole("cost", cost)?;
+    let now = match now {
+        Some(n) => Some(whole("nowMs", n)?),
+        None => None,
+    };
+    HOT.with(|hot| {
+        let handles = hot.handles.borrow();
+        let Some(Some(s)) = handles.slots.get(id as usize) else { return Err(no_handle(id)) };
+        let d = s.handle.check(&s.resource, cost, now.unwrap_or_else(|| s.handle.now_ms()))?;
+        let wait = if d.allowed { d.delay_ms as f64 } else { f64::INFINITY };
+        *hot.last.borrow_mut() = Some(d);
+        Ok(wait)
+    })
+}
+
+/// The decision of the last fast check on this thread as JSON text (`null` if none yet).
+#[napi]
+pub fn last_decision() -> Result<String> {
+    HOT.with(|hot| serde_json::to_string(&*hot.last.borrow()))
+        .map_err(|e| js_err(ApiError::invalid("decision", e.to_string())))
+}
+
+/// Adds the hand-written hot function (see the `hot` module) to the exports.
+#[napi(module_exports)]
+pub fn exports(exports: Object, env: Env) -> Result<()> {
+    hot::register(&env, &exports)
+}
+
+/// Frees handle `id` (idempotent; ids are reused afterwards).
+#[napi]
+pub fn handle_close(id: u32) {
+    HOT.with(|hot| {
+        let mut slab = hot.handles.borrow_mut();
+        if let Some(slot) = slab.slots.get_mut(id as usize)
+            && slot.take().is_some()
+        {
+            slab.free.push(id);
+        }
+    });
 }

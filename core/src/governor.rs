@@ -1615,6 +1615,11 @@ impl TenantHandle {
         self.entry.id
     }
 
+    /// The governor's clock (see [`Governor::now_ms`]).
+    pub fn now_ms(&self) -> u64 {
+        self.gov.now_ms()
+    }
+
     /// [`Governor::check`] without the lookup.
     #[inline]
     pub fn check(&self, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
