@@ -104,6 +104,12 @@ test('tenant handles: the numeric fast path agrees with check and reports every 
   assert.throws(() => h.tryCheck('1', 1000), TypeError)
   assert.throws(() => h.tryCheck(1, '1000'), TypeError)
   assert.throws(() => gov.handle('acme', { resource: 'nope' }).tryCheck(1, 1000), tg.TenantGuardError)
+  // The raw Node-API function itself: wrong arity and types are TypeErrors, never a crash.
+  const { checkHandle } = require('../index.js')
+  assert.throws(() => checkHandle(), TypeError)
+  assert.throws(() => checkHandle(0), TypeError)
+  assert.throws(() => checkHandle({}, 1), TypeError)
+  assert.throws(() => checkHandle(0, 1, null), TypeError)
   g.close()
   g.close() // idempotent
   assert.throws(() => g.tryCheck(1, 1000), (e) => e instanceof tg.InvalidArgumentError && /no open tenant handle/.test(e.message))
