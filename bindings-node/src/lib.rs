@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::{Value, json};
-use tenantguard::api::{ApiError, Engine, Request};
+use tenantguard::api::{ApiError, Engine, Request, js_numbers};
 use tenantguard::{Decision, TenantHandle};
 
 mod hot;
@@ -70,7 +70,7 @@ impl NativeGovernor {
         let args = integers(args.unwrap_or_else(|| json!({})));
         let req: Request = serde_json::from_value(json!({ "op": op, "args": args }))
             .map_err(|e| js_err(ApiError::invalid("request", e.to_string())))?;
-        self.engine.execute(req, now).map_err(js_err)
+        self.engine.execute(req, now).map(js_numbers).map_err(js_err)
     }
 
     /// A rate/concurrency/capacity check by tenant name, returning the decision as JSON text:

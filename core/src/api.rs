@@ -545,6 +545,23 @@ pub enum Request {
     RlsToSql(RlsRowArgs),
 }
 
+/// For JavaScript hosts, which have one number type: integers beyond ±2^53 (such as
+/// `u64::MAX` for "unlimited") become the nearest double, as `JSON.parse` would give them,
+/// instead of a `BigInt` in one host and a conversion error in another.
+pub fn js_numbers(v: Value) -> Value {
+    const EXACT: u64 = 1 << 53;
+    match v {
+        Value::Number(n)
+            if n.as_u64().is_some_and(|u| u > EXACT) || n.as_i64().is_some_and(|i| i.unsigned_abs() > EXACT) =>
+        {
+            n.as_f64().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number)
+        }
+        Value::Array(xs) => Value::Array(xs.into_iter().map(js_numbers).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, js_numbers(v))).collect()),
+        other => other,
+    }
+}
+
 /// A governor plus the S1 per-user and generic limiters, answering [`Request`]s.
 pub struct Engine {
     /// The governor.
@@ -579,11 +596,20 @@ impl Engine {
 
     /// An engine configured from an inline configuration (default built-ins if `None`).
     pub fn from_config(config: Option<&ConfigSource>, default_rpm: u32) -> Result<Self, ApiError> {
+        Self::from_config_with_clock(config, default_rpm, crate::clock::default_clock())
+    }
+
+    /// [`Engine::from_config`] with the host's clock (e.g. `Date.now()` in a wasm shell).
+    pub fn from_config_with_clock(
+        config: Option<&ConfigSource>,
+        default_rpm: u32,
+        clock: std::sync::Arc<dyn crate::Clock>,
+    ) -> Result<Self, ApiError> {
         let cfg = match config {
             Some(c) => c.parse()?,
             None => Config::default(),
         };
-        Ok(Self::new(Governor::builder().config(cfg).build(), default_rpm))
+        Ok(Self::new(Governor::builder().config(cfg).clock(clock).build(), default_rpm))
     }
 
     fn limiter(&self, window_ms: u64) -> Arc<RateLimiter> {
@@ -781,5 +807,25 @@ impl Engine {
                 to_json(&g.rls().to_sql(&a.table, cmd, &a.ctx(t(None)))?)?
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod js_number_tests {
+    use super::js_numbers;
+    use serde_json::json;
+
+    #[test]
+    fn integers_beyond_2_pow_53_become_doubles_everywhere_in_the_tree() {
+        let v =
+            js_numbers(json!({ "a": u64::MAX, "b": [9_007_199_254_740_993_u64, 5], "c": -9_007_199_254_740_993_i64 }));
+        assert!(v["a"].is_f64() && v["b"][0].is_f64() && v["c"].is_f64(), "{v}");
+        assert_eq!(v["a"].as_f64(), Some(18_446_744_073_709_551_615_u64 as f64));
+        assert_eq!(v["b"][1], json!(5), "small integers stay integers");
+        assert_eq!(
+            js_numbers(json!(9_007_199_254_740_992_u64)),
+            json!(9_007_199_254_740_992_u64),
+            "2^53 itself is exact"
+        );
     }
 }

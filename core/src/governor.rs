@@ -524,7 +524,6 @@ impl Governor {
     fn snapshot(&self, e: &TenantEntry, now: u64) -> Tenant {
         let p = e.profile.load();
         let get = |n: &str| p.resource_at(n, now).and_then(|(r, _)| r.spec.kind.primary_limit());
-        let size = |v: Option<u64>| v.map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX);
         Tenant {
             id: e.id,
             name: e.name().to_owned(),
@@ -532,8 +531,8 @@ impl Governor {
             isolation_mode: e.isolation,
             limits: ResourceLimits {
                 max_storage_bytes: get(plan::STORAGE).unwrap_or(u64::MAX),
-                max_connections: size(get(plan::CONNECTIONS)),
-                max_qps: size(get(plan::QPS)),
+                max_connections: get(plan::CONNECTIONS).unwrap_or(u64::MAX),
+                max_qps: get(plan::QPS).unwrap_or(u64::MAX),
             },
             features: p.plan.plan.features,
             shadow: p.shadow,
@@ -1361,14 +1360,13 @@ impl Governor {
     pub fn quota_tracking(&self, tenant: &str, now_ms: u64) -> Result<QuotaTracking> {
         let e = self.entry(tenant)?;
         let c = e.state.concurrency_stats(plan::CONNECTIONS).unwrap_or_default();
-        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         Ok(QuotaTracking {
-            active_connections: size(c.active),
-            connections_hwm: size(c.high_water_mark),
+            active_connections: c.active,
+            connections_hwm: c.high_water_mark,
             connections_total_samples: c.total_samples,
             connections_sample_count: c.sample_count,
             storage_bytes_used: Self::gauge(&e, plan::STORAGE),
-            queries_this_window: size(e.meter.current_qps(now_ms)),
+            queries_this_window: e.meter.current_qps(now_ms),
         })
     }
 

@@ -334,10 +334,11 @@ impl Feature {
 pub struct ResourceLimits {
     /// Storage bytes (`u64::MAX` when unlimited).
     pub max_storage_bytes: u64,
-    /// Concurrent connections (`usize::MAX` when unlimited).
-    pub max_connections: usize,
-    /// Queries per second (`usize::MAX` when unlimited).
-    pub max_qps: usize,
+    /// Concurrent connections (`u64::MAX` when unlimited). S1 has `usize`; a fixed width
+    /// keeps the answer identical on 32-bit hosts (wasm32), as the corpus demands.
+    pub max_connections: u64,
+    /// Queries per second (`u64::MAX` when unlimited; `u64` for the same reason).
+    pub max_qps: u64,
 }
 
 impl Default for ResourceLimits {
@@ -408,8 +409,8 @@ impl Plan {
                 all_isolation_modes: false,
             },
             resources: vec![
-                ResourceSpec::rate(QPS, d.max_qps as u64, 1000, 1.0, EnforcementAction::Throttle),
-                ResourceSpec::concurrency(CONNECTIONS, d.max_connections as u64, EnforcementAction::Throttle),
+                ResourceSpec::rate(QPS, d.max_qps, 1000, 1.0, EnforcementAction::Throttle),
+                ResourceSpec::concurrency(CONNECTIONS, d.max_connections, EnforcementAction::Throttle),
                 ResourceSpec::capacity(STORAGE, d.max_storage_bytes),
             ],
         }
@@ -464,8 +465,8 @@ impl Plan {
         let get = |n: &str| self.resource(n).and_then(|r| r.kind.primary_limit());
         ResourceLimits {
             max_storage_bytes: get(STORAGE).unwrap_or(u64::MAX),
-            max_connections: get(CONNECTIONS).map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX),
-            max_qps: get(QPS).map(|v| usize::try_from(v).unwrap_or(usize::MAX)).unwrap_or(usize::MAX),
+            max_connections: get(CONNECTIONS).unwrap_or(u64::MAX),
+            max_qps: get(QPS).unwrap_or(u64::MAX),
         }
     }
 

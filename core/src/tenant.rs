@@ -145,9 +145,9 @@ pub struct Tenant {
 #[serde(rename_all = "camelCase")]
 pub struct QuotaTracking {
     /// Connections held now.
-    pub active_connections: usize,
+    pub active_connections: u64,
     /// Connections high-water mark.
-    pub connections_hwm: usize,
+    pub connections_hwm: u64,
     /// Sum of sampled connection counts.
     pub connections_total_samples: u64,
     /// Number of connection samples.
@@ -155,5 +155,5 @@ pub struct QuotaTracking {
     /// Storage bytes used.
     pub storage_bytes_used: u64,
     /// Queries admitted in the current second.
-    pub queries_this_window: usize,
+    pub queries_this_window: u64,
 }
