@@ -51,6 +51,24 @@ step "node: node --test (surface, errors, timers, leases, context, RLS, corpus, 
 step "node: bench smoke run (figures are not judged here; see BENCHMARKS.md)"
 (cd bindings-node && node bench/bench.mjs 2000)
 
+step "wasm: Debian Rust for wasm32, pinned wasm-bindgen CLI, wasm-opt; web + Node builds (generated .d.ts: drift fails)"
+bash scripts/wasm-env.sh
+if [ "${CI:-}" = true ]; then
+  git diff --exit-code -- wasm/tenantguard.d.ts
+fi
+
+step "wasm: tsc --noEmit on the TypeScript example against the generated .d.ts"
+(cd wasm && npx tsc -p tsconfig.json)
+
+step "wasm: the Node shell's corpus runner pointed at the wasm package (TG_MODULE)"
+(cd bindings-node && TG_MODULE="$PWD/../wasm/pkg/node/tenantguard.js" node --test test/conformance.test.js)
+
+step "wasm: node --test (surface and errors, native/wasm parity on every corpus step, workerd edge test)"
+(cd wasm && node --test test/)
+
+step "wasm: bench smoke run (figures are not judged here; see BENCHMARKS.md)"
+(cd wasm && node bench/bench.mjs 2000)
+
 step "python: venv, pinned tools, pip install ./bindings-python (maturin, abi3 wheel)"
 source scripts/python-env.sh
 python -c "import tenantguard, sys; print('tenantguard', tenantguard.__version__, 'on', sys.version.split()[0])"

@@ -54,6 +54,8 @@ for t in web nodejs; do
   wasm/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals "$out/tenantguard_bg.wasm" -o "$out/tenantguard_bg.wasm"
 done
+# The generated declarations are committed: CI fails when a build changes them.
+cp wasm/pkg/web/tenantguard.d.ts wasm/tenantguard.d.ts
 # The nodejs output is CommonJS inside a "type": "module" package.
 echo '{ "type": "commonjs" }' > wasm/pkg/node/package.json
 raw=$(stat -c %s wasm/pkg/web/tenantguard_bg.wasm)

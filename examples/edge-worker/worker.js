@@ -1,0 +1,56 @@
+// An edge worker enforcing per-tenant limits with @tenantguard/wasm: the same Rust core as the
+// Python, Node and JVM hosts. The tenant comes from the `x-tenant-id` header; a tenant over its
+// plan's rate gets 429 with Retry-After, everyone else is served.
+//   Run: wasm/node_modules/.bin/workerd serve examples/edge-worker/config.capnp
+import { initSync, Governor } from './tenantguard.js'
+import wasmModule from './tenantguard_bg.wasm'
+
+initSync({ module: wasmModule })
+
+// The S2 TOML format, inline. 5 requests per second per tenant, no burst, refuse the excess.
+const gov = new Governor({
+  toml: `
+[tenant_quotas]
+default_tier = "free"
+
+[[tenant_quotas.tiers]]
+name = "free"
+max_qps = 5
+burst_allowance = 1.0
+enforcement_action = "reject"
+`,
+})
+
+// Resolve each tenant once; later requests take the numeric fast path.
+const handles = new Map()
+function handleFor(tenant) {
+  let h = handles.get(tenant)
+  if (h === undefined) {
+    try {
+      gov.register(tenant, { plan: 'free' })
+    } catch (e) {
+      if (e.code !== 'TENANTGUARD_TENANT_EXISTS') throw e
+    }
+    h = gov.handle(tenant)
+    handles.set(tenant, h)
+  }
+  return h
+}
+
+export default {
+  async fetch(request) {
+    const tenant = request.headers.get('x-tenant-id')
+    if (!tenant) return new Response('missing x-tenant-id\n', { status: 400 })
+    const h = handleFor(tenant)
+    const wait = h.tryCheck()
+    if (wait === Infinity) {
+      const d = h.lastDecision()
+      return new Response(JSON.stringify({ error: d.code, retryAfterMs: d.retryAfterMs }) + '\n', {
+        status: 429,
+        headers: { 'content-type': 'application/json', 'retry-after': String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))) },
+      })
+    }
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait)) // throttle admission
+    return new Response(`ok ${tenant}\n`)
+  },
+}
