@@ -69,6 +69,21 @@ step "wasm: node --test (surface and errors, native/wasm parity on every corpus 
 step "wasm: bench smoke run (figures are not judged here; see BENCHMARKS.md)"
 (cd wasm && node bench/bench.mjs 2000)
 
+step "C: libtenantguard.so/.a, generated header (drift fails), pkg-config; tests dynamic + static under valgrind; C corpus runner"
+bash scripts/c-env.sh run
+if [ "${CI:-}" = true ]; then
+  git diff --exit-code -- bindings-c/include/tenantguard.h
+fi
+
+step "C: bench smoke run (static and dynamic; see BENCHMARKS.md)"
+bash scripts/c-env.sh bench 20000
+
+step "Java: JNI shim on tenantguard.h with libtenantguard.a inside; mvn test (JUnit 5: API, threads, corpus)"
+bash scripts/java-env.sh test
+
+step "Java: bench smoke run"
+bash scripts/java-env.sh bench 20000
+
 step "python: venv, pinned tools, pip install ./bindings-python (maturin, abi3 wheel)"
 source scripts/python-env.sh
 python -c "import tenantguard, sys; print('tenantguard', tenantguard.__version__, 'on', sys.version.split()[0])"
