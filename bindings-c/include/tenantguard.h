@@ -1,3 +1,19 @@
+/*
+ * tenantguard: per-tenant resource governance, C ABI.
+ *
+ * Conventions:
+ * - Every call that can fail returns a TgStatus (stable values, never reused) and writes results
+ *   through out-parameters, which are left untouched on failure.
+ * - NULL handles, strings and out-parameters return TG_STATUS_NULL_ARGUMENT; strings are
+ *   NUL-terminated UTF-8 (TG_STATUS_INVALID_UTF8 otherwise). No panic crosses this boundary.
+ * - After a failure, tg_last_error_code / tg_last_error_message (borrowed, per thread) and
+ *   tg_last_error_json (owned) describe it.
+ * - Ownership: *_new pairs with *_free; every char * returned through an out-parameter, and
+ *   tg_last_error_json, is freed with tg_string_free. Nothing else needs freeing.
+ * - Time: pass TG_NOW for the clock, or milliseconds since the epoch.
+ * - Check tg_abi_version() == TG_ABI_VERSION after loading the library.
+ */
+
 #ifndef TENANTGUARD_H
 #define TENANTGUARD_H
 
@@ -163,6 +179,11 @@ extern "C" {
 
 // The ABI version of the loaded library ([`TG_ABI_VERSION`] when it was built); loaders
 // compare it with the header's `TG_ABI_VERSION` and refuse a mismatch.
+//
+// Thread safety: Thread-safe.
+//
+// # Safety
+// Safe to call at any time: it takes no pointers.
 uint32_t tg_abi_version(void);
 
 // Creates a governor from a configuration text in `format` (a `TgConfigFormat` value), or with the built-in plans when
@@ -171,6 +192,8 @@ uint32_t tg_abi_version(void);
 //
 // # Safety
 // `config` is NULL or a NUL-terminated string; `out` is valid for writing a pointer.
+//
+// Thread safety: Thread-safe.
 enum TgStatus tg_governor_new(const char *config,
                               int32_t format,
                               uint32_t default_rpm,
@@ -181,12 +204,16 @@ enum TgStatus tg_governor_new(const char *config,
 // # Safety
 // `gov` is NULL or a governor from `tg_governor_new` not freed before; no other call on it
 // may run concurrently or afterwards. Handles opened from it stay valid (they share its state).
+//
+// Thread safety: Not concurrently with any other call on `gov`.
 void tg_governor_free(struct TgGovernor *gov);
 
 // The governor's clock, in ms since the epoch.
 //
 // # Safety
 // `gov` is a live governor or NULL; `out` is valid for writing or NULL.
+//
+// Thread safety: Thread-safe.
 enum TgStatus tg_now_ms(const struct TgGovernor *gov, uint64_t *out);
 
 // Registers tenant `name` on `plan` (NULL: the default plan) with shared-schema isolation.
@@ -195,6 +222,8 @@ enum TgStatus tg_now_ms(const struct TgGovernor *gov, uint64_t *out);
 // # Safety
 // `gov` is a live governor or NULL; `name` a NUL-terminated string or NULL; `plan` NULL or a
 // NUL-terminated string.
+//
+// Thread safety: Thread-safe (concurrent calls on one governor are fine).
 enum TgStatus tg_register(const struct TgGovernor *gov,
                           const char *name,
                           const char *plan,
@@ -206,6 +235,8 @@ enum TgStatus tg_register(const struct TgGovernor *gov,
 // # Safety
 // `gov` live or NULL; `tenant` NUL-terminated or NULL; `resource` NULL or NUL-terminated;
 // `out` writable or NULL.
+//
+// Thread safety: Thread-safe: any number of threads may check one governor and one tenant at once; the limit is never over-admitted.
 enum TgStatus tg_check(const struct TgGovernor *gov,
                        const char *tenant,
                        const char *resource,
@@ -217,6 +248,8 @@ enum TgStatus tg_check(const struct TgGovernor *gov,
 //
 // # Safety
 // As `tg_check`.
+//
+// Thread safety: Thread-safe.
 enum TgStatus tg_peek(const struct TgGovernor *gov,
                       const char *tenant,
                       const char *resource,
@@ -230,6 +263,8 @@ enum TgStatus tg_peek(const struct TgGovernor *gov,
 //
 // # Safety
 // As `tg_check`; `ticket` NULL or readable.
+//
+// Thread safety: Thread-safe.
 enum TgStatus tg_acquire(const struct TgGovernor *gov,
                          const char *tenant,
                          const char *resource,
@@ -241,6 +276,8 @@ enum TgStatus tg_acquire(const struct TgGovernor *gov,
 //
 // # Safety
 // As `tg_check`.
+//
+// Thread safety: Thread-safe.
 enum TgStatus tg_release(const struct TgGovernor *gov,
                          const char *tenant,
                          const char *resource,
@@ -252,6 +289,8 @@ enum TgStatus tg_release(const struct TgGovernor *gov,
 //
 // # Safety
 // As `tg_check`.
+//
+// Thread safety: Thread-safe.
 enum TgStatus tg_usage(const struct TgGovernor *gov,
                        const char *tenant,
                        const char *resource,
@@ -266,6 +305,8 @@ enum TgStatus tg_usage(const struct TgGovernor *gov,
 //
 // # Safety
 // As `tg_check`.
+//
+// Thread safety: Thread-safe.
 enum TgStatus tg_transaction(const struct TgGovernor *gov,
                              const char *tenant,
                              const char *resource,
@@ -278,6 +319,8 @@ enum TgStatus tg_transaction(const struct TgGovernor *gov,
 //
 // # Safety
 // `gov` live or NULL; `tenant` NUL-terminated or NULL; `out` writable or NULL.
+//
+// Thread safety: Thread-safe.
 enum TgStatus tg_handle_new(const struct TgGovernor *gov,
                             const char *tenant,
                             struct TgTenantHandle **out);
@@ -286,6 +329,8 @@ enum TgStatus tg_handle_new(const struct TgGovernor *gov,
 //
 // # Safety
 // `handle` live or NULL; `resource` NULL or NUL-terminated; `out` writable or NULL.
+//
+// Thread safety: Thread-safe: one handle may be shared by threads.
 enum TgStatus tg_handle_check(const struct TgTenantHandle *handle,
                               const char *resource,
                               uint64_t cost,
@@ -296,6 +341,8 @@ enum TgStatus tg_handle_check(const struct TgTenantHandle *handle,
 //
 // # Safety
 // `handle` is NULL or a handle from `tg_handle_new` not freed before, with no concurrent use.
+//
+// Thread safety: Not concurrently with any other call on `handle`.
 void tg_handle_free(struct TgTenantHandle *handle);
 
 // Runs any operation of the host-neutral API: `op` (e.g. `"status"`, `"createPlan"`,
@@ -305,6 +352,8 @@ void tg_handle_free(struct TgTenantHandle *handle);
 // # Safety
 // `gov` live or NULL; `op` NUL-terminated or NULL; `args_json` NULL or NUL-terminated;
 // `out_json` writable or NULL.
+//
+// Thread safety: Thread-safe.
 enum TgStatus tg_call(const struct TgGovernor *gov,
                       const char *op,
                       const char *args_json,
@@ -315,23 +364,45 @@ enum TgStatus tg_call(const struct TgGovernor *gov,
 //
 // # Safety
 // `s` is NULL or a string from this library not freed before.
+//
+// Thread safety: Thread-safe (each string is freed once).
 void tg_string_free(char *s);
 
 // The stable code of the last failed call on this thread (`"TENANT_NOT_FOUND"`,
 // `"NULL_ARGUMENT"`, ...), or NULL if none failed yet. Borrowed: valid until the next failed
 // call on this thread; do not free.
+//
+// Thread safety: Per thread: describes the calling thread's last failure only.
+//
+// # Safety
+// Safe to call at any time: it takes no pointers.
 const char *tg_last_error_code(void);
 
 // The message of the last failed call on this thread, or NULL. Borrowed, as
 // `tg_last_error_code`.
+//
+// Thread safety: Per thread, as `tg_last_error_code`.
+//
+// # Safety
+// Safe to call at any time: it takes no pointers.
 const char *tg_last_error_message(void);
 
 // The last failed call's error as JSON (`{code, message, key, line, column, decision}`), or
 // NULL if none. Owned: free it with `tg_string_free`.
+//
+// Thread safety: Per thread, as `tg_last_error_code`.
+//
+// # Safety
+// Safe to call at any time: it takes no pointers.
 char *tg_last_error_json(void);
 
 // The name of a status (`"TG_STATUS_NOT_FOUND"`, ...; `"TG_STATUS_UNKNOWN"` for a value that
 // is not a `TgStatus`). Static: do not free.
+//
+// Thread safety: Thread-safe.
+//
+// # Safety
+// Safe to call at any time: it takes no pointers.
 const char *tg_status_name(int32_t status);
 
 #ifdef __cplusplus

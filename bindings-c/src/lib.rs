@@ -382,6 +382,11 @@ unsafe fn decide(
 
 /// The ABI version of the loaded library ([`TG_ABI_VERSION`] when it was built); loaders
 /// compare it with the header's `TG_ABI_VERSION` and refuse a mismatch.
+///
+/// Thread safety: Thread-safe.
+///
+/// # Safety
+/// Safe to call at any time: it takes no pointers.
 #[unsafe(no_mangle)]
 pub extern "C" fn tg_abi_version() -> u32 {
     TG_ABI_VERSION
@@ -393,6 +398,8 @@ pub extern "C" fn tg_abi_version() -> u32 {
 ///
 /// # Safety
 /// `config` is NULL or a NUL-terminated string; `out` is valid for writing a pointer.
+///
+/// Thread safety: Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_governor_new(
     config: *const c_char,
@@ -431,6 +438,8 @@ pub unsafe extern "C" fn tg_governor_new(
 /// # Safety
 /// `gov` is NULL or a governor from `tg_governor_new` not freed before; no other call on it
 /// may run concurrently or afterwards. Handles opened from it stay valid (they share its state).
+///
+/// Thread safety: Not concurrently with any other call on `gov`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_governor_free(gov: *mut TgGovernor) {
     if !gov.is_null() {
@@ -443,6 +452,8 @@ pub unsafe extern "C" fn tg_governor_free(gov: *mut TgGovernor) {
 ///
 /// # Safety
 /// `gov` is a live governor or NULL; `out` is valid for writing or NULL.
+///
+/// Thread safety: Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_now_ms(gov: *const TgGovernor, out: *mut u64) -> TgStatus {
     guard(|| {
@@ -458,6 +469,8 @@ pub unsafe extern "C" fn tg_now_ms(gov: *const TgGovernor, out: *mut u64) -> TgS
 /// # Safety
 /// `gov` is a live governor or NULL; `name` a NUL-terminated string or NULL; `plan` NULL or a
 /// NUL-terminated string.
+///
+/// Thread safety: Thread-safe (concurrent calls on one governor are fine).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_register(
     gov: *const TgGovernor,
@@ -481,6 +494,8 @@ pub unsafe extern "C" fn tg_register(
 /// # Safety
 /// `gov` live or NULL; `tenant` NUL-terminated or NULL; `resource` NULL or NUL-terminated;
 /// `out` writable or NULL.
+///
+/// Thread safety: Thread-safe: any number of threads may check one governor and one tenant at once; the limit is never over-admitted.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_check(
     gov: *const TgGovernor,
@@ -500,6 +515,8 @@ pub unsafe extern "C" fn tg_check(
 ///
 /// # Safety
 /// As `tg_check`.
+///
+/// Thread safety: Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_peek(
     gov: *const TgGovernor,
@@ -521,6 +538,8 @@ pub unsafe extern "C" fn tg_peek(
 ///
 /// # Safety
 /// As `tg_check`; `ticket` NULL or readable.
+///
+/// Thread safety: Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_acquire(
     gov: *const TgGovernor,
@@ -544,6 +563,8 @@ pub unsafe extern "C" fn tg_acquire(
 ///
 /// # Safety
 /// As `tg_check`.
+///
+/// Thread safety: Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_release(
     gov: *const TgGovernor,
@@ -577,6 +598,8 @@ pub enum TgUsageOp {
 ///
 /// # Safety
 /// As `tg_check`.
+///
+/// Thread safety: Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_usage(
     gov: *const TgGovernor,
@@ -619,6 +642,8 @@ pub enum TgTransactionOp {
 ///
 /// # Safety
 /// As `tg_check`.
+///
+/// Thread safety: Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_transaction(
     gov: *const TgGovernor,
@@ -647,6 +672,8 @@ pub unsafe extern "C" fn tg_transaction(
 ///
 /// # Safety
 /// `gov` live or NULL; `tenant` NUL-terminated or NULL; `out` writable or NULL.
+///
+/// Thread safety: Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_handle_new(
     gov: *const TgGovernor,
@@ -670,6 +697,8 @@ pub unsafe extern "C" fn tg_handle_new(
 ///
 /// # Safety
 /// `handle` live or NULL; `resource` NULL or NUL-terminated; `out` writable or NULL.
+///
+/// Thread safety: Thread-safe: one handle may be shared by threads.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_handle_check(
     handle: *const TgTenantHandle,
@@ -696,6 +725,8 @@ pub unsafe extern "C" fn tg_handle_check(
 ///
 /// # Safety
 /// `handle` is NULL or a handle from `tg_handle_new` not freed before, with no concurrent use.
+///
+/// Thread safety: Not concurrently with any other call on `handle`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_handle_free(handle: *mut TgTenantHandle) {
     if !handle.is_null() {
@@ -711,6 +742,8 @@ pub unsafe extern "C" fn tg_handle_free(handle: *mut TgTenantHandle) {
 /// # Safety
 /// `gov` live or NULL; `op` NUL-terminated or NULL; `args_json` NULL or NUL-terminated;
 /// `out_json` writable or NULL.
+///
+/// Thread safety: Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_call(
     gov: *const TgGovernor,
@@ -746,6 +779,8 @@ pub unsafe extern "C" fn tg_call(
 ///
 /// # Safety
 /// `s` is NULL or a string from this library not freed before.
+///
+/// Thread safety: Thread-safe (each string is freed once).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_string_free(s: *mut c_char) {
     if !s.is_null() {
@@ -757,6 +792,11 @@ pub unsafe extern "C" fn tg_string_free(s: *mut c_char) {
 /// The stable code of the last failed call on this thread (`"TENANT_NOT_FOUND"`,
 /// `"NULL_ARGUMENT"`, ...), or NULL if none failed yet. Borrowed: valid until the next failed
 /// call on this thread; do not free.
+///
+/// Thread safety: Per thread: describes the calling thread's last failure only.
+///
+/// # Safety
+/// Safe to call at any time: it takes no pointers.
 #[unsafe(no_mangle)]
 pub extern "C" fn tg_last_error_code() -> *const c_char {
     LAST.with(|l| l.borrow().as_ref().map_or(ptr::null(), |e| e.code.as_ptr()))
@@ -764,6 +804,11 @@ pub extern "C" fn tg_last_error_code() -> *const c_char {
 
 /// The message of the last failed call on this thread, or NULL. Borrowed, as
 /// `tg_last_error_code`.
+///
+/// Thread safety: Per thread, as `tg_last_error_code`.
+///
+/// # Safety
+/// Safe to call at any time: it takes no pointers.
 #[unsafe(no_mangle)]
 pub extern "C" fn tg_last_error_message() -> *const c_char {
     LAST.with(|l| l.borrow().as_ref().map_or(ptr::null(), |e| e.message.as_ptr()))
@@ -771,6 +816,11 @@ pub extern "C" fn tg_last_error_message() -> *const c_char {
 
 /// The last failed call's error as JSON (`{code, message, key, line, column, decision}`), or
 /// NULL if none. Owned: free it with `tg_string_free`.
+///
+/// Thread safety: Per thread, as `tg_last_error_code`.
+///
+/// # Safety
+/// Safe to call at any time: it takes no pointers.
 #[unsafe(no_mangle)]
 pub extern "C" fn tg_last_error_json() -> *mut c_char {
     LAST.with(|l| l.borrow().as_ref().map_or(ptr::null_mut(), |e| c_string(e.json.clone()).into_raw()))
@@ -778,6 +828,11 @@ pub extern "C" fn tg_last_error_json() -> *mut c_char {
 
 /// The name of a status (`"TG_STATUS_NOT_FOUND"`, ...; `"TG_STATUS_UNKNOWN"` for a value that
 /// is not a `TgStatus`). Static: do not free.
+///
+/// Thread safety: Thread-safe.
+///
+/// # Safety
+/// Safe to call at any time: it takes no pointers.
 #[unsafe(no_mangle)]
 pub extern "C" fn tg_status_name(status: i32) -> *const c_char {
     const ALL: [TgStatus; 13] = [
