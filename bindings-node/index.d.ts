@@ -34,5 +34,5 @@ export declare class NativeGovernor {
 /** Frees handle `id` (idempotent; ids are reused afterwards). */
 export declare function handleClose(id: number): void
 
-/** The decision of the last fast check on this thread as JSON text (`null` if none yet). */
-export declare function lastDecision(): string
+/** The decision of handle `id`'s last fast check as JSON text (`null` if none yet). */
+export declare function lastDecision(id: number): string

@@ -122,7 +122,7 @@ export class TenantHandle implements Disposable {
   tryCheck(cost?: number, nowMs?: number): number
   /** Like `Governor.check`: returns the decision object. */
   check(options?: { cost?: number; nowMs?: number }): Decision
-  /** The decision of the last check on this thread (any handle), or null. */
+  /** The decision of this handle's last check, or null. */
   lastDecision(): Decision | null
   /** Frees the handle (idempotent); later checks throw InvalidArgumentError. */
   close(): void

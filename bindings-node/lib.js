@@ -64,8 +64,11 @@ function convert(err) {
       return new Cls(e)
     } catch { /* not ours */ }
   }
-  // napi-rs argument conversion failures (`StringExpected`, `NumberExpected`, ..., `InvalidArg`).
-  if (err && typeof err.code === 'string' && /^(\w+Expected|InvalidArg)$/.test(err.code)) return new TypeError(err.message)
+  // napi-rs argument conversion failures (`StringExpected`, `NumberExpected`, ..., `InvalidArg`):
+  // the same InvalidArgumentError (a TypeError) as the core's own argument errors.
+  if (err && typeof err.code === 'string' && /^(\w+Expected|InvalidArg)$/.test(err.code)) {
+    return new InvalidArgumentError({ code: 'INVALID_ARGUMENT', message: err.message, key: null })
+  }
   return err
 }
 
@@ -89,7 +92,7 @@ function currentTenant() {
 
 /** `{toml}` / `{json}` as given, `{path}` read from disk, a plain object as the JSON model. */
 function configSource(config) {
-  if (!config || typeof config !== 'object' || Array.isArray(config)) throw new TypeError('config must be an object')
+  if (!config || typeof config !== 'object' || Array.isArray(config)) throw new InvalidArgumentError({ code: 'INVALID_ARGUMENT', message: 'config must be an object', key: 'config' })
   if ('path' in config) {
     const text = fs.readFileSync(config.path, 'utf8')
     return config.path.endsWith('.json') ? { json: text } : { toml: text }
@@ -125,7 +128,8 @@ class Governor {
   /** Checks (and consumes) `cost` units; returns the decision. The sync hot path. */
   check(tenant, opts = {}) {
     for (const k in opts) {
-      if (k !== 'resource' && k !== 'cost' && k !== 'nowMs') throw new TypeError(`check: unknown option \`${k}\``)
+      // Anything else goes to the core, which owns the rule (and rejects unknown options).
+      if (k !== 'resource' && k !== 'cost' && k !== 'nowMs') return this.call('check', { tenant, ...opts })
     }
     const { resource, cost, nowMs } = opts
     try {
@@ -300,11 +304,11 @@ class TenantHandle {
   /** Like `Governor.check`, returning the decision object. */
   check({ cost = 1, nowMs } = {}) {
     this.tryCheck(cost, nowMs)
-    return JSON.parse(lastDecision())
+    return JSON.parse(lastDecision(this.#id))
   }
 
-  /** The decision of the last `tryCheck`/`check` on this thread (any handle), or null. */
-  lastDecision() { return JSON.parse(lastDecision()) }
+  /** The decision of this handle's last `tryCheck`/`check`, or null. */
+  lastDecision() { return JSON.parse(lastDecision(this.#id)) }
 
   /** Frees the handle (idempotent); later checks throw InvalidArgumentError. */
   close() {

@@ -66,6 +66,9 @@ case "$MODE" in
       echo "--- $t (valgrind)"
       $VALGRIND "$OUT/$t"
     done
+    # valgrind runs one thread at a time: the thread test also runs natively, truly in parallel.
+    echo "--- test_threads (native, parallel)"
+    "$OUT/test_threads"
     echo "--- conformance (valgrind)"
     $VALGRIND "$OUT/conformance" tests/conformance | tail -1
     ;;

@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 // The ABI version; bumped on every incompatible change of this header.
-#define TG_ABI_VERSION 1
+#define TG_ABI_VERSION 2
 
 // Pass as `now_ms` to use the governor's clock (the system clock).
 #define TG_NOW 18446744073709551615ull
@@ -169,8 +169,9 @@ typedef struct TgDecision {
   bool has_ticket;
   // A queue ticket: call `tg_acquire` again with it.
   uint64_t ticket;
-  // The resource, NUL-terminated (names longer than 63 bytes are truncated).
-  char resource[64];
+  // The resource's name, NUL-terminated UTF-8. Static: valid for the life of the process,
+  // never freed. (An interior NUL byte in a configured name is dropped.)
+  const char *resource;
 } TgDecision;
 
 #ifdef __cplusplus

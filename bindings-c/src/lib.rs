@@ -26,7 +26,12 @@ use tg::api::{ApiError, Engine, Request};
 use tg::{Action, Code, Decision, TenantHandle};
 
 /// The ABI version; bumped on every incompatible change of this header.
-pub const TG_ABI_VERSION: u32 = 1;
+pub const TG_ABI_VERSION: u32 = 2;
+
+// The guard relies on unwinding to catch panics: a `panic = "abort"` build would turn every
+// panic into a process abort instead of `TG_STATUS_PANIC`.
+#[cfg(not(panic = "unwind"))]
+compile_error!("tenantguard-c must be built with panic = \"unwind\" (see [profile.release] in Cargo.toml)");
 
 /// Pass as `now_ms` to use the governor's clock (the system clock).
 pub const TG_NOW: u64 = 0xFFFF_FFFF_FFFF_FFFF;
@@ -155,8 +160,9 @@ pub struct TgDecision {
     pub has_ticket: bool,
     /// A queue ticket: call `tg_acquire` again with it.
     pub ticket: u64,
-    /// The resource, NUL-terminated (names longer than 63 bytes are truncated).
-    pub resource: [c_char; 64],
+    /// The resource's name, NUL-terminated UTF-8. Static: valid for the life of the process,
+    /// never freed. (An interior NUL byte in a configured name is dropped.)
+    pub resource: *const c_char,
 }
 
 /// A governor (with the S1 per-user and keyed limiters). Opaque.
@@ -229,7 +235,8 @@ fn remember(f: &Failure) {
         message: c_string(f.error.message.clone()),
         json: serde_json::to_string(&f.error).unwrap_or_default(),
     };
-    LAST.with(|l| *l.borrow_mut() = Some(last));
+    // `try_with`: during thread teardown there is no slot left to fill, and no panic either.
+    let _ = LAST.try_with(|l| *l.borrow_mut() = Some(last));
 }
 
 /// The one guard every export goes through: runs `f`, catches panics, records failures.
@@ -321,13 +328,42 @@ fn code_of(d: &Decision) -> TgCode {
     }
 }
 
+/// C copies of the core's interned resource names (a handful per process), kept for the life
+/// of the process; each thread caches the ones it has seen so the hot path takes no lock.
+static NAMES: std::sync::Mutex<Vec<(&'static str, &'static CStr)>> = std::sync::Mutex::new(Vec::new());
+
+thread_local! {
+    static NAME_CACHE: RefCell<Vec<(&'static str, &'static CStr)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn c_name_slow(name: &'static str) -> &'static CStr {
+    let mut all = NAMES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, c)) = all.iter().find(|(n, _)| std::ptr::eq(*n, name)) {
+        return c;
+    }
+    let c: &'static CStr = Box::leak(c_string(name.to_owned()).into_boxed_c_str());
+    all.push((name, c));
+    c
+}
+
+/// The NUL-terminated, never-freed C form of an interned resource name.
+#[inline(always)]
+fn c_name(name: &'static str) -> *const c_char {
+    let cached = NAME_CACHE.try_with(|cache| {
+        if let Some((_, c)) = cache.borrow().iter().find(|(n, _)| std::ptr::eq(*n, name)) {
+            return c.as_ptr();
+        }
+        let c = c_name_slow(name);
+        cache.borrow_mut().push((name, c));
+        c.as_ptr()
+    });
+    // During thread teardown the cache is gone: go to the shared list directly.
+    cached.unwrap_or_else(|_| c_name_slow(name).as_ptr())
+}
+
 #[inline(always)]
 fn to_c(d: &Decision) -> TgDecision {
-    let mut resource = [0 as c_char; 64];
-    let name = &d.resource.as_bytes()[..d.resource.len().min(63)];
-    for (dst, src) in resource.iter_mut().zip(name) {
-        *dst = *src as c_char;
-    }
+    let resource = c_name(d.resource);
     TgDecision {
         allowed: d.allowed,
         action: match d.action {
@@ -799,7 +835,7 @@ pub unsafe extern "C" fn tg_string_free(s: *mut c_char) {
 /// Safe to call at any time: it takes no pointers.
 #[unsafe(no_mangle)]
 pub extern "C" fn tg_last_error_code() -> *const c_char {
-    LAST.with(|l| l.borrow().as_ref().map_or(ptr::null(), |e| e.code.as_ptr()))
+    LAST.try_with(|l| l.borrow().as_ref().map_or(ptr::null(), |e| e.code.as_ptr())).unwrap_or(ptr::null())
 }
 
 /// The message of the last failed call on this thread, or NULL. Borrowed, as
@@ -811,7 +847,7 @@ pub extern "C" fn tg_last_error_code() -> *const c_char {
 /// Safe to call at any time: it takes no pointers.
 #[unsafe(no_mangle)]
 pub extern "C" fn tg_last_error_message() -> *const c_char {
-    LAST.with(|l| l.borrow().as_ref().map_or(ptr::null(), |e| e.message.as_ptr()))
+    LAST.try_with(|l| l.borrow().as_ref().map_or(ptr::null(), |e| e.message.as_ptr())).unwrap_or(ptr::null())
 }
 
 /// The last failed call's error as JSON (`{code, message, key, line, column, decision}`), or
@@ -823,7 +859,8 @@ pub extern "C" fn tg_last_error_message() -> *const c_char {
 /// Safe to call at any time: it takes no pointers.
 #[unsafe(no_mangle)]
 pub extern "C" fn tg_last_error_json() -> *mut c_char {
-    LAST.with(|l| l.borrow().as_ref().map_or(ptr::null_mut(), |e| c_string(e.json.clone()).into_raw()))
+    LAST.try_with(|l| l.borrow().as_ref().map_or(ptr::null_mut(), |e| c_string(e.json.clone()).into_raw()))
+        .unwrap_or(ptr::null_mut())
 }
 
 /// The name of a status (`"TG_STATUS_NOT_FOUND"`, ...; `"TG_STATUS_UNKNOWN"` for a value that

@@ -80,6 +80,23 @@ static void decisions(void) {
   tg_governor_free(gov);
 }
 
+static void long_resource_names(void) {
+  /* 80 bytes of UTF-8 (multi-byte characters): returned whole, never truncated mid-character. */
+  const char *name = "tokens_\xc3\xa9\xc3\xa9\xc3\xa9_\xf0\x9f\x9a\x80_0123456789012345678901234567890123456789012345678901";
+  char cfg[512];
+  snprintf(cfg, sizeof cfg,
+           "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"ai\"\n[[tenant_quotas.tiers.resources]]\n"
+           "name = \"%s\"\nkind = \"rate\"\nwindows = [{ limit = 5, window = \"1s\" }]\n", name);
+  TgGovernor *gov = NULL;
+  OK(tg_governor_new(cfg, TG_CONFIG_FORMAT_TOML, 0, &gov));
+  OK(tg_register(gov, "acme", "ai", 0));
+  TgDecision d;
+  OK(tg_check(gov, "acme", name, 1, 0, &d));
+  assert(strlen(name) > 63 && strcmp(d.resource, name) == 0);
+  assert(d.limit == 5 && d.remaining == 4);
+  tg_governor_free(gov);
+}
+
 static void json_calls(void) {
   TgGovernor *gov = NULL;
   OK(tg_governor_new("{\"tenant_quotas\": {\"tiers\": [{\"name\": \"free\", \"max_qps\": 5}]}}", TG_CONFIG_FORMAT_JSON, 60, &gov));
@@ -165,6 +182,7 @@ static void errors(void) {
 int main(void) {
   abi();
   decisions();
+  long_resource_names();
   json_calls();
   errors();
   puts("test_api: all passed");

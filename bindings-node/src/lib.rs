@@ -61,12 +61,8 @@ impl NativeGovernor {
 
     /// Runs one operation of the host-neutral API (`op`, `args`), at `nowMs` if given.
     #[napi]
-    pub fn call(&self, op: String, args: Option<Value>, now_ms: Option<i64>) -> Result<Value> {
-        let now = match now_ms {
-            Some(n) if n < 0 => return Err(js_err(ApiError::invalid("nowMs", "nowMs must not be negative"))),
-            Some(n) => Some(n as u64),
-            None => None,
-        };
+    pub fn call(&self, op: String, args: Option<Value>, now_ms: Option<f64>) -> Result<Value> {
+        let now = now_ms.map(|n| whole("nowMs", n)).transpose().map_err(js_err)?;
         let args = integers(args.unwrap_or_else(|| json!({})));
         let req: Request = serde_json::from_value(json!({ "op": op, "args": args }))
             .map_err(|e| js_err(ApiError::invalid("request", e.to_string())))?;
@@ -81,18 +77,15 @@ impl NativeGovernor {
         &self,
         tenant: String,
         resource: Option<String>,
-        cost: Option<i64>,
-        now_ms: Option<i64>,
+        cost: Option<f64>,
+        now_ms: Option<f64>,
     ) -> Result<String> {
-        let cost = match cost {
-            Some(c) if c < 0 => return Err(js_err(ApiError::invalid("cost", "cost must not be negative"))),
-            Some(c) => c as u64,
-            None => 1,
-        };
+        // JS numbers are doubles: NaN, infinities, fractions and negatives are refused, not
+        // truncated (the same rule as the fast path and the wasm shell).
+        let cost = cost.map(|c| whole("cost", c)).transpose().map_err(js_err)?.unwrap_or(1);
         let g = &self.engine.governor;
         let now = match now_ms {
-            Some(n) if n < 0 => return Err(js_err(ApiError::invalid("nowMs", "nowMs must not be negative"))),
-            Some(n) => n as u64,
+            Some(n) => whole("nowMs", n).map_err(js_err)?,
             None => g.now_ms(),
         };
         let d = g
@@ -108,7 +101,7 @@ impl NativeGovernor {
     pub fn open_handle(&self, tenant: String, resource: Option<String>) -> Result<u32> {
         let handle = self.engine.governor.handle(&tenant).map_err(|e| js_err(e.into()))?;
         let resource = resource.unwrap_or_else(|| tenantguard::plan::QPS.to_owned());
-        Ok(HOT.with(|hot| hot.handles.borrow_mut().insert(Slot { handle, resource })))
+        Ok(HOT.with(|hot| hot.handles.borrow_mut().insert(Slot { handle, resource, last: None })))
     }
 
     /// Milliseconds since the epoch from the system clock.
@@ -122,6 +115,7 @@ impl NativeGovernor {
 struct Slot {
     handle: TenantHandle,
     resource: String,
+    last: Option<Decision>,
 }
 
 /// Open handles of this JS thread, indexed by the numbers JS holds; freed slots are reused.
@@ -152,11 +146,10 @@ thread_local! {
     static HOT: Hot = Hot::default();
 }
 
-/// This thread's open handles and the decision of its last fast check (one TLS lookup per call).
+/// This thread's open handles, each with the decision of its last fast check.
 #[derive(Default)]
 struct Hot {
     handles: RefCell<Slab>,
-    last: RefCell<Option<Decision>>,
 }
 
 const EXACT: f64 = 9_007_199_254_740_992.0;
@@ -186,20 +179,23 @@ pub(crate) fn fast(id: u32, cost: f64, now: Option<f64>) -> std::result::Result<
         None => None,
     };
     HOT.with(|hot| {
-        let handles = hot.handles.borrow();
-        let Some(Some(s)) = handles.slots.get(id as usize) else { return Err(no_handle(id)) };
+        let mut handles = hot.handles.borrow_mut();
+        let Some(Some(s)) = handles.slots.get_mut(id as usize) else { return Err(no_handle(id)) };
         let d = s.handle.check(&s.resource, cost, now.unwrap_or_else(|| s.handle.now_ms()))?;
         let wait = if d.allowed { d.delay_ms as f64 } else { f64::INFINITY };
-        *hot.last.borrow_mut() = Some(d);
+        s.last = Some(d);
         Ok(wait)
     })
 }
 
-/// The decision of the last fast check on this thread as JSON text (`null` if none yet).
+/// The decision of handle `id`'s last fast check as JSON text (`null` if none yet).
 #[napi]
-pub fn last_decision() -> Result<String> {
-    HOT.with(|hot| serde_json::to_string(&*hot.last.borrow()))
-        .map_err(|e| js_err(ApiError::invalid("decision", e.to_string())))
+pub fn last_decision(id: u32) -> Result<String> {
+    HOT.with(|hot| match hot.handles.borrow().slots.get(id as usize) {
+        Some(Some(s)) => serde_json::to_string(&s.last),
+        _ => Ok("null".to_owned()),
+    })
+    .map_err(|e| js_err(ApiError::invalid("decision", e.to_string())))
 }
 
 /// Adds the hand-written hot function (see the `hot` module) to the exports.

@@ -16,6 +16,10 @@ test('decisions and errors', () => {
   assert.throws(() => gov.check(42), TypeError)
   assert.throws(() => gov.check('acme', { cost: -1 }), (e) => e instanceof TypeError && e instanceof tg.TenantGuardError && e.code === 'TENANTGUARD_INVALID_ARGUMENT')
   assert.throws(() => gov.check('acme', { colour: 'red' }), TypeError)
+  // Doubles that are not whole numbers are refused, never truncated to something else.
+  for (const bad of [NaN, Infinity, 1.5, -1]) assert.throws(() => gov.check('acme', { cost: bad }), tg.InvalidArgumentError)
+  assert.throws(() => gov.check('acme', { nowMs: NaN }), tg.InvalidArgumentError)
+  assert.throws(() => gov.call('check', { tenant: 'acme' }, -5), tg.InvalidArgumentError)
   assert.throws(() => new tg.Governor({ toml: '[tenant_quotas]\nwat = 1\n' }), (e) => e instanceof tg.ConfigError && e.key === 'tenant_quotas.wat' && e.line === 2)
   assert.throws(() => new tg.Governor(42), TypeError)
 })
@@ -96,6 +100,7 @@ test('tenant handles: the numeric fast path agrees with check and reports every 
   assert.strictEqual(h.tryCheck(1, 1100), 0, 'one token back after 100 ms')
   const g = gov.handle('globex')
   assert.strictEqual(g.check({ nowMs: 1000 }).remaining, 9, 'other tenants unaffected')
+  assert.strictEqual(h.lastDecision().code, null, 'each handle keeps its own last decision')
   // Errors: typed, never a crash.
   assert.throws(() => gov.handle('ghost'), (e) => e instanceof tg.NotFoundError)
   assert.throws(() => h.tryCheck(-1, 1000), (e) => e instanceof tg.InvalidArgumentError && e.code === 'TENANTGUARD_INVALID_ARGUMENT')

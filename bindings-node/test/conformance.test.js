@@ -50,7 +50,6 @@ function errorValue(e) {
   if (typeof e.code === 'string' && e.code.startsWith('TENANTGUARD_')) {
     return { code: e.code.slice('TENANTGUARD_'.length), message: e.message, key: e.key, line: e.line, column: e.column, decision: e.decision }
   }
-  if (e instanceof TypeError) return { code: 'INVALID_ARGUMENT', key: 'request', message: e.message }
   throw e
 }
 

@@ -1,6 +1,9 @@
 // An edge worker enforcing per-tenant limits with @tenantguard/wasm: the same Rust core as the
 // Python, Node and JVM hosts. The tenant comes from the `x-tenant-id` header; a tenant over its
-// plan's rate gets 429 with Retry-After, everyone else is served.
+// plan's rate gets 429 with Retry-After, everyone else is served, and unknown tenants get 403.
+// In production the tenant must come from something the client cannot choose freely (a verified
+// token's claim, an API key lookup): a free-form header would let a client dodge its limit by
+// sending another name.
 //   Run: wasm/node_modules/.bin/workerd serve examples/edge-worker/config.capnp
 import { initSync, Governor } from './tenantguard.js'
 import wasmModule from './tenantguard_bg.wasm'
@@ -21,27 +24,22 @@ enforcement_action = "reject"
 `,
 })
 
-// Resolve each tenant once; later requests take the numeric fast path.
+// The known tenants (in a real deployment: loaded from configuration or an admin API), each
+// resolved once so requests take the numeric fast path. Unknown names are never registered, so
+// the map cannot grow with what clients send.
+const TENANTS = ['acme', 'globex', 'noisy', 'quiet']
 const handles = new Map()
-function handleFor(tenant) {
-  let h = handles.get(tenant)
-  if (h === undefined) {
-    try {
-      gov.register(tenant, { plan: 'free' })
-    } catch (e) {
-      if (e.code !== 'TENANTGUARD_TENANT_EXISTS') throw e
-    }
-    h = gov.handle(tenant)
-    handles.set(tenant, h)
-  }
-  return h
+for (const tenant of TENANTS) {
+  gov.register(tenant, { plan: 'free' })
+  handles.set(tenant, gov.handle(tenant))
 }
 
 export default {
   async fetch(request) {
     const tenant = request.headers.get('x-tenant-id')
     if (!tenant) return new Response('missing x-tenant-id\n', { status: 400 })
-    const h = handleFor(tenant)
+    const h = handles.get(tenant)
+    if (h === undefined) return new Response('unknown tenant\n', { status: 403 })
     const wait = h.tryCheck()
     if (wait === Infinity) {
       const d = h.lastDecision()

@@ -47,6 +47,7 @@ test('workerd: a noisy tenant gets 429 with Retry-After, a quiet one is served',
   try {
     await waitUntilServing(url, proc, () => out)
     assert.strictEqual((await fetch(url)).status, 400, 'no tenant header → 400')
+    assert.strictEqual((await get(url, 'stranger')).status, 403, 'an unknown tenant is refused, not registered')
     // A burst of 20 from one tenant against 5 per second: the first 5 pass, the rest are refused.
     const noisy = []
     for (let i = 0; i < 20; i++) noisy.push(await get(url, 'noisy'))

@@ -2,8 +2,9 @@
  * libtenantguard.a into libtenantguard_jni.so. It converts and nothing else:
  * - strings arrive as UTF-8 byte[] (not JNI's modified UTF-8) and are copied NUL-terminated;
  * - a failing call throws the exception TenantGuardException.create(status, code, message, json)
- *   builds (class and method IDs cached in JNI_OnLoad);
- * - decisions are written into a long[15] the Java side turns into a record.
+ *   builds from UTF-8 byte[]s (class and method IDs cached in JNI_OnLoad); a string with a NUL
+ *   character is refused (InvalidArgumentException) instead of being cut short;
+ * - decisions are written into a long[16] the Java side turns into a record.
  * Panics cannot cross: every tg_* call already catches them (TG_STATUS_PANIC). */
 #include <jni.h>
 #include <stdlib.h>
@@ -22,8 +23,7 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
   jclass c = (*env)->FindClass(env, "dev/tenantguard/TenantGuardException");
   if (!c) return JNI_ERR;
   exception_class = (*env)->NewGlobalRef(env, c);
-  exception_create = (*env)->GetStaticMethodID(env, c, "create",
-      "(ILjava/lang/String;Ljava/lang/String;Ljava/lang/String;)Ldev/tenantguard/TenantGuardException;");
+  exception_create = (*env)->GetStaticMethodID(env, c, "create", "(I[B[B[B)Ldev/tenantguard/TenantGuardException;");
   jclass i = (*env)->FindClass(env, "java/lang/IllegalStateException");
   if (!exception_create || !i) return JNI_ERR;
   illegal_state = (*env)->NewGlobalRef(env, i);
@@ -38,37 +38,43 @@ JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved) {
   (*env)->DeleteGlobalRef(env, illegal_state);
 }
 
-/* A Java String from UTF-8 bytes (NewStringUTF would expect modified UTF-8). */
-static jstring utf8_string(JNIEnv *env, const char *s) {
+/* A byte[] holding `s` (NULL for NULL); Java decodes it as UTF-8 (NewStringUTF would expect
+ * modified UTF-8). Returns NULL with an exception pending if the JVM is out of memory. */
+static jbyteArray bytes_of(JNIEnv *env, const char *s) {
   if (!s) return NULL;
   jsize n = (jsize)strlen(s);
   jbyteArray bytes = (*env)->NewByteArray(env, n);
-  if (!bytes) return NULL;
-  (*env)->SetByteArrayRegion(env, bytes, 0, n, (const jbyte *)s);
-  jclass string = (*env)->FindClass(env, "java/lang/String");
-  jmethodID ctor = (*env)->GetMethodID(env, string, "<init>", "([BLjava/lang/String;)V");
-  jstring utf8 = (*env)->NewStringUTF(env, "UTF-8");
-  jstring out = (jstring)(*env)->NewObject(env, string, ctor, bytes, utf8);
-  (*env)->DeleteLocalRef(env, bytes);
-  (*env)->DeleteLocalRef(env, utf8);
-  (*env)->DeleteLocalRef(env, string);
-  return out;
+  if (bytes) (*env)->SetByteArrayRegion(env, bytes, 0, n, (const jbyte *)s);
+  return bytes;
+}
+
+/* Throws the exception TenantGuardException.create builds for `status`, described by `code`,
+ * `message` and `json`; if that fails, whatever the JVM raised (or an IllegalStateException). */
+static void throw_error(JNIEnv *env, TgStatus status, const char *code, const char *message, const char *json) {
+  jbyteArray c = bytes_of(env, code), m = NULL, j = NULL;
+  if (!(*env)->ExceptionCheck(env)) m = bytes_of(env, message);
+  if (!(*env)->ExceptionCheck(env)) j = bytes_of(env, json);
+  if ((*env)->ExceptionCheck(env)) return; /* out of memory: that error is already pending */
+  jobject ex = (*env)->CallStaticObjectMethod(env, exception_class, exception_create, (jint)status, c, m, j);
+  if ((*env)->ExceptionCheck(env)) return;
+  if (ex) (*env)->Throw(env, (jthrowable)ex);
+  else (*env)->ThrowNew(env, illegal_state, message ? message : "tenantguard: unknown error");
 }
 
 /* Throws the exception for `status` (the last error of this thread describes it). */
 static void throw_status(JNIEnv *env, TgStatus status) {
   char *json = tg_last_error_json();
-  jstring code = utf8_string(env, tg_last_error_code());
-  jstring message = utf8_string(env, tg_last_error_message());
-  jstring js = utf8_string(env, json);
+  throw_error(env, status, tg_last_error_code(), tg_last_error_message(), json);
   tg_string_free(json);
-  jobject ex = (*env)->CallStaticObjectMethod(env, exception_class, exception_create, (jint)status, code, message, js);
-  if (ex && !(*env)->ExceptionCheck(env)) (*env)->Throw(env, (jthrowable)ex);
 }
 
 /* A NUL-terminated copy of a byte[] (NULL for a null array). `small` avoids malloc for short
  * strings; the result must be released with release_text. Returns 0 on allocation failure. */
 typedef struct { char *ptr; int heap; } Text;
+
+static void release_text(Text *t) {
+  if (t->heap) free(t->ptr);
+}
 
 static int text(JNIEnv *env, jbyteArray bytes, char *small, size_t small_len, Text *out) {
   out->ptr = NULL;
@@ -87,22 +93,31 @@ static int text(JNIEnv *env, jbyteArray bytes, char *small, size_t small_len, Te
   (*env)->GetByteArrayRegion(env, bytes, 0, n, (jbyte *)buf);
   buf[n] = 0;
   out->ptr = buf;
+  if (memchr(buf, 0, (size_t)n)) { /* a C string would silently end early: refuse it */
+    release_text(out);
+    out->ptr = NULL;
+    throw_error(env, TG_STATUS_INVALID_ARGUMENT, "INVALID_ARGUMENT", "a string argument contains a NUL character", NULL);
+    return 0;
+  }
   return 1;
-}
-
-static void release_text(Text *t) {
-  if (t->heap) free(t->ptr);
 }
 
 static uint64_t now_of(jlong now) { return now == -1 ? TG_NOW : (uint64_t)now; }
 
+/* Slot 15 is the address of the decision's static resource name: Java resolves it once per
+ * name (Native.resourceName) and caches the String. */
 static void write_decision(JNIEnv *env, jlongArray out, const TgDecision *d) {
-  jlong s[15] = {
+  jlong s[16] = {
       d->allowed, d->action, d->code, d->has_limit, (jlong)d->limit, d->has_remaining, (jlong)d->remaining,
       (jlong)d->retry_after_ms, (jlong)d->reset_ms, (jlong)d->delay_ms, d->shadow,
-      d->has_lease_id, (jlong)d->lease_id, d->has_ticket, (jlong)d->ticket,
+      d->has_lease_id, (jlong)d->lease_id, d->has_ticket, (jlong)d->ticket, (jlong)(intptr_t)d->resource,
   };
-  (*env)->SetLongArrayRegion(env, out, 0, 15, s);
+  (*env)->SetLongArrayRegion(env, out, 0, 16, s);
+}
+
+JNIEXPORT jbyteArray JNICALL Java_dev_tenantguard_Native_resourceName(JNIEnv *env, jclass cls, jlong name) {
+  (void)cls;
+  return bytes_of(env, (const char *)(intptr_t)name);
 }
 
 JNIEXPORT jint JNICALL Java_dev_tenantguard_Native_abiVersion(JNIEnv *env, jclass cls) {
@@ -157,8 +172,8 @@ JNIEXPORT void JNICALL Java_dev_tenantguard_Native_register(JNIEnv *env, jclass 
 JNIEXPORT void JNICALL Java_dev_tenantguard_Native_decide(JNIEnv *env, jclass cls, jint op, jlong gov, jbyteArray tenant,
                                                           jbyteArray resource, jlong a, jlong b, jlong now, jlongArray out) {
   (void)cls;
-  if (!out || (*env)->GetArrayLength(env, out) < 15) {
-    (*env)->ThrowNew(env, illegal_state, "decision buffer must hold 15 longs");
+  if (!out || (*env)->GetArrayLength(env, out) < 16) {
+    (*env)->ThrowNew(env, illegal_state, "decision buffer must hold 16 longs");
     return;
   }
   char ta[256], ra[128];
@@ -206,8 +221,8 @@ JNIEXPORT jlong JNICALL Java_dev_tenantguard_Native_handleNew(JNIEnv *env, jclas
 JNIEXPORT void JNICALL Java_dev_tenantguard_Native_handleCheck(JNIEnv *env, jclass cls, jlong handle, jbyteArray resource,
                                                                jlong cost, jlong now, jlongArray out) {
   (void)cls;
-  if (!out || (*env)->GetArrayLength(env, out) < 15) {
-    (*env)->ThrowNew(env, illegal_state, "decision buffer must hold 15 longs");
+  if (!out || (*env)->GetArrayLength(env, out) < 16) {
+    (*env)->ThrowNew(env, illegal_state, "decision buffer must hold 16 longs");
     return;
   }
   char ra[128];

@@ -38,16 +38,16 @@ public record Decision(
     };
 
     /** Slots of the {@code long[]} the JNI shim fills (see tenantguard_jni.c). */
-    static final int SLOTS = 15;
+    static final int SLOTS = 16;
 
     /** Builds a decision from the JNI shim's slots; limits beyond 2^63 read as unsigned. */
-    static Decision fromSlots(long[] s, String resource) {
+    static Decision fromSlots(long[] s) {
         int code = (int) s[2];
         return new Decision(
                 s[0] != 0,
                 ACTIONS[(int) s[1]],
                 code < CODES.length ? CODES[code] : "OTHER",
-                resource,
+                Native.resource(s[15]),
                 s[3] != 0 ? s[4] : null,
                 s[5] != 0 ? s[6] : null,
                 s[7],
@@ -56,6 +56,48 @@ public record Decision(
                 s[10] != 0,
                 s[11] != 0 ? s[12] : null,
                 s[13] != 0 ? s[14] : null);
+    }
+
+    /** Parses the flat decision object of an error's JSON ({@code null} if absent or malformed). */
+    static Decision fromErrorJson(String json) {
+        if (json == null) {
+            return null;
+        }
+        int at = json.indexOf("\"decision\":{");
+        if (at < 0) {
+            return null;
+        }
+        String d = json.substring(at + 12, json.indexOf('}', at));
+        java.util.Map<String, String> f = new java.util.HashMap<>();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"(\\w+)\":(\"[^\"]*\"|[^,]+)").matcher(d);
+        while (m.find()) {
+            f.put(m.group(1), m.group(2).replace("\"", ""));
+        }
+        try {
+            return new Decision(
+                    Boolean.parseBoolean(f.get("allowed")),
+                    Action.valueOf(f.get("action").toUpperCase(java.util.Locale.ROOT)),
+                    nullable(f.get("code")),
+                    f.get("resource"),
+                    number(f.get("limit")),
+                    number(f.get("remaining")),
+                    Long.parseLong(f.get("retryAfterMs")),
+                    Long.parseLong(f.get("resetMs")),
+                    Long.parseLong(f.get("delayMs")),
+                    Boolean.parseBoolean(f.get("shadow")),
+                    number(f.get("leaseId")),
+                    number(f.get("ticket")));
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static String nullable(String v) {
+        return v == null || v.equals("null") ? null : v;
+    }
+
+    private static Long number(String v) {
+        return v == null || v.equals("null") ? null : Long.parseUnsignedLong(v);
     }
 
     /** Returns this decision if allowed, else throws {@link QuotaExceededException} carrying it. */

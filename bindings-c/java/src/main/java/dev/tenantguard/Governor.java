@@ -22,8 +22,7 @@ public final class Governor implements AutoCloseable {
         JSON
     }
 
-    private final Object lock = new Object();
-    private volatile long ptr;
+    private final NativeRef ref;
 
     /** A governor with the built-in plans (free, starter, pro, enterprise, unlimited). */
     public Governor() {
@@ -39,7 +38,10 @@ public final class Governor implements AutoCloseable {
      * @throws ConfigException when the configuration is rejected (with key and line)
      */
     public Governor(String config, ConfigFormat format, int defaultRpm) {
-        this.ptr = Native.governorNew(utf8(config), format.ordinal(), defaultRpm);
+        if (defaultRpm < 0) {
+            throw invalid("defaultRpm", defaultRpm);
+        }
+        this.ref = new NativeRef(Native.governorNew(utf8(config), format.ordinal(), defaultRpm), "governor");
     }
 
     /** A governor from S2 TOML text. */
@@ -56,17 +58,31 @@ public final class Governor implements AutoCloseable {
         return s == null ? null : s.getBytes(StandardCharsets.UTF_8);
     }
 
-    long ptr() {
-        long p = ptr;
-        if (p == 0) {
-            throw new IllegalStateException("the governor is closed");
+    static InvalidArgumentException invalid(String what, long value) {
+        return new InvalidArgumentException(3, "INVALID_ARGUMENT", what + " must not be negative, got " + value, null);
+    }
+
+    /** Java longs are signed, the core's numbers unsigned: negatives are refused, not wrapped. */
+    static long unsigned(String what, long value) {
+        if (value < 0) {
+            throw invalid(what, value);
         }
-        return p;
+        return value;
+    }
+
+    /** A time: {@link #NOW} or a non-negative number of ms. */
+    static long time(long nowMs) {
+        return nowMs == NOW ? NOW : unsigned("nowMs", nowMs);
     }
 
     /** The governor's clock, in ms since the epoch. */
     public long nowMs() {
-        return Native.nowMs(ptr());
+        long p = ref.acquire();
+        try {
+            return Native.nowMs(p);
+        } finally {
+            ref.release();
+        }
     }
 
     /** Registers a tenant on the default plan. */
@@ -76,13 +92,26 @@ public final class Governor implements AutoCloseable {
 
     /** Registers a tenant on {@code plan} ({@code null}: the default plan), shared-schema isolation. */
     public void register(String name, String plan) {
-        Native.register(ptr(), utf8(name), utf8(plan), NOW);
+        long p = ref.acquire();
+        try {
+            Native.register(p, utf8(name), utf8(plan), NOW);
+        } finally {
+            ref.release();
+        }
     }
 
-    private Decision decide(int op, String tenant, String resource, String dflt, long a, long b, long nowMs) {
+    private Decision decide(int op, String tenant, String resource, long a, long b, long nowMs) {
         long[] out = new long[Decision.SLOTS];
-        Native.decide(op, ptr(), utf8(tenant), utf8(resource), a, b, nowMs, out);
-        return Decision.fromSlots(out, resource == null ? dflt : resource);
+        byte[] t = utf8(tenant);
+        byte[] r = utf8(resource);
+        long now = time(nowMs);
+        long p = ref.acquire();
+        try {
+            Native.decide(op, p, t, r, a, b, now, out);
+        } finally {
+            ref.release();
+        }
+        return Decision.fromSlots(out);
     }
 
     /** Checks and consumes one unit of {@code qps} now. */
@@ -92,12 +121,12 @@ public final class Governor implements AutoCloseable {
 
     /** Checks and consumes {@code cost} units of {@code resource} ({@code null}: {@code qps}). */
     public Decision check(String tenant, String resource, long cost, long nowMs) {
-        return decide(Native.CHECK, tenant, resource, "qps", cost, 0, nowMs);
+        return decide(Native.CHECK, tenant, resource, unsigned("cost", cost), 0, nowMs);
     }
 
     /** Like {@link #check(String, String, long, long)}, without consuming anything. */
     public Decision peek(String tenant, String resource, long cost, long nowMs) {
-        return decide(Native.PEEK, tenant, resource, "qps", cost, 0, nowMs);
+        return decide(Native.PEEK, tenant, resource, unsigned("cost", cost), 0, nowMs);
     }
 
     /**
@@ -105,60 +134,90 @@ public final class Governor implements AutoCloseable {
      * {@code ticket} of a queued request to poll it, else {@code null}.
      */
     public Decision acquire(String tenant, String resource, Long ticket, long nowMs) {
-        return decide(Native.ACQUIRE, tenant, resource, "connections", ticket == null ? 0 : ticket, ticket == null ? 0 : 1, nowMs);
+        return decide(Native.ACQUIRE, tenant, resource, ticket == null ? 0 : ticket, ticket == null ? 0 : 1, nowMs);
     }
 
     /** Releases a lease. */
     public Decision release(String tenant, String resource, long leaseId, long nowMs) {
-        return decide(Native.RELEASE, tenant, resource, "connections", leaseId, 0, nowMs);
+        return decide(Native.RELEASE, tenant, resource, leaseId, 0, nowMs);
     }
 
     /**
-     * A connection lease for try-with-resources; released on close.
+     * A connection lease for try-with-resources; released on close. Under a queue policy this
+     * waits its turn (first come, first served), polling with its ticket.
      *
-     * @throws QuotaExceededException when the tenant is at its connection limit
+     * @throws QuotaExceededException when refused (limit reached, or the queue wait ran out)
+     * @throws InterruptedException if interrupted while queued (the ticket is cancelled)
      */
-    public Lease lease(String tenant) {
+    public Lease lease(String tenant) throws InterruptedException {
         Decision d = acquire(tenant, null, null, NOW);
+        while (!d.allowed() && d.action() == Action.QUEUE && d.ticket() != null) {
+            try {
+                Thread.sleep(Math.max(1, d.retryAfterMs()));
+            } catch (InterruptedException e) {
+                call("cancel", "{\"tenant\": " + jsonString(tenant) + ", \"resource\": \"connections\", \"leaseId\": " + d.ticket() + "}", NOW);
+                throw e;
+            }
+            d = acquire(tenant, null, d.ticket(), NOW);
+        }
         if (!d.allowed() || d.leaseId() == null) {
             throw new QuotaExceededException(d);
         }
-        return new Lease(this, tenant, "connections", d);
+        return new Lease(this, tenant, d.resource(), d);
+    }
+
+    static String jsonString(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            if (c == '"' || c == '\\') {
+                b.append('\\').append(c);
+            } else if (c < 0x20) {
+                b.append(String.format("\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.append('"').toString();
     }
 
     /** Sets the capacity gauge {@code resource} ({@code null}: {@code storage}). */
     public Decision setUsage(String tenant, String resource, long amount, long nowMs) {
-        return decide(Native.USAGE, tenant, resource, "storage", 0, amount, nowMs);
+        return decide(Native.USAGE, tenant, resource, 0, unsigned("amount", amount), nowMs);
     }
 
     /** Adds to a capacity gauge (a write: refused over the hard limit). */
     public Decision addUsage(String tenant, String resource, long amount, long nowMs) {
-        return decide(Native.USAGE, tenant, resource, "storage", 1, amount, nowMs);
+        return decide(Native.USAGE, tenant, resource, 1, unsigned("amount", amount), nowMs);
     }
 
     /** Subtracts from a capacity gauge. */
     public Decision subtractUsage(String tenant, String resource, long amount, long nowMs) {
-        return decide(Native.USAGE, tenant, resource, "storage", 2, amount, nowMs);
+        return decide(Native.USAGE, tenant, resource, 2, unsigned("amount", amount), nowMs);
     }
 
     /** Starts a duration lease ({@code null} resource: {@code transaction}). */
     public Decision begin(String tenant, String resource, long nowMs) {
-        return decide(Native.TRANSACTION, tenant, resource, "transaction", 0, 0, nowMs);
+        return decide(Native.TRANSACTION, tenant, resource, 0, 0, nowMs);
     }
 
     /** Activity on a duration lease (resets its idle timer). */
     public Decision touch(String tenant, String resource, long leaseId, long nowMs) {
-        return decide(Native.TRANSACTION, tenant, resource, "transaction", 1, leaseId, nowMs);
+        return decide(Native.TRANSACTION, tenant, resource, 1, leaseId, nowMs);
     }
 
     /** Ends a duration lease. */
     public Decision end(String tenant, String resource, long leaseId, long nowMs) {
-        return decide(Native.TRANSACTION, tenant, resource, "transaction", 2, leaseId, nowMs);
+        return decide(Native.TRANSACTION, tenant, resource, 2, leaseId, nowMs);
     }
 
     /** Resolves {@code tenant} once: checks on the handle skip the name lookup. */
     public TenantHandle handle(String tenant) {
-        return new TenantHandle(this, tenant, Native.handleNew(ptr(), utf8(tenant)));
+        long p = ref.acquire();
+        try {
+            return new TenantHandle(tenant, Native.handleNew(p, utf8(tenant)));
+        } finally {
+            ref.release();
+        }
     }
 
     /**
@@ -169,18 +228,25 @@ public final class Governor implements AutoCloseable {
      * @return the answer as JSON
      */
     public String call(String op, String argsJson, long nowMs) {
-        return new String(Native.call(ptr(), utf8(op), utf8(argsJson), nowMs), StandardCharsets.UTF_8);
+        byte[] o = utf8(op);
+        byte[] a = utf8(argsJson);
+        long now = time(nowMs);
+        long p = ref.acquire();
+        try {
+            return new String(Native.call(p, o, a, now), StandardCharsets.UTF_8);
+        } finally {
+            ref.release();
+        }
     }
 
-    /** Frees the native governor; idempotent. Handles opened from it stay usable. */
+    /**
+     * Frees the native governor once calls in flight on other threads have finished; idempotent.
+     * Later calls throw IllegalStateException. Handles opened from it stay usable.
+     */
     @Override
     public void close() {
-        synchronized (lock) {
-            long p = ptr;
-            ptr = 0;
-            if (p != 0) {
-                Native.governorFree(p);
-            }
+        if (ref.close()) {
+            Native.governorFree(ref.acquireClosed());
         }
     }
 }

@@ -8,7 +8,7 @@ package dev.tenantguard;
  */
 final class Native {
     /** The ABI this Java code was written against ({@code TG_ABI_VERSION}). */
-    static final int ABI_VERSION = 1;
+    static final int ABI_VERSION = 2;
 
     static {
         String path = System.getProperty("tenantguard.library.path");
@@ -53,4 +53,19 @@ final class Native {
     static native void handleFree(long handle);
 
     static native byte[] call(long gov, byte[] op, byte[] args, long nowMs);
+
+    /** The UTF-8 bytes of a decision's static resource name (slot 15 of the decision buffer). */
+    static native byte[] resourceName(long name);
+
+    private static final java.util.concurrent.ConcurrentHashMap<Long, String> NAMES = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The resource name at {@code address}, decoded once per name (the C side never frees them). */
+    static String resource(long address) {
+        String name = NAMES.get(address);
+        if (name == null) {
+            name = new String(resourceName(address), java.nio.charset.StandardCharsets.UTF_8);
+            NAMES.putIfAbsent(address, name);
+        }
+        return name;
+    }
 }

@@ -15,10 +15,10 @@ public class QuotaExceededException extends TenantGuardException {
 
     QuotaExceededException(int status, String code, String message, String json) {
         super(status, code, message, json);
-        this.decision = null;
+        this.decision = Decision.fromErrorJson(json);
     }
 
-    /** The refused decision ({@code null} when raised by a JSON call: see {@link #errorJson()}). */
+    /** The refused decision (from the error's JSON when raised by {@link Governor#call}). */
     public Decision decision() {
         return decision;
     }

@@ -33,7 +33,16 @@ public class TenantGuardException extends RuntimeException {
         return errorJson;
     }
 
-    /** Called by the JNI shim (method ID cached in JNI_OnLoad): the exception for a failed call. */
+    /** Called by the JNI shim (method ID cached in JNI_OnLoad) with UTF-8 bytes. */
+    static TenantGuardException create(int status, byte[] code, byte[] message, byte[] json) {
+        return create(status, utf8(code), utf8(message), utf8(json));
+    }
+
+    private static String utf8(byte[] b) {
+        return b == null ? null : new String(b, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /** The exception for a failed call with this status. */
     static TenantGuardException create(int status, String code, String message, String json) {
         return switch (status) {
             case 1, 2, 3 -> new InvalidArgumentException(status, code, message, json);

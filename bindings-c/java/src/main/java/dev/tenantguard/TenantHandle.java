@@ -1,14 +1,13 @@
 package dev.tenantguard;
 
-/** A pre-resolved tenant: the hot path. Thread-safe; close it when done. */
+/** A pre-resolved tenant: the hot path. Thread-safe (close included); close it when done. */
 public final class TenantHandle implements AutoCloseable {
     private final String tenant;
-    private final Object lock = new Object();
-    private volatile long ptr;
+    private final NativeRef ref;
 
-    TenantHandle(Governor gov, String tenant, long ptr) {
+    TenantHandle(String tenant, long ptr) {
         this.tenant = tenant;
-        this.ptr = ptr;
+        this.ref = new NativeRef(ptr, "handle");
     }
 
     /** The tenant's name. */
@@ -23,24 +22,24 @@ public final class TenantHandle implements AutoCloseable {
 
     /** Checks and consumes {@code cost} units of {@code resource} ({@code null}: {@code qps}). */
     public Decision check(String resource, long cost, long nowMs) {
-        long p = ptr;
-        if (p == 0) {
-            throw new IllegalStateException("the handle is closed");
-        }
         long[] out = new long[Decision.SLOTS];
-        Native.handleCheck(p, Governor.utf8(resource), cost, nowMs, out);
-        return Decision.fromSlots(out, resource == null ? "qps" : resource);
+        byte[] r = Governor.utf8(resource);
+        long c = Governor.unsigned("cost", cost);
+        long now = Governor.time(nowMs);
+        long p = ref.acquire();
+        try {
+            Native.handleCheck(p, r, c, now, out);
+        } finally {
+            ref.release();
+        }
+        return Decision.fromSlots(out);
     }
 
-    /** Frees the native handle; idempotent. */
+    /** Frees the native handle once checks in flight have finished; idempotent. */
     @Override
     public void close() {
-        synchronized (lock) {
-            long p = ptr;
-            ptr = 0;
-            if (p != 0) {
-                Native.handleFree(p);
-            }
+        if (ref.close()) {
+            Native.handleFree(ref.acquireClosed());
         }
     }
 }

@@ -45,7 +45,7 @@ class GovernorTest {
     }
 
     @Test
-    void leasesWorkWithTryWithResources() {
+    void leasesWorkWithTryWithResources() throws InterruptedException {
         try (Governor gov = Governor.fromToml(REJECT)) {
             gov.register("acme");
             try (Lease lease = gov.lease("acme")) {
@@ -81,8 +81,13 @@ class GovernorTest {
             assertThrows(InvalidArgumentException.class, () -> gov.addUsage("acme", "qps", 1, 0)); // wrong kind
             assertThrows(InvalidArgumentException.class, () -> gov.call("noSuchOp", null, 0));
             assertThrows(InvalidArgumentException.class, () -> gov.call("status", "{not json", 0));
-            // Costs are unsigned 64-bit, as in C: -5 is 2^64-5 units, which no burst can hold.
-            assertEquals("COST_EXCEEDS_LIMIT", gov.check("acme", null, -5, 0).code());
+            // Java longs are signed, the core's numbers unsigned: negatives are refused, not wrapped.
+            assertThrows(InvalidArgumentException.class, () -> gov.check("acme", null, -5, 0));
+            assertThrows(InvalidArgumentException.class, () -> gov.addUsage("acme", null, -1, 0));
+            assertThrows(InvalidArgumentException.class, () -> gov.check("acme", null, 1, -2));
+            // A NUL character would cut a C string short: refused, never a silent other tenant.
+            InvalidArgumentException nul = assertThrows(InvalidArgumentException.class, () -> gov.check("acme\u0000x"));
+            assertEquals("INVALID_ARGUMENT", nul.code());
         }
         Governor closed = new Governor();
         closed.close();
@@ -118,6 +123,86 @@ class GovernorTest {
             QuotaExceededException q = assertThrows(QuotaExceededException.class, () -> gov.call("userQuotaCheck", "{\"user\": \"bob\"}", 0));
             assertEquals("RATE_LIMITED", q.code());
             assertTrue(q.errorJson().contains("\"decision\""));
+            assertEquals(false, q.decision().allowed(), "the decision fields come with the exception");
+            assertEquals(1L, q.decision().limit());
+            assertTrue(q.retryAfterMs() > 0);
+        }
+    }
+
+    @Test
+    void decisionsNameTheResourceTheCoreDecidedOn() {
+        String name = "tokens_\u00e9\u00e9_\uD83D\uDE80_" + "x".repeat(70); // long and non-ASCII
+        String cfg = "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"ai\"\n[[tenant_quotas.tiers.resources]]\n"
+                + "name = \"" + name + "\"\nkind = \"rate\"\nwindows = [{ limit = 5, window = \"1s\" }]\n";
+        try (Governor gov = Governor.fromToml(cfg)) {
+            gov.register("acme", "ai");
+            Decision d = gov.check("acme", name, 1, 0);
+            assertEquals(name, d.resource());
+            assertEquals(4L, d.remaining());
+            assertEquals("qps", gov.check("acme").resource());
+        }
+    }
+
+    @Test
+    void aQueuedLeaseWaitsItsTurn() throws Exception {
+        String cfg = "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"free\"\nmax_connections = 1\n"
+                + "enforcement_action = \"queue\"\nmax_queue_wait = \"5s\"\n";
+        try (Governor gov = Governor.fromToml(cfg)) {
+            gov.register("acme");
+            Lease first = gov.lease("acme");
+            Thread releaser = new Thread(() -> {
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                first.close();
+            });
+            long t0 = System.nanoTime();
+            releaser.start();
+            try (Lease second = gov.lease("acme")) { // queued, then granted when the first is released
+                assertTrue(second.decision().allowed());
+                assertTrue(System.nanoTime() - t0 >= 90_000_000L, "waited for the release");
+            }
+            releaser.join();
+        }
+    }
+
+    @Test
+    void closingWhileOtherThreadsCheckIsSafe() throws Exception {
+        for (int round = 0; round < 20; round++) {
+            Governor gov = new Governor();
+            gov.register("acme");
+            TenantHandle h = gov.handle("acme");
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            List<Future<Integer>> futures = new ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                final boolean byName = t % 2 == 0;
+                futures.add(pool.submit(() -> {
+                    int closed = 0;
+                    for (int i = 0; i < 2000; i++) {
+                        try {
+                            if (byName) {
+                                gov.check("acme", null, 1, 0);
+                            } else {
+                                h.check(null, 1, 0);
+                            }
+                        } catch (IllegalStateException e) {
+                            closed++; // after close: an exception, never a crash
+                        }
+                    }
+                    return closed;
+                }));
+            }
+            Thread.sleep(1);
+            gov.close();
+            h.close();
+            for (Future<Integer> f : futures) {
+                f.get();
+            }
+            pool.shutdown();
+            assertThrows(IllegalStateException.class, () -> gov.check("acme"));
+            assertThrows(IllegalStateException.class, h::check);
         }
     }
 
