@@ -61,7 +61,7 @@ step "wasm: tsc --noEmit on the TypeScript example against the generated .d.ts"
 (cd wasm && npx tsc -p tsconfig.json)
 
 step "wasm: the Node shell's corpus runner pointed at the wasm package (TG_MODULE)"
-(cd bindings-node && TG_MODULE="$PWD/../wasm/pkg/node/tenantguard.js" node --test test/conformance.test.js)
+(cd bindings-node && TG_MODULE="$PWD/../wasm/js/node.cjs" node --test test/conformance.test.js)
 
 step "wasm: node --test (surface and errors, native/wasm parity on every corpus step, workerd edge test)"
 (cd wasm && node --test test/)

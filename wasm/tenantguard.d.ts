@@ -384,6 +384,8 @@ export interface InitOutput {
     readonly governor_tenant: (a: number, b: any) => [number, number, number];
     readonly governor_touch: (a: number, b: any, c: number, d: any) => [number, number, number];
     readonly governor_usage: (a: number, b: any) => [number, number, number];
+    readonly tenanthandle___check: (a: number, b: number, c: number) => number;
+    readonly tenanthandle___takeError: (a: number) => any;
     readonly tenanthandle_lastDecision: (a: number) => [number, number, number];
     readonly tenanthandle_resource: (a: number) => [number, number];
     readonly tenanthandle_tenant: (a: number) => [number, number];

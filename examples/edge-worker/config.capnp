@@ -10,8 +10,9 @@ const config :Workerd.Config = (
 const worker :Workerd.Worker = (
   modules = [
     (name = "worker.js", esModule = embed "worker.js"),
-    (name = "tenantguard.js", esModule = embed "../../wasm/pkg/web/tenantguard.js"),
-    (name = "tenantguard_bg.wasm", wasm = embed "../../wasm/pkg/web/tenantguard_bg.wasm"),
+    (name = "js/web.js", esModule = embed "../../wasm/js/web.js"),
+    (name = "pkg/web/tenantguard.js", esModule = embed "../../wasm/pkg/web/tenantguard.js"),
+    (name = "pkg/web/tenantguard_bg.wasm", wasm = embed "../../wasm/pkg/web/tenantguard_bg.wasm"),
   ],
   compatibilityDate = "2025-06-01",
 );

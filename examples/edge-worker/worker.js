@@ -5,8 +5,8 @@
 // token's claim, an API key lookup): a free-form header would let a client dodge its limit by
 // sending another name.
 //   Run: wasm/node_modules/.bin/workerd serve examples/edge-worker/config.capnp
-import { initSync, Governor } from './tenantguard.js'
-import wasmModule from './tenantguard_bg.wasm'
+import { initSync, Governor } from './js/web.js'
+import wasmModule from './pkg/web/tenantguard_bg.wasm'
 
 initSync({ module: wasmModule })
 

@@ -3,7 +3,7 @@
 //   node bench/bench.mjs [iterations]
 import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
-const wasm = require('../pkg/node/tenantguard.js')
+const wasm = require('../js/node.cjs')
 const native = require('../../bindings-node/lib.js')
 
 const N = Number(process.argv[2] ?? 1_000_000)

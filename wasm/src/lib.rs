@@ -206,7 +206,12 @@ impl Governor {
             _ => return Err(invalid("options", "options must be an object")),
         };
         let handle = self.engine.governor.handle(&name).map_err(|e| js_error(e.into()))?;
-        Ok(TenantHandle { handle, resource: resource.unwrap_or_else(|| tenantguard::plan::QPS.to_owned()), last: None })
+        Ok(TenantHandle {
+            handle,
+            resource: resource.unwrap_or_else(|| tenantguard::plan::QPS.to_owned()),
+            last: None,
+            error: None,
+        })
     }
 
     /// Registers a tenant (options `{plan, isolation, nowMs}`).
@@ -519,6 +524,7 @@ pub struct TenantHandle {
     handle: tenantguard::TenantHandle,
     resource: String,
     last: Option<Decision>,
+    error: Option<JsValue>,
 }
 
 #[wasm_bindgen]
@@ -550,6 +556,33 @@ impl TenantHandle {
         let wait = if d.allowed { d.delay_ms as f64 } else { f64::INFINITY };
         self.last = Some(d);
         Ok(wait)
+    }
+
+    /// The fast path behind `tryCheck` in the package's entry modules (`wasm/js/`): `nowMs`
+    /// comes from the caller's `Date.now()` (no import call), and the result is a plain number
+    /// (no `Result` array): NaN on error, which `__takeError()` then hands over to be thrown.
+    #[wasm_bindgen(js_name = __check, skip_typescript)]
+    pub fn fast_check(&mut self, cost: f64, now_ms: f64) -> f64 {
+        let outcome = whole(cost, "cost")
+            .and_then(|c| Ok((c, whole(now_ms, "nowMs")?)))
+            .and_then(|(c, n)| self.handle.check(&self.resource, c, n).map_err(|e| js_error(e.into())));
+        match outcome {
+            Ok(d) => {
+                let wait = if d.allowed { d.delay_ms as f64 } else { f64::INFINITY };
+                self.last = Some(d);
+                wait
+            }
+            Err(e) => {
+                self.error = Some(e);
+                f64::NAN
+            }
+        }
+    }
+
+    /// The error of the last `__check` that returned NaN.
+    #[wasm_bindgen(js_name = __takeError, skip_typescript)]
+    pub fn take_error(&mut self) -> JsValue {
+        self.error.take().unwrap_or_else(|| invalid("handle", "no pending error"))
     }
 
     /// The decision of this handle's last `tryCheck`, or `null`.

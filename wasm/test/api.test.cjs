@@ -5,7 +5,7 @@ const test = require('node:test')
 const assert = require('node:assert')
 const path = require('node:path')
 
-const tg = require(path.join(__dirname, '..', 'pkg', 'node', 'tenantguard.js'))
+const tg = require(path.join(__dirname, '..', 'js', 'node.cjs'))
 const REJECT = '[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = "free"\nmax_qps = 10\nburst_allowance = 1.0\nenforcement_action = "reject"\n'
 
 const code = (c) => (e) => e instanceof Error && e.code === `TENANTGUARD_${c}`

@@ -7,7 +7,7 @@ const assert = require('node:assert')
 const fs = require('node:fs')
 const path = require('node:path')
 
-const wasm = require(path.join(__dirname, '..', 'pkg', 'node', 'tenantguard.js'))
+const wasm = require(path.join(__dirname, '..', 'js', 'node.cjs'))
 const native = require(path.join(__dirname, '..', '..', 'bindings-node', 'lib.js'))
 const CORPUS = path.join(__dirname, '..', '..', 'tests', 'conformance')
 const files = fs.readdirSync(CORPUS).filter((f) => f.endsWith('.json')).sort()
