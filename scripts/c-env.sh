@@ -54,6 +54,9 @@ gcc $CFLAGS -pthread "$T/test_threads.c" $STATIC -o "$OUT/test_threads_static"
 gcc $CFLAGS "$T/conformance.c" $DYN -lcjson -o "$OUT/conformance"
 gcc $CFLAGS "$T/bench.c" $DYN -o "$OUT/bench"
 gcc $CFLAGS "$T/bench.c" $STATIC -o "$OUT/bench_static"
+# The header is also valid C++ (extern "C", no C-only constructs): compile a use of it with g++.
+printf '#include "tenantguard.h"\nint main() { TgDecision d{}; return tg_abi_version() == TG_ABI_VERSION && !d.allowed ? 0 : 1; }\n' > "$OUT/cxx_header.cpp"
+g++ -std=c++17 -Wall -Wextra -Werror "$OUT/cxx_header.cpp" $DYN -o "$OUT/cxx_header" && "$OUT/cxx_header"
 if ldd "$OUT/test_api_static" | grep -q libtenantguard; then
   echo "error: the static test links libtenantguard.so" >&2; exit 1
 fi
