@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the C ABI and its tests; `run` also runs them (under valgrind), `bench` runs the bench.
-#   bash scripts/c-env.sh [build|run|bench]
+#   bash scripts/c-env.sh [build|run|go|bench]
 # Installs (idempotently) what it needs from Debian: libcjson-dev (the conformance runner's
 # JSON parser), valgrind, pkg-config. Outputs, all under target/:
 #   release/libtenantguard.so (SONAME libtenantguard.so.0) and release/libtenantguard.a;
@@ -75,9 +75,14 @@ case "$MODE" in
     echo "--- conformance (valgrind)"
     $VALGRIND "$OUT/conformance" tests/conformance | tail -1
     ;;
+  go)
+    # The Go example (cgo on the same header and pkg-config file).
+    PKG_CONFIG_PATH="$DIST/lib/pkgconfig" CGO_ENABLED=1 CGO_LDFLAGS="-Wl,-rpath,$DIST/lib" \
+      go -C examples/go test -count=1 ./...
+    ;;
   bench)
     echo "--- dynamic (libtenantguard.so)"; "$OUT/bench" "${2:-5000000}"
     echo "--- static (libtenantguard.a)"; "$OUT/bench_static" "${2:-5000000}"
     ;;
-  *) echo "usage: $0 [build|run|bench [iterations]]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|run|go|bench [iterations]]" >&2; exit 2 ;;
 esac

@@ -75,6 +75,9 @@ if [ "${CI:-}" = true ]; then
   git diff --exit-code -- bindings-c/include/tenantguard.h
 fi
 
+step "Go: the cgo example's test against the same library (go test; Go ships on this machine kind)"
+bash scripts/c-env.sh go
+
 step "C: bench smoke run (static and dynamic; see BENCHMARKS.md)"
 bash scripts/c-env.sh bench 20000
 

@@ -1,0 +1,3 @@
+module example.com/tenantguard-go
+
+go 1.22

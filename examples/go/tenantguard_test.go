@@ -1,0 +1,35 @@
+package tenantguard
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestTheSameLimitsFromGo(t *testing.T) {
+	g, err := NewGovernor("[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"free\"\nmax_qps = 5\nburst_allowance = 1.0\nenforcement_action = \"reject\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.Register("acme"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		d, err := g.Check("acme", 1, 1000)
+		if err != nil || !d.Allowed || *d.Remaining != uint64(4-i) || d.Resource != "qps" {
+			t.Fatalf("check %d: %+v %v", i, d, err)
+		}
+	}
+	d, err := g.Check("acme", 1, 1000)
+	if err != nil || d.Allowed || d.RetryAfterMs == 0 {
+		t.Fatalf("the sixth check must be refused: %+v %v", d, err)
+	}
+	_, err = g.Check("ghost", 1, Now)
+	var tgErr *Error
+	if !errors.As(err, &tgErr) || tgErr.Code != "TENANT_NOT_FOUND" {
+		t.Fatalf("want TENANT_NOT_FOUND, got %v", err)
+	}
+	if _, err := NewGovernor("[tenant_quotas]\nwat = 1\n"); err == nil {
+		t.Fatal("a bad configuration must fail")
+	}
+}
