@@ -52,6 +52,7 @@ gcc $CFLAGS "$T/test_api.c" $STATIC -o "$OUT/test_api_static"
 gcc $CFLAGS -pthread "$T/test_threads.c" $DYN -o "$OUT/test_threads"
 gcc $CFLAGS -pthread "$T/test_threads.c" $STATIC -o "$OUT/test_threads_static"
 gcc $CFLAGS "$T/conformance.c" $DYN -lcjson -o "$OUT/conformance"
+gcc $CFLAGS "$T/test_hostile.c" $DYN -o "$OUT/test_hostile"
 gcc $CFLAGS "$T/bench.c" $DYN -o "$OUT/bench"
 gcc $CFLAGS "$T/bench.c" $STATIC -o "$OUT/bench_static"
 # The header is also valid C++ (extern "C", no C-only constructs): compile a use of it with g++.
@@ -69,6 +70,8 @@ case "$MODE" in
       echo "--- $t (valgrind)"
       $VALGRIND "$OUT/$t"
     done
+    echo "--- test_hostile (valgrind)"
+    $VALGRIND "$OUT/test_hostile" 3000
     # valgrind runs one thread at a time: the thread test also runs natively, truly in parallel.
     echo "--- test_threads (native, parallel)"
     "$OUT/test_threads"
