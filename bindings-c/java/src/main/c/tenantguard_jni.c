@@ -1,6 +1,7 @@
 /* The JNI shim of dev.tenantguard.Native, written on the C ABI (tenantguard.h) and linked with
  * libtenantguard.a into libtenantguard_jni.so. It converts and nothing else:
- * - strings arrive as UTF-8 byte[] (not JNI's modified UTF-8) and are copied NUL-terminated;
+ * - strings arrive as UTF-8 byte[], or (the tenant of a check) as a String encoded to UTF-8 here
+ *   from its UTF-16; JNI's modified UTF-8 is never used, so non-BMP characters survive;
  * - a failing call throws the exception TenantGuardException.create(status, code, message, json)
  *   builds from UTF-8 byte[]s (class and method IDs cached in JNI_OnLoad); a string with a NUL
  *   character is refused (InvalidArgumentException) instead of being cut short;
@@ -102,6 +103,68 @@ static int text(JNIEnv *env, jbyteArray bytes, char *small, size_t small_len, Te
   return 1;
 }
 
+/* A NUL-terminated UTF-8 copy of a Java String, encoded here from its UTF-16 (no byte[] is
+ * allocated on the Java side, and no modified UTF-8 is involved). A NUL character or an unpaired
+ * surrogate is refused with InvalidArgumentException. Release with release_text. */
+static int string_text(JNIEnv *env, jstring str, char *small, size_t small_len, Text *out) {
+  out->ptr = NULL;
+  out->heap = 0;
+  if (!str) return 1;
+  jsize n = (*env)->GetStringLength(env, str);
+  jchar units_small[128];
+  jchar *u = units_small;
+  if (n > 128 && !(u = malloc((size_t)n * sizeof(jchar)))) {
+    (*env)->ThrowNew(env, illegal_state, "out of memory");
+    return 0;
+  }
+  (*env)->GetStringRegion(env, str, 0, n, u);
+  size_t need = (size_t)n * 3 + 1;
+  char *buf = small;
+  if (need > small_len) {
+    if (!(buf = malloc(need))) {
+      if (u != units_small) free(u);
+      (*env)->ThrowNew(env, illegal_state, "out of memory");
+      return 0;
+    }
+    out->heap = 1;
+  }
+  out->ptr = buf;
+  size_t k = 0;
+  const char *bad = NULL;
+  for (jsize i = 0; i < n && !bad; i++) {
+    uint32_t c = u[i];
+    if (c == 0) {
+      bad = "a string argument contains a NUL character";
+    } else if (c < 0x80) {
+      buf[k++] = (char)c;
+    } else if (c < 0x800) {
+      buf[k++] = (char)(0xc0 | (c >> 6));
+      buf[k++] = (char)(0x80 | (c & 0x3f));
+    } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && u[i + 1] >= 0xdc00 && u[i + 1] <= 0xdfff) {
+      uint32_t cp = 0x10000 + ((c - 0xd800) << 10) + (u[++i] - 0xdc00); /* a surrogate pair: 4 bytes */
+      buf[k++] = (char)(0xf0 | (cp >> 18));
+      buf[k++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+      buf[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+      buf[k++] = (char)(0x80 | (cp & 0x3f));
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      bad = "a string argument contains an unpaired surrogate";
+    } else {
+      buf[k++] = (char)(0xe0 | (c >> 12));
+      buf[k++] = (char)(0x80 | ((c >> 6) & 0x3f));
+      buf[k++] = (char)(0x80 | (c & 0x3f));
+    }
+  }
+  buf[k] = 0;
+  if (u != units_small) free(u);
+  if (bad) {
+    release_text(out);
+    out->ptr = NULL;
+    throw_error(env, TG_STATUS_INVALID_ARGUMENT, "INVALID_ARGUMENT", bad, NULL);
+    return 0;
+  }
+  return 1;
+}
+
 static uint64_t now_of(jlong now) { return now == -1 ? TG_NOW : (uint64_t)now; }
 
 /* Slot 15 is the address of the decision's static resource name: Java resolves it once per
@@ -169,7 +232,7 @@ JNIEXPORT void JNICALL Java_dev_tenantguard_Native_register(JNIEnv *env, jclass 
 
 /* op: 0 check(a = cost), 1 peek(a = cost), 2 acquire(a = ticket, b = has ticket), 3 release(a = lease),
  * 4 usage(a = TgUsageOp, b = amount), 5 transaction(a = TgTransactionOp, b = lease). */
-JNIEXPORT void JNICALL Java_dev_tenantguard_Native_decide(JNIEnv *env, jclass cls, jint op, jlong gov, jbyteArray tenant,
+JNIEXPORT void JNICALL Java_dev_tenantguard_Native_decide(JNIEnv *env, jclass cls, jint op, jlong gov, jstring tenant,
                                                           jbyteArray resource, jlong a, jlong b, jlong now, jlongArray out) {
   (void)cls;
   if (!out || (*env)->GetArrayLength(env, out) < 16) {
@@ -178,7 +241,7 @@ JNIEXPORT void JNICALL Java_dev_tenantguard_Native_decide(JNIEnv *env, jclass cl
   }
   char ta[256], ra[128];
   Text t, r;
-  if (!text(env, tenant, ta, sizeof ta, &t)) return;
+  if (!string_text(env, tenant, ta, sizeof ta, &t)) return;
   if (!text(env, resource, ra, sizeof ra, &r)) { release_text(&t); return; }
   const TgGovernor *g = (const TgGovernor *)(intptr_t)gov;
   TgDecision d;

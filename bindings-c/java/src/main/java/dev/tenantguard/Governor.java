@@ -102,12 +102,11 @@ public final class Governor implements AutoCloseable {
 
     private Decision decide(int op, String tenant, String resource, long a, long b, long nowMs) {
         long[] out = new long[Decision.SLOTS];
-        byte[] t = utf8(tenant);
         byte[] r = utf8(resource);
         long now = time(nowMs);
         long p = ref.acquire();
         try {
-            Native.decide(op, p, t, r, a, b, now, out);
+            Native.decide(op, p, tenant, r, a, b, now, out); // the shim encodes the name to UTF-8
         } finally {
             ref.release();
         }

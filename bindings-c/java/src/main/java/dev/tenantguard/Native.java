@@ -44,7 +44,7 @@ final class Native {
     static native void register(long gov, byte[] name, byte[] plan, long nowMs);
 
     /** One of CHECK..TRANSACTION; {@code a}/{@code b} are the operation's numbers (see the shim). */
-    static native void decide(int op, long gov, byte[] tenant, byte[] resource, long a, long b, long nowMs, long[] out);
+    static native void decide(int op, long gov, String tenant, byte[] resource, long a, long b, long nowMs, long[] out);
 
     static native long handleNew(long gov, byte[] tenant);
 

@@ -102,6 +102,8 @@ class GovernorTest {
             gov.register(name);
             assertTrue(gov.call("getTenant", "{\"tenant\": \"" + name + "\"}", 0).contains(name));
             assertTrue(gov.check(name).allowed());
+            assertThrows(InvalidArgumentException.class, () -> gov.check("lone-\uD83D")); // unpaired surrogate
+            assertTrue(gov.check("tenant-\uD83D\uDE80-\u00e9", "qps", 1, Governor.NOW).allowed(), "the UTF-16 path reaches the same tenant");
             NotFoundException e = assertThrows(NotFoundException.class, () -> gov.check("ghost-\uD83D\uDE80"));
             assertTrue(e.getMessage().contains("\uD83D\uDE80"), e.getMessage());
         }
