@@ -386,8 +386,9 @@ fn path_segments(path: &str) -> Vec<Result<String, usize>> {
     out
 }
 
-/// Finds the byte span of a key path in a TOML document (the deepest segment found).
-fn toml_span(text: &str, path: &str) -> Option<std::ops::Range<usize>> {
+/// Finds the byte span of a key path in a TOML document (the deepest segment found): the key's,
+/// or with `value` the span of the value written for it.
+fn toml_span(text: &str, path: &str, value: bool) -> Option<std::ops::Range<usize>> {
     use toml::de::{DeTable, DeValue};
     let doc = DeTable::parse(text).ok()?;
     let mut best = None;
@@ -401,7 +402,7 @@ fn toml_span(text: &str, path: &str) -> Option<std::ops::Range<usize>> {
             Ok(key) => {
                 let t = table?;
                 let (k, v) = t.get_key_value(key.as_str())?;
-                best = Some(k.span());
+                best = Some(if value { v.span() } else { k.span() });
                 cur = v.get_ref();
                 table = cur.as_table();
                 array = cur.as_array();
@@ -419,15 +420,150 @@ fn toml_span(text: &str, path: &str) -> Option<std::ops::Range<usize>> {
     best
 }
 
+/// A minimal walk over (already valid) JSON text, to find where a key path is written.
+struct JsonWalk<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> JsonWalk<'a> {
+    fn ws(&mut self) {
+        while self.b.get(self.i).is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    /// Skips a string starting at `"`; returns its raw contents (escapes left as written).
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let b = self.b;
+        let start = self.i + 1;
+        let mut j = start;
+        loop {
+            match *b.get(j)? {
+                b'\\' => j += 2,
+                b'"' => break,
+                _ => j += 1,
+            }
+        }
+        self.i = j + 1;
+        b.get(start..j)
+    }
+
+    fn skip_value(&mut self) -> Option<()> {
+        self.ws();
+        match *self.b.get(self.i)? {
+            b'"' => self.string().map(|_| ()),
+            open @ (b'{' | b'[') => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.i += 1;
+                loop {
+                    self.ws();
+                    match *self.b.get(self.i)? {
+                        c if c == close => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        b',' | b':' => self.i += 1,
+                        _ => self.skip_value()?,
+                    }
+                }
+            }
+            _ => {
+                while self.b.get(self.i).is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace()) {
+                    self.i += 1;
+                }
+                Some(())
+            }
+        }
+    }
+
+    /// Walks into the value at the cursor along `segs`; returns the offset of the deepest
+    /// segment found (of the value written for the last key, with `value`).
+    fn find(&mut self, segs: &[Result<String, usize>], mut best: Option<usize>, value: bool) -> Option<usize> {
+        let Some((seg, rest)) = segs.split_first() else { return best };
+        self.ws();
+        match (seg, *self.b.get(self.i)?) {
+            (Ok(key), b'{') => {
+                self.i += 1;
+                loop {
+                    self.ws();
+                    match *self.b.get(self.i)? {
+                        b'}' => return best,
+                        b',' => self.i += 1,
+                        b'"' => {
+                            let at = self.i;
+                            let name = self.string()?;
+                            self.ws();
+                            self.i += 1; // ':'
+                            if name == key.as_bytes() {
+                                self.ws();
+                                best = Some(if value && rest.is_empty() { self.i } else { at });
+                                return self.find(rest, best, value);
+                            }
+                            self.skip_value()?;
+                        }
+                        _ => return best,
+                    }
+                }
+            }
+            (Err(index), b'[') => {
+                self.i += 1;
+                let mut n = 0;
+                loop {
+                    self.ws();
+                    match *self.b.get(self.i)? {
+                        b']' => return best,
+                        b',' => self.i += 1,
+                        _ if n == *index => {
+                            best = Some(self.i);
+                            return self.find(rest, best, value);
+                        }
+                        _ => {
+                            self.skip_value()?;
+                            n += 1;
+                        }
+                    }
+                }
+            }
+            _ => best,
+        }
+    }
+}
+
+/// The byte offset where a key path is written in a JSON document (the deepest segment found;
+/// with `value`, where the last key's value starts).
+fn json_span(text: &str, path: &str, value: bool) -> Option<usize> {
+    JsonWalk { b: text.as_bytes(), i: 0 }.find(&path_segments(path), None, value)
+}
+
+/// An error at `key`: located at the key itself in the text.
 fn err_at(text: &str, format: Format, key: &str, message: impl Into<String>) -> ConfigError {
-    let (line, column) = match format {
-        Format::Toml => toml_span(text, key)
-            .map(|s| line_col(text, s.start))
-            .map(|(l, c)| (Some(l), Some(c)))
-            .unwrap_or((None, None)),
-        Format::Json => (None, None),
+    located(text, format, key, false, message.into())
+}
+
+/// An error located at `key`, or (`value`) at the value written for it.
+fn located(text: &str, format: Format, key: &str, value: bool, message: String) -> ConfigError {
+    let offset = match format {
+        Format::Toml => toml_span(text, key, value).map(|s| s.start),
+        Format::Json => json_span(text, key, value),
     };
-    ConfigError { key: key.to_owned(), line, column, message: message.into() }
+    let (line, column) = offset.map(|o| line_col(text, o)).map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None));
+    ConfigError { key: key.to_owned(), line, column, message }
+}
+
+/// Deserializes the raw model from a JSON value, with the key path of an error. Both formats go
+/// through this one instantiation (TOML is read into a value first): the deserializer code
+/// exists once, which keeps the WebAssembly module small, and errors are located in the text
+/// afterwards.
+fn raw_from_value(v: serde_json::Value, text: &str, format: Format) -> Result<RawFile, ConfigError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let key = e.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        let message = e.into_inner().to_string();
+        // An unknown key is reported where the key is written; a bad value where the value is.
+        let at_value = !message.starts_with("unknown field");
+        located(text, format, &key, at_value, message)
+    })
 }
 
 fn clean_serde_message(msg: &str) -> String {
@@ -438,48 +574,22 @@ fn clean_serde_message(msg: &str) -> String {
 impl Config {
     /// Parses the S2 TOML format.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let de = toml::de::Deserializer::parse(text).map_err(|e| {
+        let value: serde_json::Value = toml::from_str(text).map_err(|e| {
             let (line, column) =
                 e.span().map(|s| line_col(text, s.start)).map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None));
             ConfigError { key: String::new(), line, column, message: clean_serde_message(e.message()) }
         })?;
-        let raw: RawFile = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let (line, column) =
-                inner.span().map(|s| line_col(text, s.start)).map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None));
-            ConfigError {
-                key: if key == "." { String::new() } else { key },
-                line,
-                column,
-                message: clean_serde_message(inner.message()),
-            }
-        })?;
-        Self::build(raw, text, Format::Toml)
+        Self::build(raw_from_value(value, text, Format::Toml)?, text, Format::Toml)
     }
 
     /// Parses the same model written as JSON.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let raw: RawFile = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let msg = inner.to_string();
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            let msg = e.to_string();
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-            ConfigError {
-                key: if key == "." { String::new() } else { key },
-                line: Some(inner.line()),
-                column: Some(inner.column()),
-                message: msg,
-            }
+            ConfigError { key: String::new(), line: Some(e.line()), column: Some(e.column()), message: msg }
         })?;
-        de.end().map_err(|e| ConfigError {
-            key: String::new(),
-            line: Some(e.line()),
-            column: Some(e.column()),
-            message: "trailing characters after the JSON document".into(),
-        })?;
-        Self::build(raw, text, Format::Json)
+        Self::build(raw_from_value(value, text, Format::Json)?, text, Format::Json)
     }
 
     /// Parses a file, choosing the format by extension (`.json` is JSON, anything else TOML).

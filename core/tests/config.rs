@@ -102,3 +102,19 @@ fn errors_name_key_and_line() {
     let e = Config::from_path("/nonexistent/tg.toml").unwrap_err();
     assert!(e.message.contains("cannot read"));
 }
+
+#[test]
+fn json_errors_are_located_in_the_text_too() {
+    // A semantic error (found after deserializing) and a type error, each with its line.
+    let text =
+        "{\n  \"tenant_quotas\": {\n    \"tiers\": [{ \"name\": \"free\" }],\n    \"default_tier\": \"gold\"\n  }\n}\n";
+    let e = Config::from_json(text).unwrap_err();
+    assert_eq!((e.key.as_str(), e.line), ("tenant_quotas.default_tier", Some(4)), "{e}");
+    let text = "{\"tenant_quotas\": {\n\"tiers\": [\n{\"name\": \"a\"},\n{\"name\": \"b\", \"max_qps\": \"many\"}]}}";
+    let e = Config::from_json(text).unwrap_err();
+    assert_eq!((e.key.as_str(), e.line), ("tenant_quotas.tiers[1].max_qps", Some(4)), "{e}");
+    // Escaped quotes inside strings do not confuse the search.
+    let text = "{\"tenant_quotas\": {\"tiers\": [{\"name\": \"a \\\" b\", \"description\": \"x\"},\n {\"name\": \"c\", \"wat\": 1}]}}";
+    let e = Config::from_json(text).unwrap_err();
+    assert_eq!((e.key.as_str(), e.line), ("tenant_quotas.tiers[1].wat", Some(2)), "{e}");
+}
