@@ -352,6 +352,7 @@ export interface InitOutput {
     readonly memory: WebAssembly.Memory;
     readonly __wbg_governor_free: (a: number, b: number) => void;
     readonly __wbg_tenanthandle_free: (a: number, b: number) => void;
+    readonly governor___checkJson: (a: number, b: any, c: any) => [number, number, number, number];
     readonly governor_acquireLease: (a: number, b: any, c: any) => [number, number, number];
     readonly governor_addUsage: (a: number, b: any, c: number, d: any) => [number, number, number];
     readonly governor_begin: (a: number, b: any, c: any) => [number, number, number];
