@@ -34,5 +34,8 @@ export declare class NativeGovernor {
 /** Frees handle `id` (idempotent; ids are reused afterwards). */
 export declare function handleClose(id: number): void
 
+/** The resource handle `id` checks (`""` for an unknown handle). */
+export declare function handleResource(id: number): string
+
 /** The decision of handle `id`'s last fast check as JSON text (`null` if none yet). */
 export declare function lastDecision(id: number): string

@@ -837,4 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeGovernor = nativeBinding.NativeGovernor
 module.exports.handleClose = nativeBinding.handleClose
+module.exports.handleResource = nativeBinding.handleResource
 module.exports.lastDecision = nativeBinding.lastDecision

@@ -7,7 +7,7 @@
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { setTimeout: sleep } = require('node:timers/promises')
 const fs = require('node:fs')
-const { NativeGovernor, checkHandle, handleClose, lastDecision } = require('./index.js')
+const { NativeGovernor, checkHandle, handleClose, handleResource, lastDecision } = require('./index.js')
 
 class TenantGuardError extends Error {
   constructor(e) {
@@ -145,7 +145,8 @@ class Governor {
    */
   handle(tenant, { resource } = {}) {
     try {
-      return new TenantHandle(this.native.openHandle(tenant, resource), tenant, resource ?? 'qps')
+      const id = this.native.openHandle(tenant, resource)
+      return new TenantHandle(id, tenant, handleResource(id))
     } catch (e) {
       throw convert(e)
     }
@@ -156,14 +157,14 @@ class Governor {
   tenant(tenant) { return this.call('getTenant', { tenant }) }
   listTenants() { return this.call('listTenants') }
   removeTenant(tenant) { return this.call('removeTenant', { tenant }) }
-  acquireLease(tenant, opts = {}) { return this.call('acquire', { tenant, resource: 'connections', ...opts }) }
-  release(tenant, leaseId, opts = {}) { return this.call('release', { tenant, leaseId, resource: 'connections', ...opts }) }
+  acquireLease(tenant, opts = {}) { return this.call('acquire', { tenant, ...opts }) }
+  release(tenant, leaseId, opts = {}) { return this.call('release', { tenant, leaseId, ...opts }) }
   addUsage(tenant, amount, opts = {}) { return this.call('addUsage', { tenant, amount, ...opts }) }
   setUsage(tenant, amount, opts = {}) { return this.call('setUsage', { tenant, amount, ...opts }) }
   subtractUsage(tenant, amount, opts = {}) { return this.call('subtractUsage', { tenant, amount, ...opts }) }
-  begin(tenant, opts = {}) { return this.call('begin', { tenant, resource: 'transaction', ...opts }) }
-  touch(tenant, leaseId, opts = {}) { return this.call('touch', { tenant, leaseId, resource: 'transaction', ...opts }) }
-  end(tenant, leaseId, opts = {}) { return this.call('end', { tenant, leaseId, resource: 'transaction', ...opts }) }
+  begin(tenant, opts = {}) { return this.call('begin', { tenant, ...opts }) }
+  touch(tenant, leaseId, opts = {}) { return this.call('touch', { tenant, leaseId, ...opts }) }
+  end(tenant, leaseId, opts = {}) { return this.call('end', { tenant, leaseId, ...opts }) }
   status(tenant, opts = {}) { return this.call('status', { tenant, ...opts }) }
   usage(tenant) { return this.call('usage', { tenant }) }
   prometheus(opts = {}) { return this.call('prometheus', opts).text }
@@ -172,8 +173,8 @@ class Governor {
   clearOverride(tenant, resource) { return this.call('clearOverride', { tenant, resource }).cleared }
   setShadow(shadow, { tenant } = {}) { this.call('setShadow', { tenant, shadow }) }
   checkFeature(tenant, feature) { return this.call('checkFeature', { tenant, feature }) }
-  cancel(tenant, ticket, opts = {}) { return this.call('cancel', { tenant, leaseId: ticket, resource: 'connections', ...opts }).cancelled }
-  concurrencyStats(tenant, opts = {}) { return this.call('concurrencyStats', { tenant, resource: 'connections', ...opts }) }
+  cancel(tenant, ticket, opts = {}) { return this.call('cancel', { tenant, leaseId: ticket, ...opts }).cancelled }
+  concurrencyStats(tenant, opts = {}) { return this.call('concurrencyStats', { tenant, ...opts }) }
   expiredLeases(opts = {}) { return this.call('expiredLeases', opts) }
   recordUsage(tenant, report, opts = {}) { this.call('recordUsage', { tenant, report, ...opts }) }
   violations(tenant) { return this.call('violations', { tenant }) }
@@ -198,7 +199,7 @@ class Governor {
   }
 
   /** A connection lease: `using lease = await gov.connection('acme')`, or try/finally + release(). */
-  async connection(tenant, { resource = 'connections' } = {}) {
+  async connection(tenant, { resource } = {}) {
     let d = this.acquireLease(tenant, { resource })
     while (!d.allowed) {
       if (d.action !== 'queue' || d.ticket == null) throw quota(d)
@@ -213,7 +214,7 @@ class Governor {
       release() {
         if (!released) {
           released = true
-          gov.release(tenant, d.leaseId, { resource })
+          gov.release(tenant, d.leaseId, { resource: d.resource })
         }
       },
       [Symbol.dispose]() { this.release() },

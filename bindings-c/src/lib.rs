@@ -22,7 +22,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use serde_json::{Value, json};
-use tg::api::{ApiError, Engine, Request};
+use tg::api::{ApiError, Engine, Request, defaults};
 use tg::{Action, Code, Decision, TenantHandle};
 
 /// The ABI version; bumped on every incompatible change of this header.
@@ -456,7 +456,7 @@ pub unsafe extern "C" fn tg_governor_new(
             .map(serde_json::from_value)
             .transpose()
             .map_err(|e| Failure::from(ApiError::invalid("config", e.to_string())))?;
-        let rpm = if default_rpm == 0 { 60 } else { default_rpm };
+        let rpm = if default_rpm == 0 { defaults::USER_RPM } else { default_rpm };
         let engine = Engine::from_config(source.as_ref(), rpm)?;
         let boxed = Box::into_raw(Box::new(TgGovernor { engine }));
         // SAFETY: caller contract; on failure the governor is reclaimed below.
@@ -543,7 +543,9 @@ pub unsafe extern "C" fn tg_check(
 ) -> TgStatus {
     // SAFETY: forwarded caller contract.
     unsafe {
-        decide(gov, tenant, resource, tg::plan::QPS, out, |g, t, r| g.engine.governor.check(t, r, cost, now(g, now_ms)))
+        decide(gov, tenant, resource, defaults::CHECK_RESOURCE, out, |g, t, r| {
+            g.engine.governor.check(t, r, cost, now(g, now_ms))
+        })
     }
 }
 
@@ -564,7 +566,9 @@ pub unsafe extern "C" fn tg_peek(
 ) -> TgStatus {
     // SAFETY: forwarded caller contract.
     unsafe {
-        decide(gov, tenant, resource, tg::plan::QPS, out, |g, t, r| g.engine.governor.peek(t, r, cost, now(g, now_ms)))
+        decide(gov, tenant, resource, defaults::CHECK_RESOURCE, out, |g, t, r| {
+            g.engine.governor.peek(t, r, cost, now(g, now_ms))
+        })
     }
 }
 
@@ -589,7 +593,7 @@ pub unsafe extern "C" fn tg_acquire(
     let ticket = unsafe { ticket.as_ref() }.copied();
     // SAFETY: forwarded caller contract.
     unsafe {
-        decide(gov, tenant, resource, tg::plan::CONNECTIONS, out, |g, t, r| {
+        decide(gov, tenant, resource, defaults::LEASE_RESOURCE, out, |g, t, r| {
             g.engine.governor.acquire(t, r, ticket, now(g, now_ms))
         })
     }
@@ -612,7 +616,7 @@ pub unsafe extern "C" fn tg_release(
 ) -> TgStatus {
     // SAFETY: forwarded caller contract.
     unsafe {
-        decide(gov, tenant, resource, tg::plan::CONNECTIONS, out, |g, t, r| {
+        decide(gov, tenant, resource, defaults::LEASE_RESOURCE, out, |g, t, r| {
             g.engine.governor.release(t, r, lease_id, now(g, now_ms))
         })
     }
@@ -648,7 +652,7 @@ pub unsafe extern "C" fn tg_usage(
 ) -> TgStatus {
     // SAFETY: forwarded caller contract.
     unsafe {
-        decide(gov, tenant, resource, tg::plan::STORAGE, out, |g, t, r| {
+        decide(gov, tenant, resource, defaults::USAGE_RESOURCE, out, |g, t, r| {
             let n = now(g, now_ms);
             match op {
                 o if o == TgUsageOp::Set as i32 => g.engine.governor.set_usage(t, r, amount, n),
@@ -692,7 +696,7 @@ pub unsafe extern "C" fn tg_transaction(
 ) -> TgStatus {
     // SAFETY: forwarded caller contract.
     unsafe {
-        decide(gov, tenant, resource, tg::plan::TRANSACTION, out, |g, t, r| {
+        decide(gov, tenant, resource, defaults::TRANSACTION_RESOURCE, out, |g, t, r| {
             let n = now(g, now_ms);
             match op {
                 o if o == TgTransactionOp::Begin as i32 => g.engine.governor.begin(t, r, n),
@@ -746,7 +750,7 @@ pub unsafe extern "C" fn tg_handle_check(
     guard(|| {
         // SAFETY: caller contract.
         let h = unsafe { object(handle, "handle") }?;
-        let r = unsafe { opt_text(resource, "resource") }?.unwrap_or(tg::plan::QPS);
+        let r = unsafe { opt_text(resource, "resource") }?.unwrap_or(defaults::CHECK_RESOURCE);
         if out.is_null() {
             return Err(failure(TgStatus::NullArgument, "NULL_ARGUMENT", "out", "`out` is NULL".into()));
         }

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::{Value, json};
-use tenantguard::api::{ApiError, Engine, Request, js_numbers};
+use tenantguard::api::{ApiError, Engine, Request, defaults, js_numbers};
 use tenantguard::{Decision, TenantHandle};
 
 mod hot;
@@ -56,7 +56,9 @@ impl NativeGovernor {
                 serde_json::from_value(integers(v)).map_err(|e| js_err(ApiError::invalid("config", e.to_string())))?,
             ),
         };
-        Ok(Self { engine: Engine::from_config(source.as_ref(), default_rpm.unwrap_or(60)).map_err(js_err)? })
+        Ok(Self {
+            engine: Engine::from_config(source.as_ref(), default_rpm.unwrap_or(defaults::USER_RPM)).map_err(js_err)?,
+        })
     }
 
     /// Runs one operation of the host-neutral API (`op`, `args`), at `nowMs` if given.
@@ -82,14 +84,14 @@ impl NativeGovernor {
     ) -> Result<String> {
         // JS numbers are doubles: NaN, infinities, fractions and negatives are refused, not
         // truncated (the same rule as the fast path and the wasm shell).
-        let cost = cost.map(|c| whole("cost", c)).transpose().map_err(js_err)?.unwrap_or(1);
+        let cost = cost.map(|c| whole("cost", c)).transpose().map_err(js_err)?.unwrap_or(defaults::CHECK_COST);
         let g = &self.engine.governor;
         let now = match now_ms {
             Some(n) => whole("nowMs", n).map_err(js_err)?,
             None => g.now_ms(),
         };
         let d = g
-            .check(&tenant, resource.as_deref().unwrap_or(tenantguard::plan::QPS), cost, now)
+            .check(&tenant, resource.as_deref().unwrap_or(defaults::CHECK_RESOURCE), cost, now)
             .map_err(|e| js_err(e.into()))?;
         serde_json::to_string(&d).map_err(|e| js_err(ApiError::invalid("decision", e.to_string())))
     }
@@ -100,7 +102,7 @@ impl NativeGovernor {
     #[napi]
     pub fn open_handle(&self, tenant: String, resource: Option<String>) -> Result<u32> {
         let handle = self.engine.governor.handle(&tenant).map_err(|e| js_err(e.into()))?;
-        let resource = resource.unwrap_or_else(|| tenantguard::plan::QPS.to_owned());
+        let resource = resource.unwrap_or_else(|| defaults::CHECK_RESOURCE.to_owned());
         Ok(HOT.with(|hot| hot.handles.borrow_mut().insert(Slot { handle, resource, last: None })))
     }
 
@@ -202,6 +204,15 @@ pub fn last_decision(id: u32) -> Result<String> {
 #[napi(module_exports)]
 pub fn exports(exports: Object, env: Env) -> Result<()> {
     hot::register(&env, &exports)
+}
+
+/// The resource handle `id` checks (`""` for an unknown handle).
+#[napi]
+pub fn handle_resource(id: u32) -> String {
+    HOT.with(|hot| match hot.handles.borrow().slots.get(id as usize) {
+        Some(Some(s)) => s.resource.clone(),
+        _ => String::new(),
+    })
 }
 
 /// Frees handle `id` (idempotent; ids are reused afterwards).

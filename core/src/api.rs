@@ -80,6 +80,25 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The defaults of the host-neutral API. Shells that call the core directly on a fast path use
+/// these instead of restating them, so every host defaults identically.
+pub mod defaults {
+    use crate::plan;
+
+    /// Resource of `check` and `peek`.
+    pub const CHECK_RESOURCE: &str = plan::QPS;
+    /// Units of `check` and `peek`.
+    pub const CHECK_COST: u64 = 1;
+    /// Resource of the usage (gauge) operations.
+    pub const USAGE_RESOURCE: &str = plan::STORAGE;
+    /// Resource of the lease operations (`acquire`, `release`, `cancel`, `concurrencyStats`).
+    pub const LEASE_RESOURCE: &str = plan::CONNECTIONS;
+    /// Resource of the duration operations (`begin`, `touch`, `end`).
+    pub const TRANSACTION_RESOURCE: &str = plan::TRANSACTION;
+    /// Requests per minute of a user without a quota of its own (S1 `UserQuotaManager`).
+    pub const USER_RPM: u32 = 60;
+}
+
 /// A configuration given inline: TOML text, JSON text, or a JSON object.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -155,8 +174,10 @@ pub struct CheckArgs {
 pub struct ResourceArgs {
     /// Tenant name.
     pub tenant: String,
-    /// Resource.
-    pub resource: String,
+    /// Resource (default: `connections` for lease operations, `transaction` for `begin`;
+    /// required by `clearOverride`).
+    #[serde(default)]
+    pub resource: Option<String>,
     /// A queue ticket to poll (`acquire` only).
     #[serde(default)]
     pub ticket: Option<u64>,
@@ -171,8 +192,9 @@ pub struct ResourceArgs {
 pub struct LeaseArgs {
     /// Tenant name.
     pub tenant: String,
-    /// Resource.
-    pub resource: String,
+    /// Resource (default: `connections` for `release`/`cancel`, `transaction` for `touch`/`end`).
+    #[serde(default)]
+    pub resource: Option<String>,
     /// Lease (or ticket, for `cancel`).
     pub lease_id: u64,
     /// Time.
@@ -649,44 +671,74 @@ impl Engine {
             Request::RemoveTenant(a) => to_json(&g.remove_tenant(&a.tenant)?)?,
             Request::Check(a) => to_json(&g.check(
                 &a.tenant,
-                a.resource.as_deref().unwrap_or("qps"),
-                a.cost.unwrap_or(1),
+                a.resource.as_deref().unwrap_or(defaults::CHECK_RESOURCE),
+                a.cost.unwrap_or(defaults::CHECK_COST),
                 t(a.now_ms),
             )?)?,
             Request::Peek(a) => to_json(&g.peek(
                 &a.tenant,
-                a.resource.as_deref().unwrap_or("qps"),
-                a.cost.unwrap_or(1),
+                a.resource.as_deref().unwrap_or(defaults::CHECK_RESOURCE),
+                a.cost.unwrap_or(defaults::CHECK_COST),
                 t(a.now_ms),
             )?)?,
-            Request::Acquire(a) => to_json(&g.acquire(&a.tenant, &a.resource, a.ticket, t(a.now_ms))?)?,
-            Request::Release(a) => to_json(&g.release(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
+            Request::Acquire(a) => to_json(&g.acquire(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or(defaults::LEASE_RESOURCE),
+                a.ticket,
+                t(a.now_ms),
+            )?)?,
+            Request::Release(a) => to_json(&g.release(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or(defaults::LEASE_RESOURCE),
+                a.lease_id,
+                t(a.now_ms),
+            )?)?,
             Request::Cancel(a) => {
-                json!({ "cancelled": g.cancel(&a.tenant, &a.resource, a.lease_id)? })
+                json!({ "cancelled": g.cancel(&a.tenant, a.resource.as_deref().unwrap_or(defaults::LEASE_RESOURCE), a.lease_id)? })
             }
             Request::ConcurrencyStats(a) => {
-                let s = g.concurrency_stats(&a.tenant, &a.resource)?;
+                let s = g.concurrency_stats(&a.tenant, a.resource.as_deref().unwrap_or(defaults::LEASE_RESOURCE))?;
                 let mut v = to_json(&s)?;
                 if let Some(o) = v.as_object_mut() {
                     o.insert("average".into(), json!(s.average()));
                 }
                 v
             }
-            Request::SetUsage(a) => {
-                to_json(&g.set_usage(&a.tenant, a.resource.as_deref().unwrap_or("storage"), a.amount, t(a.now_ms))?)?
-            }
-            Request::AddUsage(a) => {
-                to_json(&g.add_usage(&a.tenant, a.resource.as_deref().unwrap_or("storage"), a.amount, t(a.now_ms))?)?
-            }
-            Request::SubtractUsage(a) => to_json(&g.subtract_usage(
+            Request::SetUsage(a) => to_json(&g.set_usage(
                 &a.tenant,
-                a.resource.as_deref().unwrap_or("storage"),
+                a.resource.as_deref().unwrap_or(defaults::USAGE_RESOURCE),
                 a.amount,
                 t(a.now_ms),
             )?)?,
-            Request::Begin(a) => to_json(&g.begin(&a.tenant, &a.resource, t(a.now_ms))?)?,
-            Request::Touch(a) => to_json(&g.touch(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
-            Request::End(a) => to_json(&g.end(&a.tenant, &a.resource, a.lease_id, t(a.now_ms))?)?,
+            Request::AddUsage(a) => to_json(&g.add_usage(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or(defaults::USAGE_RESOURCE),
+                a.amount,
+                t(a.now_ms),
+            )?)?,
+            Request::SubtractUsage(a) => to_json(&g.subtract_usage(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or(defaults::USAGE_RESOURCE),
+                a.amount,
+                t(a.now_ms),
+            )?)?,
+            Request::Begin(a) => to_json(&g.begin(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or(defaults::TRANSACTION_RESOURCE),
+                t(a.now_ms),
+            )?)?,
+            Request::Touch(a) => to_json(&g.touch(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or(defaults::TRANSACTION_RESOURCE),
+                a.lease_id,
+                t(a.now_ms),
+            )?)?,
+            Request::End(a) => to_json(&g.end(
+                &a.tenant,
+                a.resource.as_deref().unwrap_or(defaults::TRANSACTION_RESOURCE),
+                a.lease_id,
+                t(a.now_ms),
+            )?)?,
             Request::ExpiredLeases(a) => to_json(&g.expired_leases(t(a.now_ms)))?,
             Request::CheckFeature(a) => {
                 let f = Feature::parse(&a.feature).ok_or_else(|| {
@@ -702,7 +754,11 @@ impl Engine {
             }
             Request::SetOverride(a) => to_json(&g.set_override(&a.tenant, a.ovr, t(a.now_ms))?)?,
             Request::ClearOverride(a) => {
-                json!({ "cleared": g.clear_override(&a.tenant, &a.resource)? })
+                let resource = a
+                    .resource
+                    .as_deref()
+                    .ok_or_else(|| ApiError::invalid("resource", "clearOverride needs `resource`"))?;
+                json!({ "cleared": g.clear_override(&a.tenant, resource)? })
             }
             Request::SetShadow(a) => {
                 match a.tenant {
@@ -827,5 +883,31 @@ mod js_number_tests {
             json!(9_007_199_254_740_992_u64),
             "2^53 itself is exact"
         );
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::{Engine, defaults};
+    use serde_json::json;
+
+    #[test]
+    fn lease_and_transaction_operations_default_their_resource() {
+        let e = Engine::from_config(None, defaults::USER_RPM).unwrap();
+        e.execute_json(&json!({ "op": "registerTenant", "args": { "name": "acme" } }), Some(0)).unwrap();
+        let lease = e.execute_json(&json!({ "op": "acquire", "args": { "tenant": "acme" } }), Some(0)).unwrap();
+        assert_eq!(lease["resource"], json!("connections"));
+        let stats =
+            e.execute_json(&json!({ "op": "concurrencyStats", "args": { "tenant": "acme" } }), Some(0)).unwrap();
+        assert_eq!(stats["active"], json!(1));
+        let release = json!({ "op": "release", "args": { "tenant": "acme", "leaseId": lease["leaseId"] } });
+        assert_eq!(e.execute_json(&release, Some(1)).unwrap()["resource"], json!("connections"));
+        let txn = e.execute_json(&json!({ "op": "begin", "args": { "tenant": "acme" } }), Some(0)).unwrap();
+        assert_eq!(txn["resource"], json!("transaction"));
+        let end = json!({ "op": "end", "args": { "tenant": "acme", "leaseId": txn["leaseId"] } });
+        assert_eq!(e.execute_json(&end, Some(5)).unwrap()["resource"], json!("transaction"));
+        // clearOverride has no default: which override to clear must be said.
+        let clear = json!({ "op": "clearOverride", "args": { "tenant": "acme" } });
+        assert_eq!(e.execute_json(&clear, Some(0)).unwrap_err().code, "INVALID_ARGUMENT");
     }
 }

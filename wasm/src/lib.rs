@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use tenantguard::api::{ApiError, ConfigSource, Engine, Request, js_numbers};
+use tenantguard::api::{ApiError, ConfigSource, Engine, Request, defaults, js_numbers};
 use tenantguard::{Clock, Decision};
 use wasm_bindgen::prelude::*;
 
@@ -123,9 +123,9 @@ impl Governor {
         let source: Option<ConfigSource> =
             source.map(serde_json::from_value).transpose().map_err(|e| invalid("config", e.to_string()))?;
         let rpm = match from_js(options, "options")? {
-            Value::Null => 60,
+            Value::Null => defaults::USER_RPM,
             Value::Object(o) => match o.get("defaultRpm") {
-                None | Some(Value::Null) => 60,
+                None | Some(Value::Null) => defaults::USER_RPM,
                 Some(v) => v
                     .as_u64()
                     .and_then(|n| u32::try_from(n).ok())
@@ -158,6 +158,12 @@ impl Governor {
         to_js(&js_numbers(self.engine.execute(req, now).map_err(js_error)?))
     }
 
+    /// An operation on lease `lease_id` of `tenant` (`release`, `touch`, `end`).
+    fn lease_op(&self, op: &str, tenant: &JsValue, lease_id: f64, options: JsValue) -> Result<JsValue, JsValue> {
+        let base = obj([("tenant", text(tenant, "tenant")?.into()), ("leaseId", whole(lease_id, "leaseId")?.into())]);
+        self.op(op, base, options)
+    }
+
     fn op(&self, op: &str, base: Map<String, Value>, options: JsValue) -> Result<JsValue, JsValue> {
         self.run(json!({ "op": op, "args": with_options(base, options)? }), None)
     }
@@ -187,12 +193,12 @@ impl Governor {
             // The common shapes (`{resource, cost, nowMs}`, any of them) go straight to the core.
             Some((resource, cost, now)) => {
                 let g = &self.engine.governor;
-                let cost = cost.map(|c| whole(c, "cost")).transpose()?.unwrap_or(1);
+                let cost = cost.map(|c| whole(c, "cost")).transpose()?.unwrap_or(defaults::CHECK_COST);
                 let now = match now {
                     Some(n) => whole(n, "nowMs")?,
                     None => g.now_ms(),
                 };
-                let resource = resource.as_deref().unwrap_or(tenantguard::plan::QPS);
+                let resource = resource.as_deref().unwrap_or(defaults::CHECK_RESOURCE);
                 let d = g.check(&name, resource, cost, now).map_err(|e| js_error(e.into()))?;
                 // No js_numbers pass: JSON.parse rounds integers beyond 2^53 to the same doubles.
                 return serde_json::to_string(&d).map_err(|e| invalid("result", e.to_string()));
@@ -239,7 +245,7 @@ impl Governor {
         let handle = self.engine.governor.handle(&name).map_err(|e| js_error(e.into()))?;
         Ok(TenantHandle {
             handle,
-            resource: resource.unwrap_or_else(|| tenantguard::plan::QPS.to_owned()),
+            resource: resource.unwrap_or_else(|| defaults::CHECK_RESOURCE.to_owned()),
             last: None,
             error: None,
         })
@@ -287,7 +293,7 @@ impl Governor {
         #[wasm_bindgen(unchecked_optional_param_type = "{ resource?: string; ticket?: number; nowMs?: number }")]
         options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.op("acquire", tenant_resource(&tenant, "connections")?, options)
+        self.op("acquire", tenant_only(&tenant)?, options)
     }
 
     /// Releases a lease.
@@ -298,9 +304,7 @@ impl Governor {
         lease_id: f64,
         #[wasm_bindgen(unchecked_optional_param_type = "{ resource?: string; nowMs?: number }")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let mut base = tenant_resource(&tenant, "connections")?;
-        base.insert("leaseId".into(), whole(lease_id, "leaseId")?.into());
-        self.op("release", base, options)
+        self.lease_op("release", &tenant, lease_id, options)
     }
 
     /// Adds `amount` to a capacity gauge (options `{resource = "storage", nowMs}`).
@@ -351,7 +355,7 @@ impl Governor {
         #[wasm_bindgen(unchecked_param_type = "string")] tenant: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "{ resource?: string; nowMs?: number }")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        self.op("begin", tenant_resource(&tenant, "transaction")?, options)
+        self.op("begin", tenant_only(&tenant)?, options)
     }
 
     /// Records activity on a duration lease.
@@ -362,9 +366,7 @@ impl Governor {
         lease_id: f64,
         #[wasm_bindgen(unchecked_optional_param_type = "{ resource?: string; nowMs?: number }")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let mut base = tenant_resource(&tenant, "transaction")?;
-        base.insert("leaseId".into(), whole(lease_id, "leaseId")?.into());
-        self.op("touch", base, options)
+        self.lease_op("touch", &tenant, lease_id, options)
     }
 
     /// Ends a duration lease.
@@ -375,9 +377,7 @@ impl Governor {
         lease_id: f64,
         #[wasm_bindgen(unchecked_optional_param_type = "{ resource?: string; nowMs?: number }")] options: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let mut base = tenant_resource(&tenant, "transaction")?;
-        base.insert("leaseId".into(), whole(lease_id, "leaseId")?.into());
-        self.op("end", base, options)
+        self.lease_op("end", &tenant, lease_id, options)
     }
 
     /// The S2 status document of a tenant.
@@ -651,8 +651,9 @@ fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-fn tenant_resource(tenant: &JsValue, resource: &str) -> Result<Map<String, Value>, JsValue> {
-    Ok(obj([("tenant", text(tenant, "tenant")?.into()), ("resource", resource.into())]))
+/// `{tenant}`: the operation's own default resource applies unless the options name one.
+fn tenant_only(tenant: &JsValue) -> Result<Map<String, Value>, JsValue> {
+    Ok(obj([("tenant", text(tenant, "tenant")?.into())]))
 }
 
 fn request(op: &str, args: Value) -> Result<Request, JsValue> {
