@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::{Value, json};
-use tenantguard::api::{ApiError, Engine, Request, defaults, js_numbers};
+use tenantguard::api::{ApiError, Engine, Request, defaults, js_numbers, js_whole as whole};
 use tenantguard::{Decision, TenantHandle};
 
 mod hot;
@@ -155,16 +155,6 @@ struct Hot {
 }
 
 const EXACT: f64 = 9_007_199_254_740_992.0;
-
-#[inline]
-fn whole(name: &'static str, x: f64) -> std::result::Result<u64, ApiError> {
-    if (0.0..=EXACT).contains(&x) && x.fract() == 0.0 { Ok(x as u64) } else { Err(not_whole(name, x)) }
-}
-
-#[cold]
-fn not_whole(name: &'static str, x: f64) -> ApiError {
-    ApiError::invalid(name, format!("{name} must be a whole number ≥ 0, got {x}"))
-}
 
 #[cold]
 fn no_handle(id: u32) -> ApiError {

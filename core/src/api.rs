@@ -567,6 +567,19 @@ pub enum Request {
     RlsToSql(RlsRowArgs),
 }
 
+/// For JavaScript hosts: a JS number as a count or time. NaN, infinities, fractions, negatives
+/// and integers beyond 2^53 are refused (named `name`), never truncated.
+#[inline]
+pub fn js_whole(name: &str, x: f64) -> Result<u64, ApiError> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if (0.0..=EXACT).contains(&x) && x.fract() == 0.0 { Ok(x as u64) } else { Err(not_whole(name, x)) }
+}
+
+#[cold]
+fn not_whole(name: &str, x: f64) -> ApiError {
+    ApiError::invalid(name, format!("{name} must be a whole number ≥ 0, got {x}"))
+}
+
 /// For JavaScript hosts, which have one number type: integers beyond ±2^53 (such as
 /// `u64::MAX` for "unlimited") become the nearest double, as `JSON.parse` would give them,
 /// instead of a `BigInt` in one host and a conversion error in another.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use tenantguard::api::{ApiError, ConfigSource, Engine, Request, defaults, js_numbers};
+use tenantguard::api::{ApiError, ConfigSource, Engine, Request, defaults, js_numbers, js_whole};
 use tenantguard::{Clock, Decision};
 use wasm_bindgen::prelude::*;
 
@@ -92,11 +92,7 @@ fn time(now_ms: Option<f64>) -> Result<Option<u64>, JsValue> {
 }
 
 fn whole(x: f64, what: &str) -> Result<u64, JsValue> {
-    if (0.0..=9_007_199_254_740_992.0).contains(&x) && x.fract() == 0.0 {
-        Ok(x as u64)
-    } else {
-        Err(invalid(what, format!("{what} must be a whole number ≥ 0, got {x}")))
-    }
+    js_whole(what, x).map_err(js_error)
 }
 
 /// The per-tenant governor (with the S1 per-user and keyed limiters).
