@@ -14,16 +14,26 @@ cargo fmt --all -- --check
 step "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo clippy (core with the Redis store, feature redis)"
+cargo clippy -p tenantguard --features redis --all-targets --locked -- -D warnings
+
 step "cargo test (unit, integration, conformance corpus, doctests incl. README)"
 cargo test --workspace --locked
+
+step "shared store: Lua scripts vs the Rust rules, the corpus, threads and faults on a private redis-server"
+rd=$(scripts/redis.sh start)
+rd_dir=${rd#* }
+trap 'scripts/redis.sh stop "$rd_dir"' EXIT
+export TG_REDIS_URL=${rd% *}
+cargo test --locked -p tenantguard --features redis --test redis_store --test conformance -- --include-ignored --nocapture
 
 step "row-level security: differential test against a real PostgreSQL (private cluster)"
 pg=$(scripts/postgres.sh start)
 pg_dir=${pg#* }
-trap 'scripts/postgres.sh stop "$pg_dir"' EXIT
+trap 'scripts/postgres.sh stop "$pg_dir"; scripts/redis.sh stop "$rd_dir"' EXIT
 TG_PG_URL=${pg% *} cargo test --locked -p tenantguard --test rls_postgres -- --ignored --nocapture
 scripts/postgres.sh stop "$pg_dir"
-trap - EXIT
+trap 'scripts/redis.sh stop "$rd_dir"' EXIT
 
 step "cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p tenantguard --quiet

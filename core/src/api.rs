@@ -640,11 +640,22 @@ impl Engine {
         default_rpm: u32,
         clock: std::sync::Arc<dyn crate::Clock>,
     ) -> Result<Self, ApiError> {
+        Self::from_config_with_store(config, default_rpm, clock, std::sync::Arc::new(crate::store::MemoryStore::new()))
+    }
+
+    /// [`Engine::from_config_with_clock`] keeping counters and leases in `store` (e.g. a
+    /// shared Redis store, so several processes enforce one limit).
+    pub fn from_config_with_store(
+        config: Option<&ConfigSource>,
+        default_rpm: u32,
+        clock: std::sync::Arc<dyn crate::Clock>,
+        store: std::sync::Arc<dyn crate::store::Store>,
+    ) -> Result<Self, ApiError> {
         let cfg = match config {
             Some(c) => c.parse()?,
             None => Config::default(),
         };
-        Ok(Self::new(Governor::builder().config(cfg).clock(clock).build(), default_rpm))
+        Ok(Self::new(Governor::builder().config(cfg).clock(clock).store(store).build(), default_rpm))
     }
 
     fn limiter(&self, window_ms: u64) -> Arc<RateLimiter> {

@@ -99,7 +99,10 @@ fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     })
 }
 
-fn run_scenario(path: &Path) -> Vec<String> {
+/// Builds the engine of one scenario (`name` is the file name, unique per scenario).
+type MakeEngine<'a> = &'a dyn Fn(&str, Option<&ConfigSource>, u32) -> Result<Engine, ApiError>;
+
+fn run_scenario(path: &Path, make: MakeEngine<'_>) -> Vec<String> {
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -118,7 +121,7 @@ fn run_scenario(path: &Path) -> Vec<String> {
         None => None,
     };
     let rpm = doc.get("userQuotaDefaultRpm").and_then(Value::as_u64).unwrap_or(60) as u32;
-    let engine = match Engine::from_config(config.as_ref(), rpm) {
+    let engine = match make(&name, config.as_ref(), rpm) {
         Ok(e) => {
             if let Some(x) = doc.get("expectConfigError") {
                 return vec![format!("{name}: expected config error {x}, but the config loaded")];
@@ -201,8 +204,7 @@ fn run_scenario(path: &Path) -> Vec<String> {
     errs
 }
 
-#[test]
-fn conformance_corpus() {
+fn replay(make: MakeEngine<'_>) {
     let dir = corpus_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
@@ -213,8 +215,35 @@ fn conformance_corpus() {
     assert!(files.len() >= 40, "the corpus must hold at least 40 scenarios, found {}", files.len());
     let mut failures = Vec::new();
     for f in &files {
-        failures.extend(run_scenario(f));
+        failures.extend(run_scenario(f, make));
     }
     println!("conformance: {} scenarios replayed", files.len());
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn conformance_corpus() {
+    replay(&|_, config, rpm| Engine::from_config(config, rpm));
+}
+
+/// The same corpus with every counter and lease in Redis (strict mode, the caller's clock so
+/// the scenario's `at` times apply). Needs `TG_REDIS_URL`; `scripts/test.sh` starts a private
+/// redis-server and runs this with `--ignored`.
+#[cfg(feature = "redis")]
+#[test]
+#[ignore = "needs TG_REDIS_URL (scripts/test.sh starts redis-server)"]
+fn conformance_corpus_on_redis() {
+    use std::sync::Arc;
+    use tenantguard::store::redis::{RedisOptions, RedisStore, TimeSource};
+    let url = std::env::var("TG_REDIS_URL").expect("TG_REDIS_URL is not set: run scripts/test.sh, which starts Redis");
+    let run = std::process::id();
+    replay(&|name, config, rpm| {
+        let opts = RedisOptions::new(&url)
+            .prefix(format!("tgcorpus:{run}:{name}"))
+            .time(TimeSource::Caller)
+            .timeout(std::time::Duration::from_secs(2));
+        let store = RedisStore::new(opts).expect("redis options");
+        store.clear().expect("clear the scenario's keys");
+        Engine::from_config_with_store(config, rpm, tenantguard::clock::default_clock(), Arc::new(store))
+    });
 }

@@ -3,8 +3,8 @@
 //! A [`Store`] opens one [`TenantState`] per tenant; the governor asks it to run the rules of
 //! [`limiter`] and [`quota`](crate::quota) atomically. [`MemoryStore`] keeps
 //! the cells in process under a per-tenant lock (no global lock on the hot path). A shared
-//! store (Redis, in a later release) implements the same trait by running the same rules as
-//! server-side scripts, so the rules above it do not change.
+//! store ([`redis::RedisStore`], cargo feature `redis`) implements the same trait by running the
+//! same rules as server-side scripts, so the rules above it do not change.
 
 use crate::error::Result;
 use crate::limiter::{self, RateCell, RateOutcome, RateParams, RateRequest};
@@ -14,6 +14,9 @@ use crate::quota::{
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// Hands out lease and ticket ids, unique within a governor.
 #[derive(Debug)]

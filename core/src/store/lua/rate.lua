@@ -1,0 +1,221 @@
+-- Rate rules (GCRA, fixed window, sliding-window counter) over one resource of one tenant:
+-- the Lua twin of core/src/limiter.rs `evaluate`, checked against it by a differential test.
+--
+-- KEYS[1]  the tenant's rate hash (field: resource; value: one encoded cell per window)
+-- ARGV     now ('' = server time), resource, algorithm (g|f|s), cost, max_delay_ms,
+--          consume (0|1), expire (0|1: keep a TTL on the hash, server time only), then five
+--          numbers per window: limit, window_ms, t_ns, cap, span_ns
+-- Returns  {admitted, delay_ms, retry_after_ms, remaining, reset_ms, never, now}
+--
+-- Cells: 'e' (empty), 'g:<tat ms>:<tat ns within the ms>', 'f:<start>:<count>',
+-- 's:<start>:<cur>:<prev>'. GCRA works in ns relative to now, which stays below 2^53.
+
+local NS = 1000000
+local now = now_ms(ARGV[1])
+local field, alg = ARGV[2], ARGV[3]
+local cost, max_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
+local consume, expire = ARGV[6] == '1', ARGV[7] == '1'
+local n = (#ARGV - 7) / 5
+local windows = {}
+for i = 1, n do
+  local b = 7 + (i - 1) * 5
+  windows[i] = {
+    limit = tonumber(ARGV[b + 1]),
+    wl = math.max(tonumber(ARGV[b + 2]), 1),
+    t = tonumber(ARGV[b + 3]),
+    cap = tonumber(ARGV[b + 4]),
+    span = tonumber(ARGV[b + 5]),
+  }
+end
+
+local EMPTY = { k = 'e' }
+local cells = {}
+local raw = redis.call('HGET', KEYS[1], field)
+if raw then
+  for part in string.gmatch(raw, '[^,]+') do
+    local k, a, b, c = string.match(part, '^(%a):?(%d*):?(%d*):?(%d*)$')
+    cells[#cells + 1] = { k = k or 'e', a = tonumber(a), b = tonumber(b), c = tonumber(c) }
+  end
+end
+if #cells ~= n then
+  -- Window count changed (plan change or reload): keep the first window's state.
+  local first = cells[1] or EMPTY
+  cells = {}
+  for i = 1, n do
+    cells[i] = (i == 1) and first or EMPTY
+  end
+end
+
+local function enc(c)
+  if c.k == 'g' or c.k == 'f' then
+    return c.k .. ':' .. fmt(c.a) .. ':' .. fmt(c.b)
+  elseif c.k == 's' then
+    return 's:' .. fmt(c.a) .. ':' .. fmt(c.b) .. ':' .. fmt(c.c)
+  end
+  return 'e'
+end
+
+local function pos(x)
+  if x > 0 then return x end
+  return 0
+end
+
+local function gcra(c, w)
+  local rel = 0 -- theoretical arrival time - now, in ns (never negative)
+  if c.k == 'g' then
+    rel = pos((c.a - now) * NS + c.b)
+  end
+  if cost > w.cap then
+    return { next = c, wait = 0, remaining = idiv(pos(w.span - rel), w.t), reset = cdiv(rel, NS), never = true }
+  end
+  local new = rel + cost * w.t
+  local wait = pos(new - w.span)
+  local remaining = 0
+  if wait == 0 then
+    remaining = idiv(w.span - new, w.t)
+  end
+  local ms = idiv(new, NS)
+  return {
+    next = { k = 'g', a = now + ms, b = new - ms * NS },
+    wait = cdiv(wait, NS),
+    remaining = remaining,
+    reset = cdiv(new, NS),
+    idle = cdiv(new, NS),
+    never = false,
+  }
+end
+
+local function fixed(c, w)
+  local wl, lim = w.wl, w.limit
+  local aligned = now - imod(now, wl)
+  local start, count = aligned, 0
+  if c.k == 'f' and imod(c.a, wl) == 0 then
+    start, count = c.a, c.b
+  end
+  if now >= start + wl then
+    local k = idiv(now - start, wl)
+    count = pos(count - k * lim)
+    start = start + k * wl
+  end
+  local window_end = start + wl
+  if cost > lim then
+    return { next = c, wait = 0, remaining = pos(lim - count), reset = pos(window_end - now), never = true }
+  end
+  local new = count + cost
+  local j = 0
+  if new > lim then
+    j = idiv(new - 1, lim)
+  end
+  return {
+    next = { k = 'f', a = start, b = new },
+    wait = pos(start + j * wl - now),
+    remaining = pos(lim - new),
+    reset = pos(window_end - now),
+    idle = pos(start + 2 * wl - now),
+    never = false,
+  }
+end
+
+local function sliding(c, w)
+  local wl, lim = w.wl, w.limit
+  local aligned = now - imod(now, wl)
+  local start, cur, prev = aligned, 0, 0
+  if c.k == 's' and imod(c.a, wl) == 0 then
+    start, cur, prev = c.a, c.b, c.c
+  end
+  if now >= start + wl then
+    if aligned == start + wl then prev = cur else prev = 0 end
+    cur = 0
+    start = aligned
+  end
+  local e = math.min(pos(now - start), wl - 1)
+  local function est(x)
+    return prev * (wl - e) + x * wl
+  end
+  local function reset_of(x)
+    if x > 0 then return pos(start + 2 * wl - now) end
+    if prev > 0 then return pos(start + wl - now) end
+    return 0
+  end
+  local function remaining_of(x)
+    return idiv(pos(lim * wl - est(x)), wl)
+  end
+  if cost > lim then
+    return { next = c, wait = 0, remaining = remaining_of(cur), reset = reset_of(cur), never = true }
+  end
+  local after = cur + cost
+  local fits = est(after) <= lim * wl
+  local wait = 0
+  if not fits then
+    -- Within the current window the previous window's weight decays linearly.
+    local in_current = nil
+    if after <= lim and prev > 0 then
+      local room = (lim - after) * wl
+      local e_needed = pos(wl - idiv(room, prev))
+      if imod(room, prev) ~= 0 then e_needed = math.max(e_needed, 1) end
+      if e_needed < wl then in_current = pos(e_needed - e) end
+    end
+    if in_current then
+      wait = in_current
+    else
+      -- Next window: its previous count is `cur`, weighted by (wl - f) / wl.
+      local f = 0
+      if cur > 0 then
+        f = cdiv(pos(cur * wl - (lim - cost) * wl), cur)
+      end
+      if f < wl then
+        wait = pos(start + wl + f - now)
+      else
+        wait = pos(start + 2 * wl - now)
+      end
+    end
+  end
+  local remaining = 0
+  if fits then remaining = remaining_of(after) end
+  return {
+    next = { k = 's', a = start, b = after, c = prev },
+    wait = wait,
+    remaining = remaining,
+    reset = reset_of(after),
+    idle = pos(start + 2 * wl - now),
+    never = false,
+  }
+end
+
+local eval = gcra
+if alg == 'f' then eval = fixed elseif alg == 's' then eval = sliding end
+
+local admitted, delay, retry, remaining, reset, never = 1, 0, 0, math.huge, 0, 0
+local evals = {}
+for i = 1, n do
+  local r = eval(cells[i], windows[i])
+  evals[i] = r
+  if r.never then never = 1 end
+  delay = math.max(delay, r.wait)
+  remaining = math.min(remaining, r.remaining)
+  reset = math.max(reset, r.reset)
+end
+if n == 0 then remaining = 0 end
+if never == 1 or delay > max_delay then
+  if never == 1 then retry = 0 else retry = delay end
+  if never == 0 then remaining = 0 end
+  return { 0, 0, retry, remaining, reset, never, now }
+end
+if cost > 0 and consume then
+  local out, idle = {}, 0
+  for i = 1, n do
+    out[i] = enc(evals[i].next)
+    idle = math.max(idle, evals[i].idle or 0)
+  end
+  redis.call('HSET', KEYS[1], field, table.concat(out, ','))
+  if expire then
+    -- Keep the hash while any cell holds state a fresh one would not (plus a second).
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl >= 0 and ttl < idle + 1000 then
+      redis.call('PEXPIRE', KEYS[1], idle + 1000)
+    elseif ttl == -1 then
+      redis.call('PEXPIRE', KEYS[1], idle + 1000)
+    end
+  end
+end
+return { admitted, delay, retry, remaining, reset, never, now }
