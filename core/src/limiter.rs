@@ -124,6 +124,31 @@ impl RateParams {
         Self { windows, algorithm }
     }
 
+    /// The same windows at `share` (0 < share ≤ 1) of their limits and burst capacities, at
+    /// least 1 unit each: what one process may admit alone when a shared store is unreachable.
+    pub fn scaled(&self, share: f64) -> Self {
+        let share = if share.is_finite() { share.clamp(0.0, 1.0) } else { 1.0 };
+        let part = |v: u64| ((v as f64 * share).floor() as u64).max(1);
+        let windows = self
+            .windows
+            .iter()
+            .map(|w| {
+                let limit = part(w.limit);
+                let t_ns = (w.window_ms.saturating_mul(NS_PER_MS) / limit).max(1);
+                let cap = part(w.cap);
+                WindowParams {
+                    limit,
+                    window_ms: w.window_ms,
+                    t_ns,
+                    cap,
+                    span_ns: cap.saturating_mul(t_ns),
+                    inv_t: 1.0 / t_ns as f64,
+                }
+            })
+            .collect();
+        Self { windows, algorithm: self.algorithm }
+    }
+
     /// True for the common single-window GCRA case (eligible for lock-free stores).
     pub fn is_single_gcra(&self) -> bool {
         self.algorithm == RateAlgorithm::Gcra && self.windows.len() == 1
@@ -569,6 +594,17 @@ mod tests {
         assert_eq!(a, 5);
         let b = (0..10).filter(|_| run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, req(1000, 1)).admitted).count();
         assert_eq!(b, 2, "the minute window caps the second second");
+    }
+
+    #[test]
+    fn scaled_params_admit_the_share() {
+        let w = [RateWindow { limit: 100, window_ms: 1000 }];
+        let p = RateParams::new(&w, 1.5, RateAlgorithm::Gcra).scaled(0.25);
+        assert_eq!((p.windows[0].limit, p.windows[0].cap, p.windows[0].t_ns), (25, 37, 40_000_000));
+        let mut c = vec![RateCell::Empty];
+        let a = (0..100).filter(|_| evaluate(&mut c, &p.windows, p.algorithm, req(0, 1)).admitted).count();
+        assert_eq!(a, 37);
+        assert_eq!(RateParams::new(&w, 1.0, RateAlgorithm::Gcra).scaled(0.0001).windows[0].limit, 1);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use tenantguard::limiter::{RateCell, RateParams, RateRequest, evaluate};
 use tenantguard::quota::{AcquireParams, CapacityOp};
-use tenantguard::store::redis::{RedisOptions, RedisStore, TimeSource};
+use tenantguard::store::redis::{FailurePolicy, LOCAL_LEASE_BIT, RedisOptions, RedisStore, TimeSource};
 use tenantguard::store::{DurationParams, IdGen, MemoryTenantState, Store, TenantState};
 use tenantguard::{Config, Error, Governor, IsolationMode, RateAlgorithm, RateWindow};
 
@@ -101,13 +101,15 @@ fn lease_scripts_match_the_rust_rules() {
         let tenant = format!("t{case}");
         let remote = s.open(&tenant);
         let local = MemoryTenantState::default();
-        let ids = IdGen::default(); // ids start at 1 like the tenant's Redis counter
+        let ids = IdGen::default();
+        let dur_ids = IdGen::default(); // starts at 1 like the tenant's counter in Redis
         let max = 1 + rng.below(4);
         let ttl = if rng.below(2) == 0 { None } else { Some(50 + rng.below(500)) };
         let queue = rng.below(3) != 0;
         let mut now = 1_800_000_000_000u64;
-        let mut held: Vec<u64> = Vec::new();
-        let mut tickets: Vec<u64> = Vec::new();
+        // Lease and ticket ids differ (the store draws random ones): (local, remote) pairs.
+        let mut held: Vec<(u64, u64)> = Vec::new();
+        let mut tickets: Vec<(u64, u64)> = Vec::new();
         let dp = DurationParams { max_ms: Some(200 + rng.below(400)), idle_ms: Some(50 + rng.below(150)) };
         let mut tx: Vec<u64> = Vec::new();
         for step in 0..150 {
@@ -115,28 +117,42 @@ fn lease_scripts_match_the_rust_rules() {
             let ctx = format!("case {case} step {step} max {max} ttl {ttl:?} queue {queue}");
             match rng.below(12) {
                 0..=3 => {
-                    let ticket = if rng.below(2) == 0 {
-                        tickets.get(rng.below(tickets.len().max(1) as u64) as usize).copied()
+                    let ticket = if rng.below(2) == 0 && !tickets.is_empty() {
+                        Some(tickets[rng.below(tickets.len() as u64) as usize])
                     } else {
                         None
                     };
                     let p = AcquireParams { max, lease_ttl_ms: ttl, queue, max_wait_ms: 300 };
-                    let want = local.acquire("c", p, now, ticket, &ids).unwrap();
-                    let got = remote.acquire("c", p, now, ticket, &ids).unwrap();
-                    assert_eq!(got, want, "{ctx}");
-                    match got {
-                        tenantguard::quota::AcquireOutcome::Granted { lease, .. } => held.push(lease),
-                        tenantguard::quota::AcquireOutcome::Queued { ticket, .. } => tickets.push(ticket),
-                        _ => {}
+                    let want = local.acquire("c", p, now, ticket.map(|t| t.0), &ids).unwrap();
+                    let got = remote.acquire("c", p, now, ticket.map(|t| t.1), &ids).unwrap();
+                    use tenantguard::quota::AcquireOutcome::*;
+                    match (want, got) {
+                        (Granted { lease: a, active: x }, Granted { lease: b, active: y }) => {
+                            assert_eq!(x, y, "{ctx}");
+                            assert!(b > 0 && b < LOCAL_LEASE_BIT, "{ctx}: remote id {b}");
+                            held.push((a, b));
+                        }
+                        (
+                            Queued { ticket: a, position: p1, wait_left_ms: w1, active: x },
+                            Queued { ticket: b, position: p2, wait_left_ms: w2, active: y },
+                        ) => {
+                            assert_eq!((p1, w1, x), (p2, w2, y), "{ctx}");
+                            if ticket.is_none() {
+                                tickets.push((a, b));
+                            } else {
+                                assert_eq!(Some((a, b)), ticket, "{ctx}");
+                            }
+                        }
+                        (want, got) => assert_eq!(got, want, "{ctx}"),
                     }
                 }
                 4 | 5 if !held.is_empty() => {
-                    let l = held.swap_remove(rng.below(held.len() as u64) as usize);
-                    assert_eq!(remote.release("c", l, now).unwrap(), local.release("c", l, now).unwrap(), "{ctx}");
+                    let (a, b) = held.swap_remove(rng.below(held.len() as u64) as usize);
+                    assert_eq!(remote.release("c", b, now).unwrap(), local.release("c", a, now).unwrap(), "{ctx}");
                 }
                 6 if !tickets.is_empty() => {
-                    let t = tickets.swap_remove(rng.below(tickets.len() as u64) as usize);
-                    assert_eq!(remote.cancel("c", t).unwrap(), local.cancel("c", t).unwrap(), "{ctx}");
+                    let (a, b) = tickets.swap_remove(rng.below(tickets.len() as u64) as usize);
+                    assert_eq!(remote.cancel("c", b).unwrap(), local.cancel("c", a).unwrap(), "{ctx}");
                 }
                 7 => {
                     let cost = 1 + rng.below(2);
@@ -147,7 +163,8 @@ fn lease_scripts_match_the_rust_rules() {
                     );
                 }
                 8 => {
-                    let (a, b) = (remote.begin("d", now, &ids).unwrap(), local.begin("d", now, &ids).unwrap());
+                    // Transaction ids come from the tenant's counter in Redis: 1, 2, 3...
+                    let (a, b) = (remote.begin("d", now, &ids).unwrap(), local.begin("d", now, &dur_ids).unwrap());
                     assert_eq!(a, b, "{ctx}");
                     tx.push(a);
                 }
@@ -266,16 +283,220 @@ fn an_unreachable_server_is_a_store_error_within_the_timeout() {
     let g = Governor::builder().store(Arc::new(s.clone())).build();
     g.register("acme", Some("free"), IsolationMode::SharedSchema, 0).unwrap();
     let t = Instant::now();
-    match g.check("acme", "qps", 1, 0) {
+    // Operations without a failure policy report the store error...
+    match g.add_usage("acme", "storage", 10, 0) {
         Err(Error::Store(m)) => assert!(m.contains("redis"), "{m}"),
         other => panic!("expected a store error, got {other:?}"),
     }
-    // During the backoff further calls fail at once.
-    match g.check("acme", "qps", 1, 0) {
+    // ...and during the backoff they fail at once.
+    match g.add_usage("acme", "storage", 10, 0) {
         Err(Error::Store(m)) => assert!(m.contains("next attempt"), "{m}"),
         other => panic!("expected a store error, got {other:?}"),
     }
+    // Rate checks follow the default policy: in process at the full limit.
+    assert!(g.check("acme", "qps", 1, 0).unwrap().allowed);
+    assert_eq!(s.stats().fallbacks, 1);
     assert!(t.elapsed() < Duration::from_secs(2), "bounded by the timeout: {:?}", t.elapsed());
-    assert_eq!(s.stats().errors, 2);
+    assert_eq!(s.stats().errors, 3);
     assert!(s.ping().is_err());
+}
+
+/// A private redis-server for the fault tests (they stop and kill it), stopped on drop.
+struct Server {
+    url: String,
+    dir: String,
+}
+
+impl Server {
+    fn script(args: &[&str]) -> String {
+        let out = std::process::Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/redis.sh"))
+            .args(args)
+            .output()
+            .expect("run scripts/redis.sh");
+        assert!(out.status.success(), "redis.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+    fn start() -> Self {
+        let line = Self::script(&["start"]);
+        let (url, dir) = line.rsplit_once(' ').expect("url and dir");
+        Self { url: url.to_owned(), dir: dir.to_owned() }
+    }
+    fn signal(&self, sig: &str) {
+        let pid = Self::script(&["pid", &self.dir]);
+        let ok = std::process::Command::new("kill").arg(format!("-{sig}")).arg(&pid).status().unwrap().success();
+        assert!(ok, "kill -{sig} {pid}");
+    }
+    fn kill_and_wait(&self) {
+        let pid = Self::script(&["pid", &self.dir]);
+        self.signal("KILL");
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    fn restart(&self) {
+        Self::script(&["restart", &self.dir]);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/redis.sh"))
+            .args(["stop", &self.dir])
+            .status();
+    }
+}
+
+/// A governor on `server` with a 20/s rejecting `qps` and 2 connections, on the caller's
+/// clock so counts are exact, with `policy` while Redis cannot answer.
+fn faulty_governor(server: &Server, policy: FailurePolicy) -> (Governor, RedisStore) {
+    let store = RedisStore::new(
+        RedisOptions::new(&server.url)
+            .prefix(format!("fault{}", rand_suffix()))
+            .time(TimeSource::Caller)
+            .timeout(Duration::from_millis(50))
+            .failure(policy),
+    )
+    .unwrap();
+    let cfg = Config::from_toml(
+        "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"t\"\nmax_qps = 20\nburst_allowance = 1.0\nmax_connections = 2\nenforcement_action = \"reject\"\n",
+    )
+    .unwrap();
+    let g = Governor::builder().config(cfg).store(Arc::new(store.clone())).build();
+    g.register("acme", Some("t"), IsolationMode::SharedSchema, 0).unwrap();
+    (g, store)
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::Ordering;
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Admitted out of `n` checks at `now`, and the slowest call.
+fn burst(g: &Governor, n: usize, now: u64) -> (usize, Duration) {
+    let mut slowest = Duration::ZERO;
+    let mut admitted = 0;
+    for _ in 0..n {
+        let t = Instant::now();
+        if g.check("acme", "qps", 1, now).unwrap().allowed {
+            admitted += 1;
+        }
+        slowest = slowest.max(t.elapsed());
+    }
+    (admitted, slowest)
+}
+
+/// SIGSTOP / SIGCONT of redis-server under each failure policy: bounded latency, the policy's
+/// answers, releases replayed after recovery (no leaked lease), no double counting.
+#[test]
+#[ignore = "needs redis-server (scripts/test.sh)"]
+fn a_stalled_server_follows_the_failure_policy_and_recovers() {
+    let server = Server::start();
+    let policies = [FailurePolicy::FailOpen, FailurePolicy::FailClosed, FailurePolicy::Local { share: 0.5 }];
+    let govs: Vec<_> = policies.iter().map(|p| faulty_governor(&server, *p)).collect();
+    let now = 1_000_000;
+    let mut leases = Vec::new();
+    for (g, _) in &govs {
+        assert_eq!(burst(g, 5, now).0, 5);
+        let d = g.acquire("acme", "connections", None, now).unwrap();
+        leases.push(d.lease_id.unwrap());
+    }
+
+    server.signal("STOP");
+    for ((g, store), policy) in govs.iter().zip(policies) {
+        let (admitted, slowest) = burst(g, 30, now);
+        // One call waits for the 50 ms timeout; then the backoff answers at once.
+        assert!(slowest < Duration::from_millis(400), "{policy:?}: a call took {slowest:?}");
+        let expected = match policy {
+            FailurePolicy::FailOpen => 30,
+            FailurePolicy::FailClosed => 0,
+            FailurePolicy::Local { .. } => 10, // half of the 20 burst, in process
+        };
+        assert_eq!(admitted, expected, "{policy:?}");
+        let d = g.check("acme", "qps", 1, now).unwrap();
+        if policy == FailurePolicy::FailClosed {
+            assert_eq!(d.retry_after_ms, 1_000);
+        }
+        // Releasing a Redis lease during the stall succeeds and is replayed later.
+        let lease = leases.remove(0);
+        g.release("acme", "connections", lease, now).unwrap();
+        // A lease granted in process (open, local) is marked and released in process.
+        match g.acquire("acme", "connections", None, now) {
+            Ok(d) if d.allowed => {
+                let id = d.lease_id.unwrap();
+                assert_ne!(id & LOCAL_LEASE_BIT, 0, "{policy:?}: in-process lease id {id}");
+                g.release("acme", "connections", id, now).unwrap();
+            }
+            Ok(d) => assert_eq!(policy, FailurePolicy::FailClosed, "{d:?}"),
+            Err(e) => panic!("{policy:?}: {e}"),
+        }
+        let st = store.stats();
+        assert!(st.fallbacks >= 30, "{policy:?}: {st:?}");
+        assert_eq!(st.pending_releases, 1, "{policy:?}");
+    }
+    server.signal("CONT");
+
+    for ((g, store), policy) in govs.iter().zip(policies) {
+        // After the backoff the store reconnects; the pending release is replayed first.
+        let t = Instant::now();
+        while store.ping().is_err() {
+            assert!(t.elapsed() < Duration::from_secs(5), "{policy:?}: no recovery: {:?}", store.stats());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(g.check("acme", "qps", 1, now).unwrap().allowed);
+        assert_eq!(store.stats().pending_releases, 0, "{policy:?}");
+        // The in-process admissions were not added to Redis: 15 were left there (20 - 5), one
+        // was taken just now, and the check that timed out when the server stalled was still
+        // run by Redis when it resumed (a timed-out request may be counted: never more
+        // admissions, at worst one unit fewer per timeout).
+        let left = burst(g, 30, now).0;
+        assert!((13..=14).contains(&left), "{policy:?}: {left}");
+        let s = g.concurrency_stats("acme", "connections").unwrap();
+        assert_eq!(s.active, 0, "{policy:?}: the lease released during the stall is gone: {s:?}");
+    }
+
+    // Kill and restart (no persistence): the scripts are loaded again, decisions resume.
+    let (g, store) = &govs[1];
+    server.kill_and_wait();
+    assert_eq!(burst(g, 3, now).0, 0, "fail-closed while the server is down");
+    server.restart();
+    let t = Instant::now();
+    while !g.check("acme", "qps", 1, now).unwrap().allowed {
+        assert!(t.elapsed() < Duration::from_secs(5), "no recovery after restart: {:?}", store.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(store.stats().connects >= 3, "{:?}", store.stats());
+}
+
+/// An acquisition whose reply timed out may still be granted when the server resumes: the
+/// store undoes it after recovery, so no lease leaks.
+#[test]
+#[ignore = "needs redis-server (scripts/test.sh)"]
+fn a_timed_out_acquire_is_undone_after_recovery() {
+    let server = Server::start();
+    let (g, store) = faulty_governor(&server, FailurePolicy::FailClosed);
+    let now = 5_000;
+    let held = g.acquire("acme", "connections", None, now).unwrap().lease_id.unwrap();
+    server.signal("STOP");
+    let t = Instant::now();
+    let d = g.acquire("acme", "connections", None, now).unwrap();
+    assert!(t.elapsed() < Duration::from_millis(400), "took {:?}", t.elapsed());
+    assert!(!d.allowed, "fail-closed refuses while Redis is stalled: {d:?}");
+    assert_eq!(store.stats().pending_releases, 1, "the timed-out acquisition is to be undone");
+    server.signal("CONT");
+    let t = Instant::now();
+    while store.ping().is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "no recovery: {:?}", store.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The next call replays the undo first: the server did grant the timed-out acquisition
+    // when it resumed (high-water mark 2), and it is gone again.
+    let s = g.concurrency_stats("acme", "connections").unwrap();
+    assert_eq!(store.stats().pending_releases, 0);
+    assert_eq!((s.active, s.high_water_mark), (1, 2), "{s:?}");
+    g.release("acme", "connections", held, now).unwrap();
+    let s = g.concurrency_stats("acme", "connections").unwrap();
+    assert_eq!(s.active, 0, "nothing leaked: {s:?}");
 }

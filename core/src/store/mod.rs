@@ -29,6 +29,11 @@ impl Default for IdGen {
 }
 
 impl IdGen {
+    /// A generator whose first id is `first` (e.g. a separate id range for a fallback store).
+    pub fn starting_at(first: u64) -> Self {
+        Self(AtomicU64::new(first))
+    }
+
     /// The next id.
     pub fn next(&self) -> u64 {
         self.0.fetch_add(1, Ordering::Relaxed)

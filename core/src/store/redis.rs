@@ -30,17 +30,25 @@
 //!
 //! # Failures
 //! Every call is bounded by [`RedisOptions::timeout`] (default 50 ms) for connecting, writing
-//! and reading. A failed connection is dropped and re-established on a later call, with an
-//! exponential backoff (25 ms doubling to 2 s) during which calls fail at once instead of
-//! waiting for the timeout again. Failures surface as [`Error::Store`]; [`RedisStore::stats`]
-//! counts them. The backoff reads the system's monotonic clock: it schedules I/O and takes no
-//! part in any decision.
+//! and reading. A connection that failed or timed out is dropped with the rest of the pool,
+//! and for a backoff (25 ms doubling to 2 s) calls do not wait on the network at all; then a
+//! new connection is tried. The scripts are loaded again after a server restart.
+//!
+//! While Redis cannot answer, rate checks and lease acquisitions follow the resource's
+//! [`FailurePolicy`]: admit, refuse, or enforce in process at a share of the limit (the
+//! default, with share 1). Leases granted in process carry ids with [`LOCAL_LEASE_BIT`] set and
+//! are released in process; releases of Redis leases that fail are kept and replayed once
+//! Redis answers again, so no lease leaks and nothing is counted twice. Other operations
+//! (capacity gauges, transactions, statistics) report [`Error::Store`]. [`RedisStore::stats`]
+//! counts calls, errors, reconnects and fallback decisions. The backoff reads the system's
+//! monotonic clock: it schedules I/O and takes no part in any decision.
 
-use super::{DurationParams, IdGen, Store, TenantState};
+use super::{DurationParams, IdGen, MemoryTenantState, Store, TenantState};
 use crate::error::{Error, Result};
 use crate::limiter::{RateCell, RateOutcome, RateParams, RateRequest};
 use crate::plan::RateAlgorithm;
 use crate::quota::{AcquireOutcome, AcquireParams, CapacityOp, ConcurrencyStats, LeaseStatus, lease_status};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -60,8 +68,64 @@ pub enum TimeSource {
     Caller,
 }
 
+/// Set in the ids of leases and queue tickets granted in process while Redis was unreachable
+/// (2^52: ids from Redis stay below it, and JavaScript numbers hold it exactly).
+pub const LOCAL_LEASE_BIT: u64 = 1 << 52;
+
+/// What a rate check or lease acquisition decides when Redis cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FailurePolicy {
+    /// Admit everything (availability first). Leases are granted in process, uncounted.
+    FailOpen,
+    /// Refuse everything (enforcement first), with a retry-after of one second.
+    FailClosed,
+    /// Enforce in process at `share` (0 < share ≤ 1) of every limit: with N processes,
+    /// 1/N keeps the total near the limit.
+    Local {
+        /// Fraction of the limits (and burst capacity) this process may admit alone.
+        share: f64,
+    },
+}
+
+impl Default for FailurePolicy {
+    fn default() -> Self {
+        FailurePolicy::Local { share: 1.0 }
+    }
+}
+
+impl FailurePolicy {
+    /// Parses `open`, `closed`, `local` (share 1) or `local:<share>`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |m: String| Error::InvalidArgument { name: "failure_policy".into(), message: m };
+        match text {
+            "open" | "fail-open" => Ok(Self::FailOpen),
+            "closed" | "fail-closed" => Ok(Self::FailClosed),
+            "local" => Ok(Self::default()),
+            t => match t.strip_prefix("local:") {
+                Some(share) => {
+                    let share: f64 = share.parse().map_err(|_| bad(format!("`{share}` is not a number")))?;
+                    let p = Self::Local { share };
+                    p.validate()?;
+                    Ok(p)
+                }
+                None => Err(bad(format!("unknown policy `{t}` (open, closed, local, local:<share>)"))),
+            },
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match *self {
+            Self::Local { share } if !(share > 0.0 && share <= 1.0) => Err(Error::InvalidArgument {
+                name: "failure_policy".into(),
+                message: format!("local share {share} must be in (0, 1]"),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// How to reach Redis and how to name keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RedisOptions {
     /// A `redis://` (or `rediss://`, `redis+unix://`) URL.
     pub url: String,
@@ -71,12 +135,23 @@ pub struct RedisOptions {
     pub time: TimeSource,
     /// Bound on connecting, writing and reading, per call. Default 50 ms.
     pub timeout: Duration,
+    /// Policy while Redis cannot answer. Default: local enforcement at the full limit.
+    pub failure: FailurePolicy,
+    /// Per-resource policies, overriding `failure`.
+    pub resource_failure: BTreeMap<String, FailurePolicy>,
 }
 
 impl RedisOptions {
     /// Options for `url` with the defaults.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), prefix: "tg".into(), time: TimeSource::Server, timeout: Duration::from_millis(50) }
+        Self {
+            url: url.into(),
+            prefix: "tg".into(),
+            time: TimeSource::Server,
+            timeout: Duration::from_millis(50),
+            failure: FailurePolicy::default(),
+            resource_failure: BTreeMap::new(),
+        }
     }
     /// Sets the key prefix.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -93,6 +168,19 @@ impl RedisOptions {
         self.timeout = timeout;
         self
     }
+    /// Sets the default failure policy.
+    pub fn failure(mut self, policy: FailurePolicy) -> Self {
+        self.failure = policy;
+        self
+    }
+    /// Sets the failure policy of one resource.
+    pub fn resource_failure(mut self, resource: impl Into<String>, policy: FailurePolicy) -> Self {
+        self.resource_failure.insert(resource.into(), policy);
+        self
+    }
+    fn policy(&self, resource: &str) -> FailurePolicy {
+        self.resource_failure.get(resource).copied().unwrap_or(self.failure)
+    }
 }
 
 /// Counters of a [`RedisStore`]'s traffic.
@@ -104,6 +192,10 @@ pub struct RedisStats {
     pub errors: u64,
     /// Connections opened (the first and every reconnect).
     pub connects: u64,
+    /// Decisions taken by a failure policy because Redis could not answer.
+    pub fallbacks: u64,
+    /// Lease releases waiting for Redis to come back.
+    pub pending_releases: u64,
 }
 
 struct Scripts {
@@ -134,6 +226,11 @@ struct Inner {
     calls: AtomicU64,
     errors: AtomicU64,
     connects: AtomicU64,
+    fallbacks: AtomicU64,
+    pending: AtomicU64,
+    /// Keys drawn from the OS's randomness: lease and ticket ids are hashes of a counter.
+    id_keys: std::collections::hash_map::RandomState,
+    id_seq: AtomicU64,
 }
 
 /// The Redis store. Cheap to clone (shared connection pool).
@@ -203,6 +300,10 @@ impl RedisStore {
                 message: format!("`{}` contains `{{` or `}}`, which would break the per-tenant hash tags", opts.prefix),
             });
         }
+        opts.failure.validate()?;
+        for p in opts.resource_failure.values() {
+            p.validate()?;
+        }
         if opts.timeout.is_zero() {
             return Err(Error::InvalidArgument { name: "timeout".into(), message: "must be positive".into() });
         }
@@ -224,6 +325,10 @@ impl RedisStore {
                 calls: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
                 connects: AtomicU64::new(0),
+                fallbacks: AtomicU64::new(0),
+                pending: AtomicU64::new(0),
+                id_keys: std::collections::hash_map::RandomState::new(),
+                id_seq: AtomicU64::new(0),
             }),
         })
     }
@@ -244,6 +349,8 @@ impl RedisStore {
             calls: self.inner.calls.load(Ordering::Relaxed),
             errors: self.inner.errors.load(Ordering::Relaxed),
             connects: self.inner.connects.load(Ordering::Relaxed),
+            fallbacks: self.inner.fallbacks.load(Ordering::Relaxed),
+            pending_releases: self.inner.pending.load(Ordering::Relaxed),
         }
     }
 
@@ -281,38 +388,54 @@ impl RedisStore {
 }
 
 impl Inner {
-    fn connect(&self) -> Result<redis::Connection> {
-        {
-            let b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(until) = b.until {
-                let now = Instant::now();
-                if now < until {
-                    return Err(Error::Store(format!(
-                        "redis: unavailable after {} failed connection attempts (next attempt in {} ms)",
-                        b.failures,
-                        (until - now).as_millis()
-                    )));
-                }
+    /// Fails at once while a backoff is running.
+    fn check_backoff(&self) -> Result<()> {
+        let b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = b.until {
+            let now = Instant::now();
+            if now < until {
+                return Err(Error::Store(format!(
+                    "redis: unavailable after {} failed attempts (next attempt in {} ms)",
+                    b.failures,
+                    (until - now).as_millis()
+                )));
             }
         }
+        Ok(())
+    }
+
+    /// Records a failed attempt: drops every pooled connection (after a restart or a stall
+    /// they are all suspect) and starts or extends the backoff.
+    fn failed(&self) {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        b.failures = b.failures.saturating_add(1);
+        let ms = (25u64 << b.failures.clamp(1, 8).saturating_sub(1)).min(2_000);
+        b.until = Some(Instant::now() + Duration::from_millis(ms));
+    }
+
+    fn succeeded(&self) {
+        let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        if b.failures != 0 || b.until.is_some() {
+            b.failures = 0;
+            b.until = None;
+        }
+    }
+
+    fn connect(&self) -> Result<redis::Connection> {
         let t = self.opts.timeout;
         let con = self.client.get_connection_with_timeout(t).and_then(|c| {
             c.set_read_timeout(Some(t))?;
             c.set_write_timeout(Some(t))?;
             Ok(c)
         });
-        let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
         match con {
             Ok(c) => {
-                b.failures = 0;
-                b.until = None;
                 self.connects.fetch_add(1, Ordering::Relaxed);
                 Ok(c)
             }
             Err(e) => {
-                b.failures = b.failures.saturating_add(1);
-                let ms = 25u64.saturating_mul(1 << b.failures.min(7).saturating_sub(1)).min(2_000);
-                b.until = Some(Instant::now() + Duration::from_millis(ms));
+                self.failed();
                 Err(store_err(&e))
             }
         }
@@ -320,29 +443,62 @@ impl Inner {
 
     /// Runs `f` on a pooled connection. A connection that failed is dropped, not pooled.
     fn call<R>(&self, f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>) -> Result<R> {
+        self.call_flagged(f).map_err(|(e, _)| e)
+    }
+
+    /// [`Inner::call`], telling on failure whether the command may have reached the server
+    /// (a timeout after writing: the server may still run it).
+    fn call_flagged<R>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>,
+    ) -> std::result::Result<R, (Error, bool)> {
+        let out = self.try_call(f);
+        match &out {
+            Ok(_) => {
+                self.calls.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        out
+    }
+
+    fn try_call<R>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>,
+    ) -> std::result::Result<R, (Error, bool)> {
+        self.check_backoff().map_err(|e| (e, false))?;
         let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut con = match pooled {
             Some(c) => c,
-            None => self.connect().inspect_err(|_| {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-            })?,
+            None => self.connect().map_err(|e| (e, false))?,
         };
         match f(&mut con) {
             Ok(r) => {
-                self.calls.fetch_add(1, Ordering::Relaxed);
+                self.succeeded();
                 self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(con);
                 Ok(r)
             }
             Err(e) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-                let broken =
-                    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error();
-                if !broken {
+                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+                    self.failed();
+                } else {
+                    // A server-side error (e.g. a script error): the connection is fine.
                     self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(con);
                 }
-                Err(store_err(&e))
+                Err((store_err(&e), true))
             }
         }
+    }
+
+    /// A fresh lease or ticket id: random in [1, 2^52), unique with overwhelming probability
+    /// across processes (the script refuses an id in use and the caller draws again).
+    fn random_id(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = self.id_keys.build_hasher();
+        h.write_u64(self.id_seq.fetch_add(1, Ordering::Relaxed));
+        h.finish() % (LOCAL_LEASE_BIT - 1) + 1
     }
 
     fn now_arg(&self, now_ms: u64) -> String {
@@ -356,17 +512,49 @@ impl Inner {
 impl Store for RedisStore {
     fn open(&self, tenant: &str) -> Box<dyn TenantState> {
         let base = format!("{}:{{{}}}", self.inner.opts.prefix, escape(tenant));
-        Box::new(RedisTenantState { inner: self.inner.clone(), base })
+        Box::new(RedisTenantState {
+            inner: self.inner.clone(),
+            base,
+            fallback: MemoryTenantState::default(),
+            fallback_hot: AtomicU64::new(0),
+            local_ids: IdGen::starting_at(LOCAL_LEASE_BIT | 1),
+            pending: Mutex::new(Vec::new()),
+        })
     }
     fn kind(&self) -> &'static str {
         "redis"
     }
 }
 
-/// One tenant's state on Redis (keys under `<prefix>:{<tenant>}`).
+/// One tenant's state on Redis (keys under `<prefix>:{<tenant>}`), with the in-process cells
+/// its failure policy uses while Redis cannot answer.
 struct RedisTenantState {
     inner: Arc<Inner>,
     base: String,
+    fallback: MemoryTenantState,
+    fallback_hot: AtomicU64,
+    local_ids: IdGen,
+    /// Lease operations that failed or timed out, replayed in order once Redis answers.
+    pending: Mutex<Vec<Pending>>,
+}
+
+/// A lease operation to replay: `release` of a lease that was released during an outage, or
+/// `abort` of an acquisition that timed out (the server may have granted it after all).
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    resource: &'static str,
+    op: &'static str,
+    id: u64,
+    now_ms: u64,
+}
+
+fn is_local(id: u64) -> bool {
+    id & LOCAL_LEASE_BIT != 0
+}
+
+/// `share` of a limit, at least 1 (unbounded stays unbounded).
+fn part(v: u64, share: f64) -> u64 {
+    if v == u64::MAX { v } else { ((v as f64 * share).floor() as u64).max(1) }
 }
 
 impl RedisTenantState {
@@ -374,9 +562,9 @@ impl RedisTenantState {
         format!("{}:{suffix}", self.base)
     }
 
-    fn conc_keys(&self, resource: &str) -> [String; 4] {
+    fn conc_keys(&self, resource: &str) -> [String; 3] {
         let r = escape(resource);
-        [self.key(&format!("c:{r}:l")), self.key(&format!("c:{r}:w")), self.key(&format!("c:{r}:s")), self.key("ids")]
+        [self.key(&format!("c:{r}:l")), self.key(&format!("c:{r}:w")), self.key(&format!("c:{r}:s"))]
     }
 
     fn dur_keys(&self, resource: &str) -> [String; 3] {
@@ -384,7 +572,24 @@ impl RedisTenantState {
         [self.key(&format!("d:{r}:l")), self.key(&format!("d:{r}:s")), self.key("ids")]
     }
 
+    /// Runs a script, after replaying releases that failed earlier.
     fn run(&self, script: &redis::Script, keys: &[String], args: &[String]) -> Result<Vec<i64>> {
+        self.flush_pending()?;
+        self.run_now(script, keys, args)
+    }
+
+    fn flush_pending(&self) -> Result<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(&p) = pending.first() {
+            let args = [self.inner.now_arg(p.now_ms), p.op.to_owned(), p.id.to_string()];
+            self.run_now(&self.inner.scripts.concurrency, &self.conc_keys(p.resource), &args)?;
+            pending.remove(0);
+            self.inner.pending.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn run_now(&self, script: &redis::Script, keys: &[String], args: &[String]) -> Result<Vec<i64>> {
         self.inner.call(|c| {
             let mut inv = script.prepare_invoke();
             for k in keys {
@@ -407,6 +612,54 @@ impl RedisTenantState {
         let mut args = vec![self.inner.now_arg(now_ms), op.to_owned()];
         args.extend_from_slice(rest);
         self.run(&self.inner.scripts.duration, &self.dur_keys(resource), &args)
+    }
+
+    fn defer(&self, p: Pending) {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).push(p);
+        self.inner.pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn rate_fallback(&self, resource: &'static str, params: &RateParams, req: RateRequest) -> Result<RateOutcome> {
+        self.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
+        Ok(match self.inner.opts.policy(resource) {
+            FailurePolicy::FailOpen => RateOutcome {
+                admitted: true,
+                delay_ms: 0,
+                retry_after_ms: 0,
+                remaining: params.windows.iter().map(|w| w.limit).min().unwrap_or(0),
+                reset_ms: 0,
+                never: false,
+            },
+            FailurePolicy::FailClosed => RateOutcome {
+                admitted: false,
+                delay_ms: 0,
+                retry_after_ms: 1_000,
+                remaining: 0,
+                reset_ms: 1_000,
+                never: false,
+            },
+            FailurePolicy::Local { share } => {
+                self.fallback.rate(resource, &params.scaled(share), req, &self.fallback_hot)?
+            }
+        })
+    }
+
+    fn acquire_fallback(
+        &self,
+        resource: &'static str,
+        p: AcquireParams,
+        now_ms: u64,
+        ticket: Option<u64>,
+    ) -> Result<AcquireOutcome> {
+        self.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
+        let p = match self.inner.opts.policy(resource) {
+            FailurePolicy::FailOpen => AcquireParams { max: u64::MAX, queue: false, ..p },
+            FailurePolicy::FailClosed => {
+                return Ok(AcquireOutcome::Rejected { active: 0, timed_out: ticket.is_some(), retry_after_ms: 1_000 });
+            }
+            FailurePolicy::Local { share } => AcquireParams { max: part(p.max, share), ..p },
+        };
+        self.fallback.acquire(resource, p, now_ms, ticket, &self.local_ids)
     }
 
     fn touch_or_end(
@@ -477,7 +730,11 @@ impl TenantState for RedisTenantState {
             };
             args.extend([w.limit, w.window_ms, w.t_ns, w.cap, w.span_ns].map(|v| v.to_string()));
         }
-        let r = self.run(&self.inner.scripts.rate, &[self.key("rate")], &args)?;
+        let r = match self.run(&self.inner.scripts.rate, &[self.key("rate")], &args) {
+            Ok(r) => r,
+            Err(Error::Store(_)) => return self.rate_fallback(resource, params, req),
+            Err(e) => return Err(e),
+        };
         Ok(RateOutcome {
             admitted: reply(&r, 0)? == 1,
             delay_ms: reply(&r, 1)?,
@@ -496,14 +753,53 @@ impl TenantState for RedisTenantState {
         ticket: Option<u64>,
         _ids: &IdGen,
     ) -> Result<AcquireOutcome> {
-        let args = [
-            clamp(p.max).to_string(),
-            opt_arg(p.lease_ttl_ms),
-            if p.queue { "1" } else { "0" }.to_owned(),
-            clamp(p.max_wait_ms).to_string(),
-            ticket.map(|t| t.to_string()).unwrap_or_default(),
-        ];
-        let r = self.concurrency(resource, now_ms, "acquire", &args)?;
+        if ticket.is_some_and(is_local) {
+            return self.acquire_fallback(resource, p, now_ms, ticket);
+        }
+        if let Err(Error::Store(_)) = self.flush_pending() {
+            return self.acquire_fallback(resource, p, now_ms, ticket);
+        }
+        let mut draws = 0;
+        let r = loop {
+            draws += 1;
+            if draws > 16 {
+                return Err(Error::Store("redis: no free lease id after 16 draws".into()));
+            }
+            let id = self.inner.random_id();
+            let args = [
+                self.inner.now_arg(now_ms),
+                "acquire".to_owned(),
+                clamp(p.max).to_string(),
+                opt_arg(p.lease_ttl_ms),
+                if p.queue { "1" } else { "0" }.to_owned(),
+                clamp(p.max_wait_ms).to_string(),
+                ticket.map(|t| t.to_string()).unwrap_or_default(),
+                id.to_string(),
+            ];
+            let keys = self.conc_keys(resource);
+            let out = self.inner.call_flagged(|c| {
+                let mut inv = self.inner.scripts.concurrency.prepare_invoke();
+                for k in &keys {
+                    inv.key(k);
+                }
+                for a in &args {
+                    inv.arg(a);
+                }
+                inv.invoke::<Vec<i64>>(c)
+            });
+            match out {
+                Ok(r) if r.get(1) == Some(&4) => continue, // id in use: draw another
+                Ok(r) => break r,
+                Err((Error::Store(_), maybe_applied)) => {
+                    if maybe_applied {
+                        // The server may still grant `id`: undo it once Redis answers again.
+                        self.defer(Pending { resource, op: "abort", id, now_ms });
+                    }
+                    return self.acquire_fallback(resource, p, now_ms, ticket);
+                }
+                Err((e, _)) => return Err(e),
+            }
+        };
         Ok(match reply(&r, 1)? {
             1 => AcquireOutcome::Granted { lease: reply(&r, 2)?, active: reply(&r, 3)? },
             2 => AcquireOutcome::Queued {
@@ -521,20 +817,54 @@ impl TenantState for RedisTenantState {
     }
 
     fn available(&self, resource: &'static str, max: u64, now_ms: u64, cost: u64) -> Result<(bool, u64)> {
-        let r = self.concurrency(resource, now_ms, "available", &[clamp(max).to_string(), clamp(cost).to_string()])?;
+        let r =
+            match self.concurrency(resource, now_ms, "available", &[clamp(max).to_string(), clamp(cost).to_string()]) {
+                Ok(r) => r,
+                Err(Error::Store(_)) => {
+                    self.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    return match self.inner.opts.policy(resource) {
+                        FailurePolicy::FailOpen => Ok((true, 0)),
+                        FailurePolicy::FailClosed => Ok((false, 0)),
+                        FailurePolicy::Local { share } => {
+                            self.fallback.available(resource, part(max, share), now_ms, cost)
+                        }
+                    };
+                }
+                Err(e) => return Err(e),
+            };
         Ok((reply(&r, 1)? == 1, reply(&r, 2)?))
     }
 
     fn release(&self, resource: &'static str, lease: u64, now_ms: u64) -> Result<bool> {
-        Ok(reply(&self.concurrency(resource, now_ms, "release", &[lease.to_string()])?, 1)? == 1)
+        if is_local(lease) {
+            return self.fallback.release(resource, lease, now_ms);
+        }
+        match self.concurrency(resource, now_ms, "release", &[lease.to_string()]) {
+            Ok(r) => Ok(reply(&r, 1)? == 1),
+            Err(Error::Store(_)) => {
+                // Replayed once Redis answers; until then the lease counts against the limit
+                // there (or is reclaimed by its TTL), never twice.
+                self.defer(Pending { resource, op: "release", id: lease, now_ms });
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn cancel(&self, resource: &'static str, ticket: u64) -> Result<bool> {
+        if is_local(ticket) {
+            return self.fallback.cancel(resource, ticket);
+        }
         Ok(reply(&self.concurrency(resource, 0, "cancel", &[ticket.to_string()])?, 1)? == 1)
     }
 
     fn concurrency_stats(&self, resource: &'static str) -> Result<ConcurrencyStats> {
-        let r = self.concurrency(resource, 0, "stats", &[])?;
+        let r = match self.concurrency(resource, 0, "stats", &[]) {
+            Ok(r) => r,
+            // While Redis cannot answer: the in-process leases of the failure policy.
+            Err(Error::Store(_)) => return self.fallback.concurrency_stats(resource),
+            Err(e) => return Err(e),
+        };
         Ok(ConcurrencyStats {
             active: reply(&r, 1)?,
             high_water_mark: reply(&r, 2)?,

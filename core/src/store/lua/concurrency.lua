@@ -1,23 +1,28 @@
 -- Concurrency leases with a first-come first-served wait queue: the Lua twin of
 -- ConcurrencyCell in core/src/quota.rs.
 --
+-- Lease and ticket ids are chosen by the caller (random, below 2^52), so a call that timed out
+-- can be undone later without knowing whether it ran: `abort` releases whatever that id got.
+--
 -- KEYS[1]  leases: sorted set, member lease id, score expiry ms (NOEXP: no TTL)
 -- KEYS[2]  waiters: list of '<ticket>:<deadline ms>', oldest first
 -- KEYS[3]  statistics hash: hwm, total, samples, reclaimed
--- KEYS[4]  the tenant's id counter (lease and ticket ids)
 -- ARGV     now ('' = server time), operation, operation arguments:
---   acquire  max, ttl_ms (-1: none), queue (0|1), max_wait_ms, ticket ('' for a new request)
+--   acquire  max, ttl_ms (-1: none), queue (0|1), max_wait_ms, ticket ('' for a new request),
+--            id for a new lease or ticket
 --            -> {now, 1, lease, active} granted | {now, 2, ticket, position, wait_left, active}
 --               queued | {now, 3, active, timed_out, retry_after_ms} rejected
+--               | {now, 4} the id is in use (the caller draws another)
 --   available max, cost          -> {now, ok, active}
 --   release  lease               -> {now, released}
 --   cancel   ticket              -> {now, cancelled}
+--   abort    id                  -> {now, undone}: releases the lease or drops the ticket `id`
 --   stats                        -> {now, active, hwm, total, samples, reclaimed, waiting}
 
 local NOEXP = 9007199254740992
 local now = now_ms(ARGV[1])
 local op = ARGV[2]
-local leases, waiters, stats, ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local leases, waiters, stats = KEYS[1], KEYS[2], KEYS[3]
 
 local function read_waiters()
   local out = {}
@@ -64,18 +69,25 @@ end
 
 if op == 'acquire' then
   local max, ttl, queue, max_wait = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
-  local ticket = tonumber(ARGV[7])
+  local ticket, id = tonumber(ARGV[7]), ARGV[8]
+  if redis.call('ZSCORE', leases, id) then
+    return { now, 4 }
+  end
+  for _, w in ipairs(read_waiters()) do
+    if w.ticket == tonumber(id) then
+      return { now, 4 }
+    end
+  end
   reclaim()
   local active = redis.call('ZCARD', leases)
   local free = 0
   if max > active then free = max - active end
   local retry = earliest_expiry()
   local function grant()
-    local lease = redis.call('INCR', ids)
     local exp = NOEXP
     if ttl >= 0 then exp = now + ttl end
-    redis.call('ZADD', leases, fmt(exp), lease)
-    return { now, 1, lease, sample() }
+    redis.call('ZADD', leases, fmt(exp), id)
+    return { now, 1, tonumber(id), sample() }
   end
   if ticket then
     local ws = read_waiters()
@@ -94,9 +106,8 @@ if op == 'acquire' then
     return grant()
   end
   if queue and max_wait > 0 then
-    local t = redis.call('INCR', ids)
-    local len = redis.call('RPUSH', waiters, fmt(t) .. ':' .. fmt(now + max_wait))
-    return { now, 2, t, len - 1, max_wait, active }
+    local len = redis.call('RPUSH', waiters, id .. ':' .. fmt(now + max_wait))
+    return { now, 2, tonumber(id), len - 1, max_wait, active }
   end
   return { now, 3, active, 0, retry }
 elseif op == 'available' then
@@ -120,6 +131,19 @@ elseif op == 'cancel' then
   local t = tonumber(ARGV[3])
   for _, w in ipairs(read_waiters()) do
     if w.ticket == t then
+      redis.call('LREM', waiters, 1, w.raw)
+      return { now, 1 }
+    end
+  end
+  return { now, 0 }
+elseif op == 'abort' then
+  local id = ARGV[3]
+  if redis.call('ZREM', leases, id) == 1 then
+    sample()
+    return { now, 1 }
+  end
+  for _, w in ipairs(read_waiters()) do
+    if w.ticket == tonumber(id) then
       redis.call('LREM', waiters, 1, w.raw)
       return { now, 1 }
     end
