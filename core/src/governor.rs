@@ -1430,7 +1430,25 @@ impl Governor {
     pub fn prometheus(&self, now_ms: u64) -> String {
         let docs: Vec<_> =
             self.sorted_entries().iter().map(|e| (self.status_of(e, now_ms), Self::usage_of(e))).collect();
-        render_prometheus(&docs)
+        let mut text = render_prometheus(&docs);
+        for (name, value) in self.inner.store.metrics() {
+            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+            text.push_str(&format!(
+                "# HELP tenantguard_store_{name} State store health ({}).\n# TYPE tenantguard_store_{name} {kind}\ntenantguard_store_{name} {value}\n",
+                self.inner.store.kind()
+            ));
+        }
+        text
+    }
+
+    /// The state store's health counters (see [`Store::metrics`]); empty for the memory store.
+    pub fn store_metrics(&self) -> Vec<(&'static str, u64)> {
+        self.inner.store.metrics()
+    }
+
+    /// The state store's kind (`"memory"`, `"redis"`).
+    pub fn store_kind(&self) -> &'static str {
+        self.inner.store.kind()
     }
 
     /// Drops idle tenants' rate state (cells equivalent to a fresh one); returns how many.

@@ -1,18 +1,18 @@
-#![cfg(feature = "redis")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 //! The Redis store against a real redis-server.
 //!
 //! Needs `TG_REDIS_URL` (`scripts/test.sh` starts a private server with `scripts/redis.sh` and
 //! runs these with `--ignored`). The differential tests drive the Lua scripts and the Rust
 //! rules they mirror with the same random request sequences and require identical answers,
 //! step by step.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use tenantguard::limiter::{RateCell, RateParams, RateRequest, evaluate};
 use tenantguard::quota::{AcquireParams, CapacityOp};
-use tenantguard::store::redis::{FailurePolicy, LOCAL_LEASE_BIT, RedisOptions, RedisStore, TimeSource};
+use tenantguard::store::redis::{FailurePolicy, LOCAL_LEASE_BIT, Mode, RedisOptions, RedisStore, TimeSource};
 use tenantguard::store::{DurationParams, IdGen, MemoryTenantState, Store, TenantState};
 use tenantguard::{Config, Error, Governor, IsolationMode, RateAlgorithm, RateWindow};
 
@@ -499,4 +499,48 @@ fn a_timed_out_acquire_is_undone_after_recovery() {
     g.release("acme", "connections", held, now).unwrap();
     let s = g.concurrency_stats("acme", "connections").unwrap();
     assert_eq!(s.active, 0, "nothing leaked: {s:?}");
+}
+
+/// Federated mode: most checks are answered from units reserved in Redis, and the total never
+/// exceeds what strict mode admits.
+#[test]
+#[ignore = "needs TG_REDIS_URL"]
+fn federated_mode_reserves_ahead_and_never_admits_more_than_strict() {
+    let cfg = || {
+        Config::from_toml(
+            "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"t\"\nmax_qps = 1000\nburst_allowance = 1.0\nenforcement_action = \"reject\"\n",
+        )
+        .unwrap()
+    };
+    let run = |mode: Mode, per_ms: u64| {
+        let tag = if mode == Mode::Strict { "strict" } else { "fed" };
+        let s = store(&format!("{tag}{per_ms}"), TimeSource::Caller);
+        let s = RedisStore::new(s.options().clone().mode(mode)).unwrap();
+        let g = Governor::builder().config(cfg()).store(Arc::new(s.clone())).build();
+        g.register("acme", Some("t"), IsolationMode::SharedSchema, 0).unwrap();
+        let mut admitted = 0;
+        for ms in 0..2_000u64 {
+            for _ in 0..per_ms {
+                if g.check("acme", "qps", 1, 1_000_000 + ms).unwrap().allowed {
+                    admitted += 1;
+                }
+            }
+        }
+        (admitted, s.stats().calls)
+    };
+    // Offered at the limit (1 per ms): everything is admitted, with few round trips.
+    let (admitted, calls) = run(Mode::federated(), 1);
+    assert_eq!(admitted, 2_000);
+    assert!(calls < 300, "round trips: {calls} for 2000 checks");
+    // Offered at 3x the limit: strict admits burst + rate x time; federated never more.
+    let (strict, strict_calls) = run(Mode::Strict, 3);
+    let (federated, fed_calls) = run(Mode::federated(), 3);
+    assert_eq!(strict_calls, 6_000);
+    assert!(strict >= 2_990 && strict <= 3_000, "strict admitted {strict}");
+    assert!(federated <= strict, "federated {federated} > strict {strict}");
+    assert!(federated >= strict * 8 / 10, "federated {federated} admits far less than strict {strict}");
+    assert!(fed_calls < strict_calls / 2, "federated round trips {fed_calls}");
+    println!(
+        "federated at 3x: admitted {federated} (strict {strict}), round trips {fed_calls} (strict {strict_calls})"
+    );
 }

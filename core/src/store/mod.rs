@@ -65,6 +65,127 @@ pub trait Store: Send + Sync {
     }
     /// A short name for diagnostics (`"memory"`, `"redis"`).
     fn kind(&self) -> &'static str;
+    /// Counters of the store's own health (calls, errors, fallback decisions...), as
+    /// `(name, value)`; exported by [`Governor::prometheus`](crate::Governor::prometheus) as
+    /// `tenantguard_store_<name>`. None for the memory store.
+    fn metrics(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+}
+
+/// The store a host asks for, as the shells receive it (a dict, an object, JSON text): the
+/// memory store when `redis_url` is absent, else a [`redis::RedisStore`]. Keys are accepted
+/// in camelCase and snake_case.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoreSpec {
+    /// `redis://host:port/db`: share counters and leases through this Redis.
+    #[serde(default, alias = "redis_url")]
+    pub redis_url: Option<String>,
+    /// Key prefix, one per deployment (default `tg`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// `strict` (default) or `federated`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Federated mode's reconciliation interval (default 100 ms).
+    #[serde(default, alias = "sync_interval_ms")]
+    pub sync_interval_ms: Option<u64>,
+    /// `local` (default: in process at the full limit), `local:<share>`, `open` or `closed`.
+    #[serde(default, alias = "failure_policy")]
+    pub failure_policy: Option<String>,
+    /// Per-resource failure policies, e.g. `{"qps": "local:0.25", "connections": "closed"}`.
+    #[serde(default, alias = "resource_failure_policies")]
+    pub resource_failure_policies: Option<std::collections::BTreeMap<String, String>>,
+    /// Bound on each Redis call (default 50 ms).
+    #[serde(default, alias = "timeout_ms")]
+    pub timeout_ms: Option<u64>,
+    /// `server` (default: Redis `TIME`) or `caller` (the `now_ms` of each call).
+    #[serde(default)]
+    pub time: Option<String>,
+}
+
+impl StoreSpec {
+    /// Parses a spec from JSON text.
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text)
+            .map_err(|e| crate::Error::InvalidArgument { name: "store".into(), message: e.to_string() })
+    }
+
+    /// Parses a spec from a JSON value.
+    pub fn from_value(v: serde_json::Value) -> Result<Self> {
+        serde_json::from_value(v)
+            .map_err(|e| crate::Error::InvalidArgument { name: "store".into(), message: e.to_string() })
+    }
+
+    /// True when the spec asks for the memory store.
+    pub fn is_memory(&self) -> bool {
+        self.redis_url.is_none()
+    }
+
+    /// Builds the store. Asking for Redis in a build without the `redis` feature (wasm) is an
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    pub fn build(&self) -> Result<std::sync::Arc<dyn Store>> {
+        let Some(url) = &self.redis_url else {
+            let extra = self.prefix.is_some()
+                || self.mode.is_some()
+                || self.sync_interval_ms.is_some()
+                || self.failure_policy.is_some()
+                || self.resource_failure_policies.is_some()
+                || self.timeout_ms.is_some()
+                || self.time.is_some();
+            if extra {
+                return Err(crate::Error::InvalidArgument {
+                    name: "store".into(),
+                    message: "Redis options given without `redis_url`".into(),
+                });
+            }
+            return Ok(std::sync::Arc::new(MemoryStore::new()));
+        };
+        self.build_redis(url)
+    }
+
+    #[cfg(feature = "redis")]
+    fn build_redis(&self, url: &str) -> Result<std::sync::Arc<dyn Store>> {
+        use redis::{FailurePolicy, Mode, RedisOptions, RedisStore, TimeSource};
+        let bad =
+            |name: &str, message: String| crate::Error::InvalidArgument { name: format!("store.{name}"), message };
+        let mut o = RedisOptions::new(url);
+        if let Some(p) = &self.prefix {
+            o = o.prefix(p.clone());
+        }
+        o.mode = match (self.mode.as_deref(), self.sync_interval_ms) {
+            (None | Some("strict"), None) => Mode::Strict,
+            (Some("strict"), Some(_)) | (None, Some(_)) => {
+                return Err(bad("syncIntervalMs", "only applies to mode `federated`".into()));
+            }
+            (Some("federated"), ms) => Mode::Federated { sync_interval_ms: ms.unwrap_or(100) },
+            (Some(m), _) => return Err(bad("mode", format!("unknown mode `{m}` (strict, federated)"))),
+        };
+        if let Some(p) = &self.failure_policy {
+            o.failure = FailurePolicy::parse(p)?;
+        }
+        for (r, p) in self.resource_failure_policies.iter().flatten() {
+            o.resource_failure.insert(r.clone(), FailurePolicy::parse(p)?);
+        }
+        if let Some(ms) = self.timeout_ms {
+            o.timeout = std::time::Duration::from_millis(ms);
+        }
+        o.time = match self.time.as_deref() {
+            None | Some("server") => TimeSource::Server,
+            Some("caller") => TimeSource::Caller,
+            Some(t) => return Err(bad("time", format!("unknown time source `{t}` (server, caller)"))),
+        };
+        Ok(std::sync::Arc::new(RedisStore::new(o)?))
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn build_redis(&self, _url: &str) -> Result<std::sync::Arc<dyn Store>> {
+        Err(crate::Error::InvalidArgument {
+            name: "store.redisUrl".into(),
+            message: "this build has no Redis support (core feature `redis`; not available in WebAssembly)".into(),
+        })
+    }
 }
 
 /// The counters and leases of one tenant. Every method is atomic with respect to the others.
@@ -429,6 +550,44 @@ impl TenantState for MemoryTenantState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_specs() {
+        assert_eq!(StoreSpec::from_json("{}").and_then(|s| s.build()).map(|s| s.kind()).ok(), Some("memory"));
+        let e = StoreSpec::from_json(r#"{"redisUrl": "redis://x/", "bogus": 1}"#).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|m| m.contains("bogus")));
+        let e = StoreSpec::from_json(r#"{"mode": "federated"}"#).and_then(|s| s.build()).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|m| m.contains("without `redis_url`")));
+        // snake_case aliases
+        let s = StoreSpec::from_json(r#"{"redis_url": "redis://127.0.0.1:1/", "failure_policy": "closed"}"#).ok();
+        assert_eq!(s.as_ref().and_then(|s| s.failure_policy.as_deref()), Some("closed"));
+        let built = s.map(|s| s.build().map(|st| st.kind()));
+        #[cfg(feature = "redis")]
+        assert_eq!(built.and_then(|b| b.ok()), Some("redis"));
+        #[cfg(not(feature = "redis"))]
+        assert!(built.is_some_and(|b| b.is_err()));
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_specs_are_checked() {
+        let bad = |json: &str| StoreSpec::from_json(json).and_then(|s| s.build()).err().map(|e| e.to_string());
+        let u = r#""redisUrl": "redis://127.0.0.1:1/""#;
+        assert!(bad(&format!("{{{u}, \"mode\": \"eventual\"}}")).is_some_and(|m| m.contains("unknown mode")));
+        assert!(bad(&format!("{{{u}, \"syncIntervalMs\": 5}}")).is_some_and(|m| m.contains("federated")));
+        assert!(bad(&format!("{{{u}, \"failurePolicy\": \"local:2\"}}")).is_some_and(|m| m.contains("(0, 1]")));
+        assert!(bad(&format!("{{{u}, \"failurePolicy\": \"maybe\"}}")).is_some_and(|m| m.contains("unknown policy")));
+        assert!(bad(&format!("{{{u}, \"time\": \"local\"}}")).is_some_and(|m| m.contains("time source")));
+        assert!(
+            bad(&format!("{{{u}, \"mode\": \"federated\", \"syncIntervalMs\": 0}}"))
+                .is_some_and(|m| m.contains("positive"))
+        );
+        assert!(bad(r#"{"redisUrl": "http://x"}"#).is_some_and(|m| m.contains("redis_url")));
+        assert_eq!(
+            bad(&format!("{{{u}, \"mode\": \"federated\", \"resourceFailurePolicies\": {{\"qps\": \"open\"}}}}")),
+            None
+        );
+    }
     use crate::quota::CapacityOp;
 
     #[test]

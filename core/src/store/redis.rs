@@ -124,6 +124,35 @@ impl FailurePolicy {
     }
 }
 
+/// How rate decisions reach Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Every decision is one atomic script on Redis: exact, one round trip per check.
+    #[default]
+    Strict,
+    /// S2's federated quotas: each process reserves units of the shared limit in Redis ahead
+    /// of its demand and admits from them locally, reconciling about once per
+    /// `sync_interval_ms` (default 100). The reservation is proportional to the process's
+    /// recent traffic (1.25 × its demand in the last interval). Every admitted unit was taken
+    /// from the shared limit in Redis, so the fleet never admits more than strict mode would;
+    /// admissions move by at most one interval, and units reserved but not used within the
+    /// interval are dropped (the fleet may admit less than the limit by at most each
+    /// process's reservation per interval). A refusal is remembered for its retry-after, at
+    /// least a tenth and at most one interval.
+    /// Concurrency, capacity and duration resources stay strict.
+    Federated {
+        /// How long reserved units (and remembered refusals) stay valid, in ms.
+        sync_interval_ms: u64,
+    },
+}
+
+impl Mode {
+    /// Federated mode with the default 100 ms interval.
+    pub fn federated() -> Self {
+        Mode::Federated { sync_interval_ms: 100 }
+    }
+}
+
 /// How to reach Redis and how to name keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RedisOptions {
@@ -139,6 +168,8 @@ pub struct RedisOptions {
     pub failure: FailurePolicy,
     /// Per-resource policies, overriding `failure`.
     pub resource_failure: BTreeMap<String, FailurePolicy>,
+    /// Strict (default) or federated.
+    pub mode: Mode,
 }
 
 impl RedisOptions {
@@ -151,6 +182,7 @@ impl RedisOptions {
             timeout: Duration::from_millis(50),
             failure: FailurePolicy::default(),
             resource_failure: BTreeMap::new(),
+            mode: Mode::Strict,
         }
     }
     /// Sets the key prefix.
@@ -166,6 +198,11 @@ impl RedisOptions {
     /// Sets the timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+    /// Sets the mode.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
         self
     }
     /// Sets the default failure policy.
@@ -303,6 +340,9 @@ impl RedisStore {
         opts.failure.validate()?;
         for p in opts.resource_failure.values() {
             p.validate()?;
+        }
+        if opts.mode == (Mode::Federated { sync_interval_ms: 0 }) {
+            return Err(Error::InvalidArgument { name: "sync_interval".into(), message: "must be positive".into() });
         }
         if opts.timeout.is_zero() {
             return Err(Error::InvalidArgument { name: "timeout".into(), message: "must be positive".into() });
@@ -519,10 +559,21 @@ impl Store for RedisStore {
             fallback_hot: AtomicU64::new(0),
             local_ids: IdGen::starting_at(LOCAL_LEASE_BIT | 1),
             pending: Mutex::new(Vec::new()),
+            allocations: Mutex::new(Vec::new()),
         })
     }
     fn kind(&self) -> &'static str {
         "redis"
+    }
+    fn metrics(&self) -> Vec<(&'static str, u64)> {
+        let s = self.stats();
+        vec![
+            ("calls_total", s.calls),
+            ("errors_total", s.errors),
+            ("connects_total", s.connects),
+            ("fallback_decisions_total", s.fallbacks),
+            ("pending_releases", s.pending_releases),
+        ]
     }
 }
 
@@ -536,6 +587,24 @@ struct RedisTenantState {
     local_ids: IdGen,
     /// Lease operations that failed or timed out, replayed in order once Redis answers.
     pending: Mutex<Vec<Pending>>,
+    /// Federated mode: units reserved per rate resource.
+    allocations: Mutex<Vec<(&'static str, Allocation)>>,
+}
+
+/// Federated mode: what one process holds of one rate resource's shared limit.
+#[derive(Debug, Default, Clone, Copy)]
+struct Allocation {
+    /// Units reserved in Redis, admitted locally until `expires_ms`.
+    tokens: u64,
+    expires_ms: u64,
+    /// Units asked for in the current interval, which started at `interval_start`.
+    demand: u64,
+    interval_start: u64,
+    /// Smoothed units asked for per interval.
+    estimate: u64,
+    /// A refusal from Redis, answered locally until `refused_until`.
+    refused: Option<RateOutcome>,
+    refused_until: u64,
 }
 
 /// A lease operation to replay: `release` of a lease that was released during an outage, or
@@ -617,6 +686,123 @@ impl RedisTenantState {
     fn defer(&self, p: Pending) {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).push(p);
         self.inner.pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One rate script call; with `batch` > 0 also reserves up to that many units (federated
+    /// mode). Returns the outcome and the units reserved.
+    fn rate_remote(
+        &self,
+        resource: &'static str,
+        params: &RateParams,
+        req: RateRequest,
+        batch: u64,
+    ) -> Result<(RateOutcome, u64)> {
+        let alg = match params.algorithm {
+            RateAlgorithm::Gcra => "g",
+            RateAlgorithm::FixedWindow => "f",
+            RateAlgorithm::SlidingWindow => "s",
+        };
+        let mut args = Vec::with_capacity(8 + 5 * params.windows.len());
+        args.extend([
+            self.inner.now_arg(req.now_ms),
+            resource.to_owned(),
+            alg.to_owned(),
+            lua_int(req.cost, "cost")?.to_string(),
+            clamp(req.max_delay_ms).to_string(),
+            if req.consume { "1" } else { "0" }.to_owned(),
+            if self.inner.opts.time == TimeSource::Server { "1" } else { "0" }.to_owned(),
+            clamp(batch).to_string(),
+        ]);
+        for w in params.windows.iter() {
+            match params.algorithm {
+                RateAlgorithm::Gcra => lua_int(w.span_ns.saturating_add(w.t_ns), "window")?,
+                _ => lua_int(w.limit.saturating_mul(w.window_ms).saturating_mul(4), "window")?,
+            };
+            args.extend([w.limit, w.window_ms, w.t_ns, w.cap, w.span_ns].map(|v| v.to_string()));
+        }
+        let r = match self.run(&self.inner.scripts.rate, &[self.key("rate")], &args) {
+            Ok(r) => r,
+            Err(Error::Store(_)) => return Ok((self.rate_fallback(resource, params, req)?, 0)),
+            Err(e) => return Err(e),
+        };
+        let out = RateOutcome {
+            admitted: reply(&r, 0)? == 1,
+            delay_ms: reply(&r, 1)?,
+            retry_after_ms: reply(&r, 2)?,
+            remaining: reply(&r, 3)?,
+            reset_ms: reply(&r, 4)?,
+            never: reply(&r, 5)? == 1,
+        };
+        Ok((out, reply(&r, 7)?))
+    }
+
+    /// Federated mode: admit from the units reserved, else one round trip that decides this
+    /// request exactly and reserves units for the next interval.
+    fn rate_federated(
+        &self,
+        resource: &'static str,
+        params: &RateParams,
+        req: RateRequest,
+        interval: u64,
+    ) -> Result<RateOutcome> {
+        let mut all = self.allocations.lock().unwrap_or_else(|p| p.into_inner());
+        let i = match all.iter().position(|(n, _)| std::ptr::eq(*n, resource) || *n == resource) {
+            Some(i) => i,
+            None => {
+                all.push((resource, Allocation { interval_start: req.now_ms, ..Allocation::default() }));
+                all.len() - 1
+            }
+        };
+        let a = &mut all[i].1;
+        let now = req.now_ms;
+        if now >= a.interval_start.saturating_add(interval) || now < a.interval_start {
+            // A new interval: smooth the demand (intervals without traffic decay it).
+            let gap = (now.saturating_sub(a.interval_start) / interval.max(1)).max(1);
+            a.estimate = if gap == 1 { (a.estimate + a.demand).div_ceil(2) } else { a.demand / gap };
+            a.demand = 0;
+            a.interval_start = now;
+        }
+        if req.consume {
+            a.demand = a.demand.saturating_add(req.cost);
+        }
+        if now < a.expires_ms && a.tokens >= req.cost {
+            if req.consume {
+                a.tokens -= req.cost;
+            }
+            return Ok(RateOutcome {
+                admitted: true,
+                delay_ms: 0,
+                retry_after_ms: 0,
+                remaining: a.tokens,
+                reset_ms: 0,
+                never: false,
+            });
+        }
+        if let Some(refused) = a.refused {
+            let left = a.refused_until.saturating_sub(now);
+            if left > 0 && req.max_delay_ms < left {
+                return Ok(RateOutcome { retry_after_ms: left, ..refused });
+            }
+            a.refused = None;
+        }
+        let batch = if req.consume { a.estimate.saturating_add(a.estimate / 4) } else { 0 };
+        let (out, taken) = self.rate_remote(resource, params, req, batch)?;
+        if out.admitted {
+            if now >= a.expires_ms {
+                a.tokens = 0;
+            }
+            a.tokens = a.tokens.saturating_add(taken);
+            if taken > 0 {
+                a.expires_ms = now.saturating_add(interval);
+            }
+        } else if !out.never && out.retry_after_ms > 0 {
+            a.refused = Some(out);
+            // At least a tenth of the interval: under saturation the shared limit refills in
+            // Redis meanwhile (up to its burst) and the next round trip reserves what built up,
+            // instead of one round trip per refill unit.
+            a.refused_until = now.saturating_add(out.retry_after_ms.max(interval / 10).min(interval));
+        }
+        Ok(out)
     }
 
     fn rate_fallback(&self, resource: &'static str, params: &RateParams, req: RateRequest) -> Result<RateOutcome> {
@@ -708,41 +894,10 @@ impl TenantState for RedisTenantState {
         req: RateRequest,
         _hot: &AtomicU64,
     ) -> Result<RateOutcome> {
-        let alg = match params.algorithm {
-            RateAlgorithm::Gcra => "g",
-            RateAlgorithm::FixedWindow => "f",
-            RateAlgorithm::SlidingWindow => "s",
-        };
-        let mut args = Vec::with_capacity(7 + 5 * params.windows.len());
-        args.extend([
-            self.inner.now_arg(req.now_ms),
-            resource.to_owned(),
-            alg.to_owned(),
-            lua_int(req.cost, "cost")?.to_string(),
-            clamp(req.max_delay_ms).to_string(),
-            if req.consume { "1" } else { "0" }.to_owned(),
-            if self.inner.opts.time == TimeSource::Server { "1" } else { "0" }.to_owned(),
-        ]);
-        for w in params.windows.iter() {
-            match params.algorithm {
-                RateAlgorithm::Gcra => lua_int(w.span_ns.saturating_add(w.t_ns), "window")?,
-                _ => lua_int(w.limit.saturating_mul(w.window_ms).saturating_mul(4), "window")?,
-            };
-            args.extend([w.limit, w.window_ms, w.t_ns, w.cap, w.span_ns].map(|v| v.to_string()));
+        match self.inner.opts.mode {
+            Mode::Strict => Ok(self.rate_remote(resource, params, req, 0)?.0),
+            Mode::Federated { sync_interval_ms } => self.rate_federated(resource, params, req, sync_interval_ms),
         }
-        let r = match self.run(&self.inner.scripts.rate, &[self.key("rate")], &args) {
-            Ok(r) => r,
-            Err(Error::Store(_)) => return self.rate_fallback(resource, params, req),
-            Err(e) => return Err(e),
-        };
-        Ok(RateOutcome {
-            admitted: reply(&r, 0)? == 1,
-            delay_ms: reply(&r, 1)?,
-            retry_after_ms: reply(&r, 2)?,
-            remaining: reply(&r, 3)?,
-            reset_ms: reply(&r, 4)?,
-            never: reply(&r, 5)? == 1,
-        })
     }
 
     fn acquire(

@@ -3,9 +3,11 @@
 --
 -- KEYS[1]  the tenant's rate hash (field: resource; value: one encoded cell per window)
 -- ARGV     now ('' = server time), resource, algorithm (g|f|s), cost, max_delay_ms,
---          consume (0|1), expire (0|1: keep a TTL on the hash, server time only), then five
---          numbers per window: limit, window_ms, t_ns, cap, span_ns
--- Returns  {admitted, delay_ms, retry_after_ms, remaining, reset_ms, never, now}
+--          consume (0|1), expire (0|1: keep a TTL on the hash, server time only), batch
+--          (federated mode: after admitting the request without delay, also take up to this
+--          many units that fit now, for the caller to admit locally), then five numbers per
+--          window: limit, window_ms, t_ns, cap, span_ns
+-- Returns  {admitted, delay_ms, retry_after_ms, remaining, reset_ms, never, now, batch taken}
 --
 -- Cells: 'e' (empty), 'g:<tat ms>:<tat ns within the ms>', 'f:<start>:<count>',
 -- 's:<start>:<cur>:<prev>'. GCRA works in ns relative to now, which stays below 2^53.
@@ -14,11 +16,11 @@ local NS = 1000000
 local now = now_ms(ARGV[1])
 local field, alg = ARGV[2], ARGV[3]
 local cost, max_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
-local consume, expire = ARGV[6] == '1', ARGV[7] == '1'
-local n = (#ARGV - 7) / 5
+local consume, expire, batch = ARGV[6] == '1', ARGV[7] == '1', tonumber(ARGV[8])
+local n = (#ARGV - 8) / 5
 local windows = {}
 for i = 1, n do
-  local b = 7 + (i - 1) * 5
+  local b = 8 + (i - 1) * 5
   windows[i] = {
     limit = tonumber(ARGV[b + 1]),
     wl = math.max(tonumber(ARGV[b + 2]), 1),
@@ -199,23 +201,43 @@ if n == 0 then remaining = 0 end
 if never == 1 or delay > max_delay then
   if never == 1 then retry = 0 else retry = delay end
   if never == 0 then remaining = 0 end
-  return { 0, 0, retry, remaining, reset, never, now }
+  return { 0, 0, retry, remaining, reset, never, now, 0 }
 end
-if cost > 0 and consume then
-  local out, idle = {}, 0
+if cost == 0 or not consume then
+  return { admitted, delay, retry, remaining, reset, never, now, 0 }
+end
+local idle = 0
+for i = 1, n do
+  cells[i] = evals[i].next
+  idle = math.max(idle, evals[i].idle or 0)
+end
+-- Federated mode: units that still fit now, taken in one go for local admission.
+local taken = 0
+if batch > 0 and delay == 0 and remaining > 0 then
+  cost = math.min(batch, remaining)
+  local fits, more = true, {}
   for i = 1, n do
-    out[i] = enc(evals[i].next)
-    idle = math.max(idle, evals[i].idle or 0)
+    more[i] = eval(cells[i], windows[i])
+    if more[i].never or more[i].wait > 0 then fits = false end
   end
-  redis.call('HSET', KEYS[1], field, table.concat(out, ','))
-  if expire then
-    -- Keep the hash while any cell holds state a fresh one would not (plus a second).
-    local ttl = redis.call('PTTL', KEYS[1])
-    if ttl >= 0 and ttl < idle + 1000 then
-      redis.call('PEXPIRE', KEYS[1], idle + 1000)
-    elseif ttl == -1 then
-      redis.call('PEXPIRE', KEYS[1], idle + 1000)
+  if fits then
+    taken = cost
+    for i = 1, n do
+      cells[i] = more[i].next
+      idle = math.max(idle, more[i].idle or 0)
     end
   end
 end
-return { admitted, delay, retry, remaining, reset, never, now }
+local out = {}
+for i = 1, n do
+  out[i] = enc(cells[i])
+end
+redis.call('HSET', KEYS[1], field, table.concat(out, ','))
+if expire then
+  -- Keep the hash while any cell holds state a fresh one would not (plus a second).
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl == -1 or (ttl >= 0 and ttl < idle + 1000) then
+    redis.call('PEXPIRE', KEYS[1], idle + 1000)
+  end
+end
+return { admitted, delay, retry, remaining, reset, never, now, taken }
