@@ -536,7 +536,7 @@ fn federated_mode_reserves_ahead_and_never_admits_more_than_strict() {
     let (strict, strict_calls) = run(Mode::Strict, 3);
     let (federated, fed_calls) = run(Mode::federated(), 3);
     assert_eq!(strict_calls, 6_000);
-    assert!(strict >= 2_990 && strict <= 3_000, "strict admitted {strict}");
+    assert!((2_990..=3_000).contains(&strict), "strict admitted {strict}");
     assert!(federated <= strict, "federated {federated} > strict {strict}");
     assert!(federated >= strict * 8 / 10, "federated {federated} admits far less than strict {strict}");
     assert!(fed_calls < strict_calls / 2, "federated round trips {fed_calls}");
