@@ -11,7 +11,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
-stamp="$VENV/.tools-v1"
+stamp="$VENV/.tools-v2"
 if [ ! -f "$stamp" ]; then
   python -m pip install --quiet --upgrade pip
   python -m pip install --quiet -r "$ROOT/bindings-python/requirements-dev.txt"

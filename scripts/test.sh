@@ -26,6 +26,9 @@ rd_dir=${rd#* }
 trap 'scripts/redis.sh stop "$rd_dir"' EXIT
 export TG_REDIS_URL=${rd% *}
 cargo test --locked -p tenantguard --features redis --test redis_store --test conformance -- --include-ignored --nocapture
+# The Rust worker of the multi-process tests (Python, Node) and of the Redis benchmark.
+cargo build --release --locked -q -p tenantguard-redis-load
+export TG_REDIS_LOAD=$PWD/target/release/redis-load
 
 step "row-level security: differential test against a real PostgreSQL (private cluster)"
 pg=$(scripts/postgres.sh start)
@@ -101,7 +104,7 @@ step "python: venv, pinned tools, pip install ./bindings-python (maturin, abi3 w
 source scripts/python-env.sh
 python -c "import tenantguard, sys; print('tenantguard', tenantguard.__version__, 'on', sys.version.split()[0])"
 
-step "python: pytest (surface, errors, threads, asyncio, conformance corpus, Starlette example)"
+step "python: pytest (surface, errors, threads, asyncio, corpus, Starlette, Redis store incl. Rust+Python processes and federated mode)"
 (cd bindings-python && python -m pytest -q tests)
 
 step "python: mypy --strict on the package, tests and examples; stubtest (stubs must match the module)"

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use std::time::Duration;
 use tenantguard::api::ApiError;
 use tenantguard::multi_tenant::quotas::RateLimiter;
+use tenantguard::store::StoreSpec;
 use tenantguard::{Config, Decision, Error, Feature, Governor, IsolationMode, Override, Plan, UserQuotaManager};
 
 // ----- errors ---------------------------------------------------------------------------------
@@ -274,29 +275,72 @@ impl PyDecision {
 #[pyclass(subclass, frozen, module = "tenantguard._native", name = "Governor")]
 pub struct PyGovernor {
     gov: Governor,
+    /// The store does network I/O (Redis): calls that reach it release the GIL.
+    remote: bool,
 }
 
 impl PyGovernor {
     fn now(&self, now_ms: Option<u64>) -> u64 {
         now_ms.unwrap_or_else(|| self.gov.now_ms())
     }
+
+    fn io<T: Send>(&self, py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
+        if self.remote { py.detach(f) } else { f() }
+    }
+}
+
+/// The `store=` argument: a Redis URL, or a dict of the core's `StoreSpec` (snake_case or
+/// camelCase keys).
+fn store_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<StoreSpec> {
+    if let Ok(url) = obj.extract::<String>() {
+        return Ok(StoreSpec { redis_url: Some(url), ..StoreSpec::default() });
+    }
+    if !obj.is_instance_of::<PyDict>() {
+        return Err(PyTypeError::new_err(format!(
+            "store must be a Redis URL or a dict, not {}",
+            obj.get_type().name()?
+        )));
+    }
+    let value: Value = pythonize::depythonize(obj).map_err(|e| invalid(py, "store", e.to_string()))?;
+    StoreSpec::from_value(value).map_err(|e| py_err(py, e))
 }
 
 #[pymethods]
 impl PyGovernor {
     /// A governor from a config dict (the JSON model), TOML text, JSON text or a file path;
-    /// the built-in plans if none is given.
+    /// the built-in plans if none is given. `store` shares counters and leases through Redis:
+    /// a URL, or a dict (`redis_url`, `mode`, `sync_interval_ms`, `failure_policy`,
+    /// `resource_failure_policies`, `timeout_ms`, `prefix`, `time`).
     #[new]
-    #[pyo3(signature = (config=None, *, toml=None, json=None, path=None))]
+    #[pyo3(signature = (config=None, *, toml=None, json=None, path=None, store=None))]
     fn new(
         py: Python<'_>,
         config: Option<&Bound<'_, PyAny>>,
         toml: Option<&str>,
         json: Option<&str>,
         path: Option<&str>,
+        store: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let cfg = config_from(py, config, toml, json, path)?;
-        Ok(Self { gov: Governor::builder().config(cfg).build() })
+        let spec = match store {
+            Some(s) => store_from(py, s)?,
+            None => StoreSpec::default(),
+        };
+        let remote = !spec.is_memory();
+        let store = spec.build().map_err(|e| py_err(py, e))?;
+        Ok(Self { gov: Governor::builder().config(cfg).store(store).build(), remote })
+    }
+
+    /// The state store: `"memory"` or `"redis"`.
+    #[getter]
+    fn store_kind(&self) -> &'static str {
+        self.gov.store_kind()
+    }
+
+    /// The store's health counters (calls, errors, reconnects, fallback decisions, pending
+    /// releases); empty for the memory store.
+    fn store_metrics(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.gov.store_metrics().into_iter().collect()
     }
 
     /// Milliseconds since the epoch from the system clock (what `now_ms=None` means).
@@ -339,7 +383,7 @@ impl PyGovernor {
 
     /// A pre-resolved tenant: checks through it skip the name lookup.
     fn handle(&self, py: Python<'_>, tenant: &str) -> PyResult<PyTenantHandle> {
-        Ok(PyTenantHandle { handle: self.gov.handle(tenant).py(py)?, gov: self.gov.clone() })
+        Ok(PyTenantHandle { handle: self.gov.handle(tenant).py(py)?, gov: self.gov.clone(), remote: self.remote })
     }
 
     // checks
@@ -354,7 +398,7 @@ impl PyGovernor {
         cost: u64,
         now_ms: Option<u64>,
     ) -> PyResult<PyDecision> {
-        self.gov.check(tenant, resource, cost, self.now(now_ms)).map(PyDecision::from).py(py)
+        self.io(py, || self.gov.check(tenant, resource, cost, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
     /// What `check` would answer, without consuming.
@@ -367,7 +411,7 @@ impl PyGovernor {
         cost: u64,
         now_ms: Option<u64>,
     ) -> PyResult<PyDecision> {
-        self.gov.peek(tenant, resource, cost, self.now(now_ms)).map(PyDecision::from).py(py)
+        self.io(py, || self.gov.peek(tenant, resource, cost, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
     #[pyo3(signature = (tenant, resource="connections", ticket=None, now_ms=None))]
@@ -379,7 +423,7 @@ impl PyGovernor {
         ticket: Option<u64>,
         now_ms: Option<u64>,
     ) -> PyResult<PyDecision> {
-        self.gov.acquire(tenant, resource, ticket, self.now(now_ms)).map(PyDecision::from).py(py)
+        self.io(py, || self.gov.acquire(tenant, resource, ticket, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
     #[pyo3(signature = (tenant, lease_id, resource="connections", now_ms=None))]
@@ -391,17 +435,17 @@ impl PyGovernor {
         resource: &str,
         now_ms: Option<u64>,
     ) -> PyResult<PyDecision> {
-        self.gov.release(tenant, resource, lease_id, self.now(now_ms)).map(PyDecision::from).py(py)
+        self.io(py, || self.gov.release(tenant, resource, lease_id, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
     #[pyo3(signature = (tenant, ticket, resource="connections"))]
     fn cancel(&self, py: Python<'_>, tenant: &str, ticket: u64, resource: &str) -> PyResult<bool> {
-        self.gov.cancel(tenant, resource, ticket).py(py)
+        self.io(py, || self.gov.cancel(tenant, resource, ticket)).py(py)
     }
 
     #[pyo3(signature = (tenant, resource="connections"))]
     fn concurrency_stats(&self, py: Python<'_>, tenant: &str, resource: &str) -> PyResult<Py<PyAny>> {
-        let s = self.gov.concurrency_stats(tenant, resource).py(py)?;
+        let s = self.io(py, || self.gov.concurrency_stats(tenant, resource)).py(py)?;
         let d = to_py(py, &s)?;
         d.bind(py).set_item("average", s.average())?;
         Ok(d)
@@ -416,7 +460,7 @@ impl PyGovernor {
         resource: &str,
         now_ms: Option<u64>,
     ) -> PyResult<PyDecision> {
-        self.gov.set_usage(tenant, resource, amount, self.now(now_ms)).map(PyDecision::from).py(py)
+        self.io(py, || self.gov.set_usage(tenant, resource, amount, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
     #[pyo3(signature = (tenant, amount, resource="storage", now_ms=None))]
@@ -428,7 +472,7 @@ impl PyGovernor {
         resource: &str,
         now_ms: Option<u64>,
     ) -> PyResult<PyDecision> {
-        self.gov.add_usage(tenant, resource, amount, self.now(now_ms)).map(PyDecision::from).py(py)
+        self.io(py, || self.gov.add_usage(tenant, resource, amount, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
     #[pyo3(signature = (tenant, amount, resource="storage", now_ms=None))]
@@ -440,17 +484,17 @@ impl PyGovernor {
         resource: &str,
         now_ms: Option<u64>,
     ) -> PyResult<PyDecision> {
-        self.gov.subtract_usage(tenant, resource, amount, self.now(now_ms)).map(PyDecision::from).py(py)
+        self.io(py, || self.gov.subtract_usage(tenant, resource, amount, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
     #[pyo3(signature = (tenant, resource="storage"))]
     fn usage_value(&self, py: Python<'_>, tenant: &str, resource: &str) -> PyResult<u64> {
-        self.gov.usage_value(tenant, resource).py(py)
+        self.io(py, || self.gov.usage_value(tenant, resource)).py(py)
     }
 
     #[pyo3(signature = (tenant, resource="transaction", now_ms=None))]
     fn begin(&self, py: Python<'_>, tenant: &str, resource: &str, now_ms: Option<u64>) -> PyResult<PyDecision> {
-        self.gov.begin(tenant, resource, self.now(now_ms)).map(PyDecision::from).py(py)
+        self.io(py, || self.gov.begin(tenant, resource, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
     #[pyo3(signature = (tenant, lease_id, resource="transaction", now_ms=None))]
@@ -462,7 +506,7 @@ impl PyGovernor {
         resource: &str,
         now_ms: Option<u64>,
     ) -> PyResult<PyDecision> {
-        self.gov.touch(tenant, resource, lease_id, self.now(now_ms)).map(PyDecision::from).py(py)
+        self.io(py, || self.gov.touch(tenant, resource, lease_id, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
     #[pyo3(signature = (tenant, lease_id, resource="transaction", now_ms=None))]
@@ -474,7 +518,7 @@ impl PyGovernor {
         resource: &str,
         now_ms: Option<u64>,
     ) -> PyResult<PyDecision> {
-        self.gov.end(tenant, resource, lease_id, self.now(now_ms)).map(PyDecision::from).py(py)
+        self.io(py, || self.gov.end(tenant, resource, lease_id, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
     #[pyo3(signature = (now_ms=None))]
@@ -844,6 +888,7 @@ fn rls_command(py: Python<'_>, command: &str) -> PyResult<tenantguard::rls::RLSC
 pub struct PyTenantHandle {
     handle: tenantguard::TenantHandle,
     gov: Governor,
+    remote: bool,
 }
 
 #[pymethods]
@@ -861,12 +906,18 @@ impl PyTenantHandle {
     #[pyo3(signature = (resource="qps", cost=1, now_ms=None))]
     fn check(&self, py: Python<'_>, resource: &str, cost: u64, now_ms: Option<u64>) -> PyResult<PyDecision> {
         let now = now_ms.unwrap_or_else(|| self.gov.now_ms());
+        if self.remote {
+            return py.detach(|| self.handle.check(resource, cost, now)).map(PyDecision::from).py(py);
+        }
         self.handle.check(resource, cost, now).map(PyDecision::from).py(py)
     }
 
     #[pyo3(signature = (resource="qps", cost=1, now_ms=None))]
     fn peek(&self, py: Python<'_>, resource: &str, cost: u64, now_ms: Option<u64>) -> PyResult<PyDecision> {
         let now = now_ms.unwrap_or_else(|| self.gov.now_ms());
+        if self.remote {
+            return py.detach(|| self.handle.peek(resource, cost, now)).map(PyDecision::from).py(py);
+        }
         self.handle.peek(resource, cost, now).map(PyDecision::from).py(py)
     }
 

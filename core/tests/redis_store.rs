@@ -501,11 +501,11 @@ fn a_timed_out_acquire_is_undone_after_recovery() {
     assert_eq!(s.active, 0, "nothing leaked: {s:?}");
 }
 
-/// Federated mode: most checks are answered from units reserved in Redis, and the total never
-/// exceeds what strict mode admits.
+/// Federated mode: most checks are answered from units reserved in Redis, and the total stays
+/// within the stated bound (strict mode's answer plus one interval of the limit).
 #[test]
 #[ignore = "needs TG_REDIS_URL"]
-fn federated_mode_reserves_ahead_and_never_admits_more_than_strict() {
+fn federated_mode_reserves_ahead_within_the_stated_bound() {
     let cfg = || {
         Config::from_toml(
             "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"t\"\nmax_qps = 1000\nburst_allowance = 1.0\nenforcement_action = \"reject\"\n",
@@ -537,7 +537,8 @@ fn federated_mode_reserves_ahead_and_never_admits_more_than_strict() {
     let (federated, fed_calls) = run(Mode::federated(), 3);
     assert_eq!(strict_calls, 6_000);
     assert!((2_990..=3_000).contains(&strict), "strict admitted {strict}");
-    assert!(federated <= strict, "federated {federated} > strict {strict}");
+    // The stated bound: at most one interval (100 ms at 1000/s) ahead of strict mode.
+    assert!(federated <= strict + 100, "federated {federated} > strict {strict} + 100");
     assert!(federated >= strict * 8 / 10, "federated {federated} admits far less than strict {strict}");
     assert!(fed_calls < strict_calls / 2, "federated round trips {fed_calls}");
     println!(

@@ -1,6 +1,6 @@
 """Type stubs of the native module (checked against the built module by ``stubtest`` in CI)."""
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, final
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, final
 
 from typing_extensions import disjoint_base
 
@@ -60,7 +60,11 @@ class Governor:
         toml: Optional[str] = None,
         json: Optional[str] = None,
         path: Optional[str] = None,
+        store: Union[str, Mapping[str, Any], None] = None,
     ) -> "Governor": ...
+    @property
+    def store_kind(self) -> str: ...
+    def store_metrics(self) -> Dict[str, int]: ...
     def now_ms(self) -> int: ...
     def register(
         self, name: str, plan: Optional[str] = None, isolation: str = "SharedSchema", now_ms: Optional[int] = None

@@ -130,15 +130,19 @@ pub enum Mode {
     /// Every decision is one atomic script on Redis: exact, one round trip per check.
     #[default]
     Strict,
-    /// S2's federated quotas: each process reserves units of the shared limit in Redis ahead
-    /// of its demand and admits from them locally, reconciling about once per
-    /// `sync_interval_ms` (default 100). The reservation is proportional to the process's
-    /// recent traffic (1.25 × its demand in the last interval). Every admitted unit was taken
-    /// from the shared limit in Redis, so the fleet never admits more than strict mode would;
-    /// admissions move by at most one interval, and units reserved but not used within the
-    /// interval are dropped (the fleet may admit less than the limit by at most each
-    /// process's reservation per interval). A refusal is remembered for its retry-after, at
-    /// least a tenth and at most one interval.
+    /// S2's federated quotas with proportional allocation. Each process reports its demand
+    /// (units asked for per interval, smoothed) to Redis and reserves its share of the limit
+    /// for the next `sync_interval_ms` (default 100): demand / total demand of the processes
+    /// seen in the last three intervals. It admits from that reservation locally; when the
+    /// interval ends the next request goes to Redis (decided exactly, as in strict mode) and
+    /// takes the next reservation in the same round trip. A process that runs out early has
+    /// its requests decided one by one in Redis until then.
+    ///
+    /// Error bound: every unit admitted was taken from the shared limit in Redis, but a
+    /// reservation may reach one interval ahead, so over any window of T ms the fleet admits at
+    /// most burst + limit × (T + sync_interval) / window. Units reserved and not used are
+    /// dropped when the interval ends (the fleet then admits less than the limit). A refusal
+    /// is remembered for its retry-after, at least a tenth and at most one interval.
     /// Concurrency, capacity and duration resources stay strict.
     Federated {
         /// How long reserved units (and remembered refusals) stay valid, in ms.
@@ -268,6 +272,8 @@ struct Inner {
     /// Keys drawn from the OS's randomness: lease and ticket ids are hashes of a counter.
     id_keys: std::collections::hash_map::RandomState,
     id_seq: AtomicU64,
+    /// This store's name among the processes sharing a federated limit (random).
+    member: String,
 }
 
 /// The Redis store. Cheap to clone (shared connection pool).
@@ -369,6 +375,10 @@ impl RedisStore {
                 pending: AtomicU64::new(0),
                 id_keys: std::collections::hash_map::RandomState::new(),
                 id_seq: AtomicU64::new(0),
+                member: {
+                    use std::hash::BuildHasher;
+                    format!("{:016x}", std::collections::hash_map::RandomState::new().hash_one(std::process::id()))
+                },
             }),
         })
     }
@@ -688,21 +698,23 @@ impl RedisTenantState {
         self.inner.pending.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// One rate script call; with `batch` > 0 also reserves up to that many units (federated
-    /// mode). Returns the outcome and the units reserved.
+    /// One rate script call; with `fed` = (demand, interval) also reports this process's
+    /// demand and reserves its share for the next interval (federated mode). Returns the
+    /// outcome and the units reserved.
     fn rate_remote(
         &self,
         resource: &'static str,
         params: &RateParams,
         req: RateRequest,
-        batch: u64,
+        fed: Option<(u64, u64)>,
     ) -> Result<(RateOutcome, u64)> {
         let alg = match params.algorithm {
             RateAlgorithm::Gcra => "g",
             RateAlgorithm::FixedWindow => "f",
             RateAlgorithm::SlidingWindow => "s",
         };
-        let mut args = Vec::with_capacity(8 + 5 * params.windows.len());
+        let (demand, interval) = fed.unwrap_or((0, 0));
+        let mut args = Vec::with_capacity(10 + 5 * params.windows.len());
         args.extend([
             self.inner.now_arg(req.now_ms),
             resource.to_owned(),
@@ -711,7 +723,9 @@ impl RedisTenantState {
             clamp(req.max_delay_ms).to_string(),
             if req.consume { "1" } else { "0" }.to_owned(),
             if self.inner.opts.time == TimeSource::Server { "1" } else { "0" }.to_owned(),
-            clamp(batch).to_string(),
+            lua_int(demand, "demand")?.to_string(),
+            self.inner.member.clone(),
+            lua_int(interval, "sync_interval")?.to_string(),
         ]);
         for w in params.windows.iter() {
             match params.algorithm {
@@ -720,7 +734,8 @@ impl RedisTenantState {
             };
             args.extend([w.limit, w.window_ms, w.t_ns, w.cap, w.span_ns].map(|v| v.to_string()));
         }
-        let r = match self.run(&self.inner.scripts.rate, &[self.key("rate")], &args) {
+        let keys = [self.key("rate"), self.key(&format!("fed:{}", escape(resource)))];
+        let r = match self.run(&self.inner.scripts.rate, &keys, &args) {
             Ok(r) => r,
             Err(Error::Store(_)) => return Ok((self.rate_fallback(resource, params, req)?, 0)),
             Err(e) => return Err(e),
@@ -785,17 +800,18 @@ impl RedisTenantState {
             }
             a.refused = None;
         }
-        let batch = if req.consume { a.estimate.saturating_add(a.estimate / 4) } else { 0 };
-        let (out, taken) = self.rate_remote(resource, params, req, batch)?;
-        if out.admitted {
-            if now >= a.expires_ms {
-                a.tokens = 0;
-            }
+        // One reservation per interval: until it ends, running out means deciding requests
+        // one by one in Redis (what is left beyond the other processes' reservations).
+        let demand = if req.consume && now >= a.expires_ms { a.estimate.max(a.demand) } else { 0 };
+        let (out, taken) = self.rate_remote(resource, params, req, Some((demand, interval)))?;
+        if now >= a.expires_ms {
+            a.tokens = 0;
+        }
+        if taken > 0 {
             a.tokens = a.tokens.saturating_add(taken);
-            if taken > 0 {
-                a.expires_ms = now.saturating_add(interval);
-            }
-        } else if !out.never && out.retry_after_ms > 0 {
+            a.expires_ms = now.saturating_add(interval);
+        }
+        if !out.admitted && !out.never && out.retry_after_ms > 0 && a.tokens < req.cost {
             a.refused = Some(out);
             // At least a tenth of the interval: under saturation the shared limit refills in
             // Redis meanwhile (up to its burst) and the next round trip reserves what built up,
@@ -895,7 +911,7 @@ impl TenantState for RedisTenantState {
         _hot: &AtomicU64,
     ) -> Result<RateOutcome> {
         match self.inner.opts.mode {
-            Mode::Strict => Ok(self.rate_remote(resource, params, req, 0)?.0),
+            Mode::Strict => Ok(self.rate_remote(resource, params, req, None)?.0),
             Mode::Federated { sync_interval_ms } => self.rate_federated(resource, params, req, sync_interval_ms),
         }
     }

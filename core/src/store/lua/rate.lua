@@ -2,12 +2,17 @@
 -- the Lua twin of core/src/limiter.rs `evaluate`, checked against it by a differential test.
 --
 -- KEYS[1]  the tenant's rate hash (field: resource; value: one encoded cell per window)
+-- KEYS[2]  federated mode: the resource's demand hash (field: process, value: '<units>:<ms>')
 -- ARGV     now ('' = server time), resource, algorithm (g|f|s), cost, max_delay_ms,
---          consume (0|1), expire (0|1: keep a TTL on the hash, server time only), batch
---          (federated mode: after admitting the request without delay, also take up to this
---          many units that fit now, for the caller to admit locally), then five numbers per
---          window: limit, window_ms, t_ns, cap, span_ns
--- Returns  {admitted, delay_ms, retry_after_ms, remaining, reset_ms, never, now, batch taken}
+--          consume (0|1), expire (0|1: keep a TTL on the hash, server time only),
+--          demand, member, interval_ms (federated mode, demand > 0: see below), then five
+--          numbers per window: limit, window_ms, t_ns, cap, span_ns
+-- Returns  {admitted, delay_ms, retry_after_ms, remaining, reset_ms, never, now, reserved}
+--
+-- Federated mode: once the request itself is admitted, the calling process (member) reports
+-- its demand (units asked for per interval) and reserves its share of the limit for the next
+-- interval, demand / total demand of the processes seen in the last three intervals, taking
+-- as many of those units as fit within one interval from now. The caller admits them locally.
 --
 -- Cells: 'e' (empty), 'g:<tat ms>:<tat ns within the ms>', 'f:<start>:<count>',
 -- 's:<start>:<cur>:<prev>'. GCRA works in ns relative to now, which stays below 2^53.
@@ -16,11 +21,12 @@ local NS = 1000000
 local now = now_ms(ARGV[1])
 local field, alg = ARGV[2], ARGV[3]
 local cost, max_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
-local consume, expire, batch = ARGV[6] == '1', ARGV[7] == '1', tonumber(ARGV[8])
-local n = (#ARGV - 8) / 5
+local consume, expire = ARGV[6] == '1', ARGV[7] == '1'
+local demand, member, interval = tonumber(ARGV[8]), ARGV[9], tonumber(ARGV[10])
+local n = (#ARGV - 10) / 5
 local windows = {}
 for i = 1, n do
-  local b = 8 + (i - 1) * 5
+  local b = 10 + (i - 1) * 5
   windows[i] = {
     limit = tonumber(ARGV[b + 1]),
     wl = math.max(tonumber(ARGV[b + 2]), 1),
@@ -198,33 +204,65 @@ for i = 1, n do
   reset = math.max(reset, r.reset)
 end
 if n == 0 then remaining = 0 end
-if never == 1 or delay > max_delay then
+local refused = never == 1 or delay > max_delay
+if refused then
   if never == 1 then retry = 0 else retry = delay end
   if never == 0 then remaining = 0 end
-  return { 0, 0, retry, remaining, reset, never, now, 0 }
+  admitted, delay = 0, 0
 end
-if cost == 0 or not consume then
+if not consume or (cost == 0 and demand == 0) or (refused and demand == 0) then
   return { admitted, delay, retry, remaining, reset, never, now, 0 }
 end
 local idle = 0
-for i = 1, n do
-  cells[i] = evals[i].next
-  idle = math.max(idle, evals[i].idle or 0)
-end
--- Federated mode: units that still fit now, taken in one go for local admission.
-local taken = 0
-if batch > 0 and delay == 0 and remaining > 0 then
-  cost = math.min(batch, remaining)
-  local fits, more = true, {}
+if not refused then
   for i = 1, n do
-    more[i] = eval(cells[i], windows[i])
-    if more[i].never or more[i].wait > 0 then fits = false end
+    cells[i] = evals[i].next
+    idle = math.max(idle, evals[i].idle or 0)
   end
-  if fits then
-    taken = cost
+end
+-- Federated mode: report the demand, reserve this process's share for the next interval.
+local taken = 0
+if demand > 0 and n > 0 then
+  local fed = KEYS[2]
+  redis.call('HSET', fed, member, fmt(demand) .. ':' .. fmt(now))
+  local all, total = redis.call('HGETALL', fed), 0
+  for i = 1, #all, 2 do
+    local d, t = string.match(all[i + 1], '^(%d+):(%d+)$')
+    if t == nil or tonumber(t) + 3 * interval < now then
+      redis.call('HDEL', fed, all[i])
+    else
+      total = total + tonumber(d)
+    end
+  end
+  if expire then
+    redis.call('PEXPIRE', fed, 3 * interval + 1000)
+  end
+  local per_interval = idiv(windows[1].limit * interval, windows[1].wl)
+  local share = idiv(per_interval * demand, math.max(total, demand))
+  -- The most units up to `share` that every window admits within one interval from now.
+  local lo, hi, best = 1, share, nil
+  while lo <= hi do
+    local mid = math.floor((lo + hi) / 2)
+    cost = mid
+    local fits, more = true, {}
     for i = 1, n do
-      cells[i] = more[i].next
-      idle = math.max(idle, more[i].idle or 0)
+      more[i] = eval(cells[i], windows[i])
+      if more[i].never or more[i].wait > interval then
+        fits = false
+        break
+      end
+    end
+    if fits then
+      best, lo = more, mid + 1
+      taken = mid
+    else
+      hi = mid - 1
+    end
+  end
+  if best then
+    for i = 1, n do
+      cells[i] = best[i].next
+      idle = math.max(idle, best[i].idle or 0)
     end
   end
 end
