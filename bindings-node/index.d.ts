@@ -11,8 +11,16 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** The governor (with the S1 per-user and keyed limiters), driven by host-neutral requests. */
 export declare class NativeGovernor {
-  /** `config`: `{toml}` or `{json}` (object or text) or nothing for the built-in plans. */
-  static create(config?: any | undefined | null, defaultRpm?: number | undefined | null): NativeGovernor
+  /**
+   * `config`: `{toml}` or `{json}` (object or text) or nothing for the built-in plans.
+   * `store`: a Redis URL or the core's `StoreSpec` object (`redisUrl`, `mode`, ...); the
+   * memory store if absent.
+   */
+  static create(config?: any | undefined | null, defaultRpm?: number | undefined | null, store?: any | undefined | null): NativeGovernor
+  /** The state store: `"memory"` or `"redis"`. */
+  storeKind(): string
+  /** The store's health counters (empty for the memory store). */
+  storeMetrics(): any
   /** Runs one operation of the host-neutral API (`op`, `args`), at `nowMs` if given. */
   call(op: string, args?: any | undefined | null, nowMs?: number | undefined | null): any
   /**

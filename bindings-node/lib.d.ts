@@ -18,9 +18,38 @@ export interface Lease extends Disposable {
 /** A configuration: TOML or JSON text, a path to a `.toml`/`.json` file, or the JSON model as an object. */
 export type ConfigSource = ConfigText | { path: string }
 
+/**
+ * Shared state on Redis: every process pointing at the same Redis (and prefix) enforces one
+ * limit per tenant. Calls block the event loop for one round trip (strict mode) or rarely
+ * (federated mode).
+ */
+export interface StoreOptions {
+  /** `redis://host:port/db`. */
+  redisUrl: string
+  /** Key prefix, one per deployment (default `tg`). */
+  prefix?: string
+  /** `strict` (every decision in Redis, default) or `federated` (local allocations, synced). */
+  mode?: 'strict' | 'federated'
+  /** Federated mode's reconciliation interval (default 100). */
+  syncIntervalMs?: number
+  /** While Redis cannot answer: `local` (default), `local:<share>`, `open` or `closed`. */
+  failurePolicy?: string
+  /** Per-resource failure policies, e.g. `{ qps: 'local:0.25', connections: 'closed' }`. */
+  resourceFailurePolicies?: Record<string, string>
+  /** Bound on each Redis call (default 50). */
+  timeoutMs?: number
+  /** `server` (Redis TIME, default) or `caller` (each call's `nowMs`). */
+  time?: 'server' | 'caller'
+}
+
 /** The per-tenant governor: plans, tenants, quotas, rate limits and row-level security. */
 export class Governor {
-  constructor(config?: ConfigSource | null, options?: { defaultRpm?: number })
+  /** `store`: a Redis URL or options; counters and leases stay in process without it. */
+  constructor(config?: ConfigSource | null, options?: { defaultRpm?: number; store?: string | StoreOptions })
+  /** `'memory'` or `'redis'`. */
+  readonly storeKind: 'memory' | 'redis'
+  /** The store's health counters (`calls_total`, `errors_total`, `fallback_decisions_total`, ...). */
+  storeMetrics(): Record<string, number>
   /** Runs one operation of the host-neutral API (`op` and camelCase `args`, as in the conformance corpus). */
   call(op: string, args?: Record<string, unknown>, nowMs?: number): any
   /** Milliseconds since the epoch, from the clock the governor uses. */

@@ -105,14 +105,20 @@ class Governor {
    * @param config `{toml}` / `{json}` / `{path}`, or a plain configuration object (the JSON model),
    * or nothing for the built-in plans.
    */
-  constructor(config, { defaultRpm } = {}) {
+  constructor(config, { defaultRpm, store } = {}) {
     const source = config === undefined || config === null ? null : configSource(config)
     try {
-      this.native = NativeGovernor.create(source, defaultRpm)
+      this.native = NativeGovernor.create(source, defaultRpm, store)
     } catch (e) {
       throw convert(e)
     }
   }
+
+  /** `'memory'` or `'redis'`. */
+  get storeKind() { return this.native.storeKind() }
+
+  /** The store's health counters (calls, errors, reconnects, fallback decisions); `{}` for memory. */
+  storeMetrics() { return this.native.storeMetrics() }
 
   /** Runs one host-neutral operation (`op`, camelCase `args`). */
   call(op, args = {}, nowMs) {

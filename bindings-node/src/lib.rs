@@ -9,6 +9,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::{Value, json};
 use tenantguard::api::{ApiError, Engine, Request, defaults, js_numbers, js_whole as whole};
+use tenantguard::clock::default_clock;
+use tenantguard::store::StoreSpec;
 use tenantguard::{Decision, TenantHandle};
 
 mod hot;
@@ -48,17 +50,40 @@ pub struct NativeGovernor {
 #[napi]
 impl NativeGovernor {
     /// `config`: `{toml}` or `{json}` (object or text) or nothing for the built-in plans.
+    /// `store`: a Redis URL or the core's `StoreSpec` object (`redisUrl`, `mode`, ...); the
+    /// memory store if absent.
     #[napi(factory)]
-    pub fn create(config: Option<Value>, default_rpm: Option<u32>) -> Result<Self> {
+    pub fn create(config: Option<Value>, default_rpm: Option<u32>, store: Option<Value>) -> Result<Self> {
         let source = match config {
             None | Some(Value::Null) => None,
             Some(v) => Some(
                 serde_json::from_value(integers(v)).map_err(|e| js_err(ApiError::invalid("config", e.to_string())))?,
             ),
         };
+        let spec = match store {
+            None | Some(Value::Null) => StoreSpec::default(),
+            Some(Value::String(url)) => StoreSpec { redis_url: Some(url), ..StoreSpec::default() },
+            Some(v) => StoreSpec::from_value(integers(v)).map_err(|e| js_err(e.into()))?,
+        };
+        let store = spec.build().map_err(|e| js_err(e.into()))?;
+        let rpm = default_rpm.unwrap_or(defaults::USER_RPM);
         Ok(Self {
-            engine: Engine::from_config(source.as_ref(), default_rpm.unwrap_or(defaults::USER_RPM)).map_err(js_err)?,
+            engine: Engine::from_config_with_store(source.as_ref(), rpm, default_clock(), store).map_err(js_err)?,
         })
+    }
+
+    /// The state store: `"memory"` or `"redis"`.
+    #[napi]
+    pub fn store_kind(&self) -> String {
+        self.engine.governor.store_kind().to_owned()
+    }
+
+    /// The store's health counters (empty for the memory store).
+    #[napi]
+    pub fn store_metrics(&self) -> Value {
+        let m: serde_json::Map<String, Value> =
+            self.engine.governor.store_metrics().into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect();
+        js_numbers(Value::Object(m))
     }
 
     /// Runs one operation of the host-neutral API (`op`, `args`), at `nowMs` if given.

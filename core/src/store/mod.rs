@@ -108,14 +108,18 @@ pub struct StoreSpec {
 impl StoreSpec {
     /// Parses a spec from JSON text.
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text)
-            .map_err(|e| crate::Error::InvalidArgument { name: "store".into(), message: e.to_string() })
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| crate::Error::InvalidArgument { name: "store".into(), message: e.to_string() })?;
+        Self::from_value(v)
     }
 
-    /// Parses a spec from a JSON value.
+    /// Parses a spec from a JSON value; errors name the offending key (`store.timeoutMs`).
     pub fn from_value(v: serde_json::Value) -> Result<Self> {
-        serde_json::from_value(v)
-            .map_err(|e| crate::Error::InvalidArgument { name: "store".into(), message: e.to_string() })
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            let name = if path == "." { "store".to_owned() } else { format!("store.{path}") };
+            crate::Error::InvalidArgument { name, message: e.into_inner().to_string() }
+        })
     }
 
     /// True when the spec asks for the memory store.
