@@ -53,6 +53,7 @@ gcc $CFLAGS -pthread "$T/test_threads.c" $DYN -o "$OUT/test_threads"
 gcc $CFLAGS -pthread "$T/test_threads.c" $STATIC -o "$OUT/test_threads_static"
 gcc $CFLAGS "$T/conformance.c" $DYN -lcjson -o "$OUT/conformance"
 gcc $CFLAGS "$T/test_hostile.c" $DYN -o "$OUT/test_hostile"
+gcc $CFLAGS "$T/test_redis.c" $DYN -o "$OUT/test_redis"
 gcc $CFLAGS "$T/bench.c" $DYN -o "$OUT/bench"
 gcc $CFLAGS "$T/bench.c" $STATIC -o "$OUT/bench_static"
 # The header is also valid C++ (extern "C", no C-only constructs): compile a use of it with g++.
@@ -75,6 +76,8 @@ case "$MODE" in
     # valgrind runs one thread at a time: the thread test also runs natively, truly in parallel.
     echo "--- test_threads (native, parallel)"
     "$OUT/test_threads"
+    echo "--- test_redis (valgrind; the store option on the redis-server of TG_REDIS_URL)"
+    $VALGRIND "$OUT/test_redis"
     echo "--- conformance (valgrind)"
     $VALGRIND "$OUT/conformance" tests/conformance | tail -1
     ;;

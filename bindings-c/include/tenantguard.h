@@ -189,7 +189,8 @@ uint32_t tg_abi_version(void);
 
 // Creates a governor from a configuration text in `format` (a `TgConfigFormat` value), or with the built-in plans when
 // `config` is NULL. `default_rpm` is the S1 per-user quota default (0 means 60). On success
-// `*out` owns the governor: free it with `tg_governor_free`.
+// `*out` owns the governor: free it with `tg_governor_free`. Counters and leases stay in
+// process; see `tg_governor_new_with_store` to share them through Redis.
 //
 // # Safety
 // `config` is NULL or a NUL-terminated string; `out` is valid for writing a pointer.
@@ -199,6 +200,25 @@ enum TgStatus tg_governor_new(const char *config,
                               int32_t format,
                               uint32_t default_rpm,
                               struct TgGovernor **out);
+
+// `tg_governor_new` with a state store: `store_json` is NULL (in process) or a JSON object
+// such as `{"redisUrl": "redis://127.0.0.1:6379/", "mode": "federated",
+// "failurePolicy": "local:0.5"}` (keys: redisUrl, prefix, mode, syncIntervalMs,
+// failurePolicy, resourceFailurePolicies, timeoutMs, time; snake_case accepted). The store
+// connects lazily: a Redis that is down is not an error here. Bad options are
+// `TG_STATUS_INVALID_ARGUMENT` naming the key. On success `*out` owns the governor: free it
+// with `tg_governor_free`.
+//
+// # Safety
+// `config` and `store_json` are NULL or NUL-terminated strings; `out` is valid for writing a
+// pointer.
+//
+// Thread safety: Thread-safe.
+enum TgStatus tg_governor_new_with_store(const char *config,
+                                         int32_t format,
+                                         uint32_t default_rpm,
+                                         const char *store_json,
+                                         struct TgGovernor **out);
 
 // Frees a governor. NULL is a no-op.
 //

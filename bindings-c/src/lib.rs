@@ -23,6 +23,8 @@ use std::ptr;
 
 use serde_json::{Value, json};
 use tg::api::{ApiError, Engine, Request, defaults};
+use tg::clock::default_clock;
+use tg::store::StoreSpec;
 use tg::{Action, Code, Decision, TenantHandle};
 
 /// The ABI version; bumped on every incompatible change of this header.
@@ -430,7 +432,8 @@ pub extern "C" fn tg_abi_version() -> u32 {
 
 /// Creates a governor from a configuration text in `format` (a `TgConfigFormat` value), or with the built-in plans when
 /// `config` is NULL. `default_rpm` is the S1 per-user quota default (0 means 60). On success
-/// `*out` owns the governor: free it with `tg_governor_free`.
+/// `*out` owns the governor: free it with `tg_governor_free`. Counters and leases stay in
+/// process; see `tg_governor_new_with_store` to share them through Redis.
 ///
 /// # Safety
 /// `config` is NULL or a NUL-terminated string; `out` is valid for writing a pointer.
@@ -443,9 +446,35 @@ pub unsafe extern "C" fn tg_governor_new(
     default_rpm: u32,
     out: *mut *mut TgGovernor,
 ) -> TgStatus {
+    // SAFETY: forwarded caller contract (a NULL store is the memory store).
+    unsafe { tg_governor_new_with_store(config, format, default_rpm, std::ptr::null(), out) }
+}
+
+/// `tg_governor_new` with a state store: `store_json` is NULL (in process) or a JSON object
+/// such as `{"redisUrl": "redis://127.0.0.1:6379/", "mode": "federated",
+/// "failurePolicy": "local:0.5"}` (keys: redisUrl, prefix, mode, syncIntervalMs,
+/// failurePolicy, resourceFailurePolicies, timeoutMs, time; snake_case accepted). The store
+/// connects lazily: a Redis that is down is not an error here. Bad options are
+/// `TG_STATUS_INVALID_ARGUMENT` naming the key. On success `*out` owns the governor: free it
+/// with `tg_governor_free`.
+///
+/// # Safety
+/// `config` and `store_json` are NULL or NUL-terminated strings; `out` is valid for writing a
+/// pointer.
+///
+/// Thread safety: Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_governor_new_with_store(
+    config: *const c_char,
+    format: i32,
+    default_rpm: u32,
+    store_json: *const c_char,
+    out: *mut *mut TgGovernor,
+) -> TgStatus {
     guard(|| {
         // SAFETY: caller contract.
         let text = unsafe { opt_text(config, "config") }?;
+        let store = unsafe { opt_text(store_json, "store_json") }?;
         let source = match (text, format) {
             (None, _) => None,
             (Some(t), f) if f == TgConfigFormat::Toml as i32 => Some(json!({ "toml": t })),
@@ -456,8 +485,13 @@ pub unsafe extern "C" fn tg_governor_new(
             .map(serde_json::from_value)
             .transpose()
             .map_err(|e| Failure::from(ApiError::invalid("config", e.to_string())))?;
+        let spec = match store {
+            None => StoreSpec::default(),
+            Some(j) => StoreSpec::from_json(j).map_err(|e| Failure::from(ApiError::from(e)))?,
+        };
+        let store = spec.build().map_err(|e| Failure::from(ApiError::from(e)))?;
         let rpm = if default_rpm == 0 { defaults::USER_RPM } else { default_rpm };
-        let engine = Engine::from_config(source.as_ref(), rpm)?;
+        let engine = Engine::from_config_with_store(source.as_ref(), rpm, default_clock(), store)?;
         let boxed = Box::into_raw(Box::new(TgGovernor { engine }));
         // SAFETY: caller contract; on failure the governor is reclaimed below.
         if let Err(e) = unsafe { put(out, boxed, "out") } {

@@ -529,6 +529,8 @@ pub enum Request {
     Prometheus(#[serde(default)] TimeArgs),
     /// Evict idle rate state → `{evicted}`.
     EvictIdle(#[serde(default)] TimeArgs),
+    /// The state store's kind and health counters → `{kind, metrics: {name: value}}`.
+    StoreMetrics(#[serde(default)] TimeArgs),
     /// Per-user RPM check → decision (or `RATE_LIMITED` error).
     UserQuotaCheck(UserQuotaArgs),
     /// Per-user RPM override → `{}`.
@@ -815,6 +817,11 @@ impl Engine {
             Request::QuotaTracking(a) => to_json(&g.quota_tracking(&a.tenant, t(a.now_ms))?)?,
             Request::Prometheus(a) => json!({ "text": g.prometheus(t(a.now_ms)) }),
             Request::EvictIdle(a) => json!({ "evicted": g.evict_idle(t(a.now_ms)) }),
+            Request::StoreMetrics(_) => {
+                let m: serde_json::Map<String, Value> =
+                    g.store_metrics().into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect();
+                json!({ "kind": g.store_kind(), "metrics": m })
+            }
             Request::UserQuotaCheck(a) => to_json(&self.user_quotas.check_quota_at(&a.user, t(a.now_ms))?)?,
             Request::UserQuotaSet(a) => {
                 let rpm = a.rpm.ok_or_else(|| ApiError::invalid("rpm", "userQuotaSet needs `rpm`"))?;

@@ -189,13 +189,18 @@ JNIEXPORT jint JNICALL Java_dev_tenantguard_Native_abiVersion(JNIEnv *env, jclas
   return (jint)tg_abi_version();
 }
 
-JNIEXPORT jlong JNICALL Java_dev_tenantguard_Native_governorNew(JNIEnv *env, jclass cls, jbyteArray config, jint format, jint rpm) {
+JNIEXPORT jlong JNICALL Java_dev_tenantguard_Native_governorNew(JNIEnv *env, jclass cls, jbyteArray config, jint format, jint rpm, jbyteArray store) {
   (void)cls;
-  char small[256];
-  Text c;
+  char small[256], small_store[256];
+  Text c, st;
   if (!text(env, config, small, sizeof small, &c)) return 0;
+  if (!text(env, store, small_store, sizeof small_store, &st)) {
+    release_text(&c);
+    return 0;
+  }
   TgGovernor *gov = NULL;
-  TgStatus s = tg_governor_new(c.ptr, format, rpm < 0 ? 0 : (uint32_t)rpm, &gov);
+  TgStatus s = tg_governor_new_with_store(c.ptr, format, rpm < 0 ? 0 : (uint32_t)rpm, st.ptr, &gov);
+  release_text(&st);
   release_text(&c);
   if (s != TG_STATUS_OK) {
     throw_status(env, s);

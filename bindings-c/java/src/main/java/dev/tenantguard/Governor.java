@@ -38,10 +38,37 @@ public final class Governor implements AutoCloseable {
      * @throws ConfigException when the configuration is rejected (with key and line)
      */
     public Governor(String config, ConfigFormat format, int defaultRpm) {
+        this(config, format, defaultRpm, null);
+    }
+
+    /**
+     * A governor whose counters and leases live in a shared store: every process (in any
+     * tenantguard host) pointing at the same Redis and prefix enforces one limit per tenant.
+     *
+     * @param config the configuration, or {@code null} for the built-in plans
+     * @param format its format
+     * @param defaultRpm the S1 per-user quota default
+     * @param storeJson {@code null} for the in-process store, or a JSON object such as
+     *     {@code {"redisUrl": "redis://127.0.0.1:6379/", "mode": "federated", "failurePolicy": "local:0.5"}}
+     *     (keys: redisUrl, prefix, mode, syncIntervalMs, failurePolicy, resourceFailurePolicies,
+     *     timeoutMs, time). Redis is reached lazily: a server that is down is not an error here.
+     * @throws ConfigException when the configuration is rejected (with key and line)
+     * @throws InvalidArgumentException when the store options are rejected (naming the key)
+     */
+    public Governor(String config, ConfigFormat format, int defaultRpm, String storeJson) {
         if (defaultRpm < 0) {
             throw invalid("defaultRpm", defaultRpm);
         }
-        this.ref = new NativeRef(Native.governorNew(utf8(config), format.ordinal(), defaultRpm), "governor");
+        this.ref = new NativeRef(
+                Native.governorNew(utf8(config), format.ordinal(), defaultRpm, utf8(storeJson)), "governor");
+    }
+
+    /**
+     * The state store's kind and health counters as JSON:
+     * {@code {"kind": "redis", "metrics": {"calls_total": ..., "fallback_decisions_total": ...}}}.
+     */
+    public String storeMetrics() {
+        return call("storeMetrics", null, NOW);
     }
 
     /** A governor from S2 TOML text. */

@@ -35,7 +35,7 @@ final class Native {
 
     static native int abiVersion();
 
-    static native long governorNew(byte[] config, int format, int defaultRpm);
+    static native long governorNew(byte[] config, int format, int defaultRpm, byte[] storeJson);
 
     static native void governorFree(long gov);
 
