@@ -113,6 +113,7 @@ python -m mypy.stubtest tenantguard._native
 
 step "python: bench smoke run"
 python bindings-python/bench/bench.py --quick
+python bindings-python/bench/redis_bench.py --quick
 deactivate
 
 printf '\nall checks passed\n'
