@@ -40,6 +40,7 @@ trap 'scripts/redis.sh stop "$rd_dir"' EXIT
 
 step "cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p tenantguard --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -p tenantguard --features redis --quiet
 
 step "demo: noisy neighbour (self-checking)"
 cargo run --release --locked --quiet -p noisy_neighbor

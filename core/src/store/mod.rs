@@ -3,7 +3,7 @@
 //! A [`Store`] opens one [`TenantState`] per tenant; the governor asks it to run the rules of
 //! [`limiter`] and [`quota`](crate::quota) atomically. [`MemoryStore`] keeps
 //! the cells in process under a per-tenant lock (no global lock on the hot path). A shared
-//! store ([`redis::RedisStore`], cargo feature `redis`) implements the same trait by running the
+//! store (`redis::RedisStore`, cargo feature `redis`) implements the same trait by running the
 //! same rules as server-side scripts, so the rules above it do not change.
 
 use crate::error::Result;
@@ -74,7 +74,7 @@ pub trait Store: Send + Sync {
 }
 
 /// The store a host asks for, as the shells receive it (a dict, an object, JSON text): the
-/// memory store when `redis_url` is absent, else a [`redis::RedisStore`]. Keys are accepted
+/// memory store when `redis_url` is absent, else a `redis::RedisStore` (feature `redis`). Keys are accepted
 /// in camelCase and snake_case.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
