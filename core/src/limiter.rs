@@ -49,7 +49,10 @@ impl RateCell {
             RateCell::Empty => true,
             RateCell::Gcra { tat_ns } => tat_ns <= now_ms.saturating_mul(NS_PER_MS),
             RateCell::Fixed { start, .. } => now_ms >= start.saturating_add(window.window_ms.saturating_mul(2)),
-            RateCell::Sliding { start, .. } => now_ms >= start.saturating_add(window.window_ms.saturating_mul(2)),
+            RateCell::Sliding { start, cur, .. } => {
+                let spill = cur.saturating_sub(1) / window.limit.max(1);
+                now_ms >= start.saturating_add(window.window_ms.saturating_mul(2 + spill))
+            }
         }
     }
 }
@@ -344,16 +347,21 @@ fn eval_sliding(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> Window
         _ => (aligned, 0, 0),
     };
     if now >= start.saturating_add(wl) {
-        prev = if aligned == start.saturating_add(wl) { cur } else { 0 };
-        cur = 0;
+        // `n` windows passed. Units reserved beyond a window's limit (delayed requests) run
+        // in the following windows, `lim` per window: they carry over.
+        let n = (aligned - start) / wl;
+        prev = cur.saturating_sub(n.saturating_sub(1).saturating_mul(lim)).min(lim);
+        cur = cur.saturating_sub(n.saturating_mul(lim));
         start = aligned;
     }
     let e = now.saturating_sub(start).min(wl - 1);
     let (wl128, lim128) = (u128::from(wl), u128::from(lim));
     let est = |cur: u64| u128::from(prev) * u128::from(wl - e) + u128::from(cur) * wl128;
+    // Windows ahead that reservations beyond this window's limit reach.
+    let spill = |cur: u64| cur.saturating_sub(1) / lim.max(1);
     let reset_of = |cur: u64| {
         if cur > 0 {
-            start.saturating_add(2 * wl).saturating_sub(now)
+            start.saturating_add(wl.saturating_mul(2 + spill(cur))).saturating_sub(now)
         } else if prev > 0 {
             start.saturating_add(wl).saturating_sub(now)
         } else {
@@ -374,9 +382,16 @@ fn eval_sliding(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> Window
     let fits = est(after) <= lim128 * wl128;
     let wait_ms = if fits {
         0
+    } else if after > lim {
+        // Beyond this window's limit: reserved units run in the following windows, `lim` per
+        // window, one every wl / lim (as a full previous window's weight decays).
+        let j = spill(after);
+        let k = after - j.saturating_mul(lim);
+        let f = to_u64(ceil_div(u128::from(k) * wl128, lim128));
+        start.saturating_add(j.saturating_mul(wl)).saturating_add(f).saturating_sub(now)
     } else {
         // Within the current window the previous window's weight decays linearly.
-        let in_current = if after <= lim && prev > 0 {
+        let in_current = if prev > 0 {
             let room = (lim128 - u128::from(after)) * wl128; // prev * (wl - e') <= room
             let e_needed = wl128.saturating_sub(room / u128::from(prev));
             let e_needed = if room % u128::from(prev) == 0 { e_needed } else { e_needed.max(1) };
@@ -584,6 +599,37 @@ mod tests {
         // Waiting the advised time admits it.
         let at = 1500 + o.retry_after_ms;
         assert!(run(RateAlgorithm::SlidingWindow, &w, 1.0, &mut c, req(at, 1)).admitted);
+    }
+
+    #[test]
+    fn sliding_window_delays_never_stack_up_beyond_the_rate() {
+        // Throttling with a delay bound of one or more windows: every admitted request is
+        // scheduled; over the first window plus the delay horizon the total stays near the
+        // rate (it used to admit ~900x the limit).
+        let w = [RateWindow { limit: 10, window_ms: 1000 }];
+        for max_delay in [1000u64, 2000, 5000] {
+            let mut c = vec![];
+            let mut delays = vec![];
+            for _ in 0..10_000 {
+                let o = run(
+                    RateAlgorithm::SlidingWindow,
+                    &w,
+                    1.0,
+                    &mut c,
+                    RateRequest { max_delay_ms: max_delay, ..req(999, 1) },
+                );
+                if o.admitted {
+                    delays.push(o.delay_ms);
+                }
+            }
+            let horizon_windows = max_delay.div_ceil(1000) + 1;
+            assert!(delays.len() as u64 <= 10 * horizon_windows + 1, "{max_delay}: admitted {}", delays.len());
+            assert!(delays.windows(2).all(|d| d[0] <= d[1]), "reservations run in order");
+            // Delayed requests run one per wl / limit = 100 ms, as the previous window's
+            // weight decays (the sliding-window counter's own guarantee).
+            let delayed: Vec<u64> = delays.iter().copied().filter(|&d| d > 0).collect();
+            assert!(delayed.windows(2).all(|d| d[1] - d[0] >= 99), "{max_delay}: {delayed:?}");
+        }
     }
 
     #[test]

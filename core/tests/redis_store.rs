@@ -89,6 +89,19 @@ fn rate_scripts_match_the_rust_rules() {
             steps += 1;
         }
     }
+    // The throttled sliding window whose delays reach into later windows (reservations carry
+    // over), step by step.
+    let windows = [RateWindow { limit: 10, window_ms: 1000 }];
+    let params = RateParams::new(&windows, 1.0, RateAlgorithm::SlidingWindow);
+    let remote = s.open("spill");
+    let hot = AtomicU64::new(0);
+    let mut cells = vec![RateCell::Empty];
+    for (i, now) in (0..300u64).map(|i| (i, 1_800_000_000_999 + (i / 60) * 700)) {
+        let req = RateRequest { now_ms: now, cost: 1 + i % 2, max_delay_ms: 2_500, consume: true };
+        let want = evaluate(&mut cells, &params.windows, RateAlgorithm::SlidingWindow, req);
+        assert_eq!(remote.rate("r", &params, req, &hot).unwrap(), want, "spill step {i}");
+        steps += 1;
+    }
     println!("rate: {steps} steps identical");
 }
 

@@ -132,16 +132,21 @@ local function sliding(c, w)
     start, cur, prev = c.a, c.b, c.c
   end
   if now >= start + wl then
-    if aligned == start + wl then prev = cur else prev = 0 end
-    cur = 0
+    -- `passed` windows went by; units reserved beyond a window's limit carry over, `lim` per window.
+    local passed = idiv(aligned - start, wl)
+    prev = math.min(pos(cur - (passed - 1) * lim), lim)
+    cur = pos(cur - passed * lim)
     start = aligned
   end
   local e = math.min(pos(now - start), wl - 1)
   local function est(x)
     return prev * (wl - e) + x * wl
   end
+  local function spill(x)
+    return idiv(pos(x - 1), math.max(lim, 1))
+  end
   local function reset_of(x)
-    if x > 0 then return pos(start + 2 * wl - now) end
+    if x > 0 then return pos(start + (2 + spill(x)) * wl - now) end
     if prev > 0 then return pos(start + wl - now) end
     return 0
   end
@@ -154,10 +159,15 @@ local function sliding(c, w)
   local after = cur + cost
   local fits = est(after) <= lim * wl
   local wait = 0
-  if not fits then
+  if not fits and after > lim then
+    -- Beyond this window's limit: reserved units run in the following windows, `lim` per
+    -- window, one every wl / lim.
+    local j = spill(after)
+    wait = pos(start + j * wl + cdiv((after - j * lim) * wl, lim) - now)
+  elseif not fits then
     -- Within the current window the previous window's weight decays linearly.
     local in_current = nil
-    if after <= lim and prev > 0 then
+    if prev > 0 then
       local room = (lim - after) * wl
       local e_needed = pos(wl - idiv(room, prev))
       if imod(room, prev) ~= 0 then e_needed = math.max(e_needed, 1) end
@@ -185,7 +195,7 @@ local function sliding(c, w)
     wait = wait,
     remaining = remaining,
     reset = reset_of(after),
-    idle = pos(start + 2 * wl - now),
+    idle = pos(start + (2 + spill(after)) * wl - now),
     never = false,
   }
 end
