@@ -268,7 +268,10 @@ struct Inner {
     errors: AtomicU64,
     connects: AtomicU64,
     fallbacks: AtomicU64,
-    pending: AtomicU64,
+    /// Lease operations that failed or timed out, replayed in order once Redis answers (by
+    /// the next call of any tenant).
+    pending: Mutex<Vec<Pending>>,
+    pending_count: AtomicU64,
     /// Keys drawn from the OS's randomness: lease and ticket ids are hashes of a counter.
     id_keys: std::collections::hash_map::RandomState,
     id_seq: AtomicU64,
@@ -372,7 +375,8 @@ impl RedisStore {
                 errors: AtomicU64::new(0),
                 connects: AtomicU64::new(0),
                 fallbacks: AtomicU64::new(0),
-                pending: AtomicU64::new(0),
+                pending: Mutex::new(Vec::new()),
+                pending_count: AtomicU64::new(0),
                 id_keys: std::collections::hash_map::RandomState::new(),
                 id_seq: AtomicU64::new(0),
                 member: {
@@ -400,7 +404,7 @@ impl RedisStore {
             errors: self.inner.errors.load(Ordering::Relaxed),
             connects: self.inner.connects.load(Ordering::Relaxed),
             fallbacks: self.inner.fallbacks.load(Ordering::Relaxed),
-            pending_releases: self.inner.pending.load(Ordering::Relaxed),
+            pending_releases: self.inner.pending_count.load(Ordering::Relaxed),
         }
     }
 
@@ -419,7 +423,7 @@ impl RedisStore {
             }
             pattern.push(c);
         }
-        pattern.push_str(":*");
+        pattern.push_str(":{*");
         self.inner.call(|c| {
             let (mut cursor, mut n) = (0u64, 0u64);
             loop {
@@ -531,8 +535,13 @@ impl Inner {
                 Ok(r)
             }
             Err(e) => {
-                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+                if e.is_timeout() {
+                    // A stalled server: back off so that nothing else waits for it.
                     self.failed();
+                } else if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+                    // A dead connection (idle timeout, server restart): the others in the pool
+                    // are suspect too; the next call connects afresh (and backs off if that fails).
+                    self.pool.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 } else {
                     // A server-side error (e.g. a script error): the connection is fine.
                     self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(con);
@@ -549,6 +558,34 @@ impl Inner {
         let mut h = self.id_keys.build_hasher();
         h.write_u64(self.id_seq.fetch_add(1, Ordering::Relaxed));
         h.finish() % (LOCAL_LEASE_BIT - 1) + 1
+    }
+
+    fn run_script(&self, script: &redis::Script, keys: &[String], args: &[String]) -> Result<Vec<i64>> {
+        self.call(|c| {
+            let mut inv = script.prepare_invoke();
+            for k in keys {
+                inv.key(k);
+            }
+            for a in args {
+                inv.arg(a);
+            }
+            inv.invoke::<Vec<i64>>(c)
+        })
+    }
+
+    /// Replays the pending lease operations, oldest first; stops at the first failure.
+    fn flush_pending(&self) -> Result<()> {
+        if self.pending_count.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(p) = pending.first() {
+            let args = [self.now_arg(p.now_ms), p.op.to_owned(), p.id.to_string()];
+            self.run_script(&self.scripts.concurrency, &p.keys, &args)?;
+            pending.remove(0);
+            self.pending_count.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn now_arg(&self, now_ms: u64) -> String {
@@ -568,7 +605,6 @@ impl Store for RedisStore {
             fallback: MemoryTenantState::default(),
             fallback_hot: AtomicU64::new(0),
             local_ids: IdGen::starting_at(LOCAL_LEASE_BIT | 1),
-            pending: Mutex::new(Vec::new()),
             allocations: Mutex::new(Vec::new()),
         })
     }
@@ -595,8 +631,6 @@ struct RedisTenantState {
     fallback: MemoryTenantState,
     fallback_hot: AtomicU64,
     local_ids: IdGen,
-    /// Lease operations that failed or timed out, replayed in order once Redis answers.
-    pending: Mutex<Vec<Pending>>,
     /// Federated mode: units reserved per rate resource.
     allocations: Mutex<Vec<(&'static str, Allocation)>>,
 }
@@ -612,16 +646,19 @@ struct Allocation {
     interval_start: u64,
     /// Smoothed units asked for per interval.
     estimate: u64,
-    /// A refusal from Redis, answered locally until `refused_until`.
-    refused: Option<RateOutcome>,
+    /// A refusal from Redis and its cost, answered locally (for requests at least that
+    /// large) until `refused_until`.
+    refused: Option<(RateOutcome, u64)>,
     refused_until: u64,
 }
 
 /// A lease operation to replay: `release` of a lease that was released during an outage, or
-/// `abort` of an acquisition that timed out (the server may have granted it after all).
-#[derive(Debug, Clone, Copy)]
+/// `abort` of an acquisition that timed out (the server may have granted it after all, or may
+/// still: the abort leaves a tombstone that the late acquisition respects) or of a queue
+/// ticket given up during an outage.
+#[derive(Debug, Clone)]
 struct Pending {
-    resource: &'static str,
+    keys: [String; 4],
     op: &'static str,
     id: u64,
     now_ms: u64,
@@ -641,9 +678,14 @@ impl RedisTenantState {
         format!("{}:{suffix}", self.base)
     }
 
-    fn conc_keys(&self, resource: &str) -> [String; 3] {
+    fn conc_keys(&self, resource: &str) -> [String; 4] {
         let r = escape(resource);
-        [self.key(&format!("c:{r}:l")), self.key(&format!("c:{r}:w")), self.key(&format!("c:{r}:s"))]
+        [
+            self.key(&format!("c:{r}:l")),
+            self.key(&format!("c:{r}:w")),
+            self.key(&format!("c:{r}:s")),
+            self.key(&format!("c:{r}:x")),
+        ]
     }
 
     fn dur_keys(&self, resource: &str) -> [String; 3] {
@@ -651,34 +693,10 @@ impl RedisTenantState {
         [self.key(&format!("d:{r}:l")), self.key(&format!("d:{r}:s")), self.key("ids")]
     }
 
-    /// Runs a script, after replaying releases that failed earlier.
+    /// Runs a script, after replaying lease operations that failed earlier.
     fn run(&self, script: &redis::Script, keys: &[String], args: &[String]) -> Result<Vec<i64>> {
-        self.flush_pending()?;
-        self.run_now(script, keys, args)
-    }
-
-    fn flush_pending(&self) -> Result<()> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(&p) = pending.first() {
-            let args = [self.inner.now_arg(p.now_ms), p.op.to_owned(), p.id.to_string()];
-            self.run_now(&self.inner.scripts.concurrency, &self.conc_keys(p.resource), &args)?;
-            pending.remove(0);
-            self.inner.pending.fetch_sub(1, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-
-    fn run_now(&self, script: &redis::Script, keys: &[String], args: &[String]) -> Result<Vec<i64>> {
-        self.inner.call(|c| {
-            let mut inv = script.prepare_invoke();
-            for k in keys {
-                inv.key(k);
-            }
-            for a in args {
-                inv.arg(a);
-            }
-            inv.invoke::<Vec<i64>>(c)
-        })
+        self.inner.flush_pending()?;
+        self.inner.run_script(script, keys, args)
     }
 
     fn concurrency(&self, resource: &str, now_ms: u64, op: &str, rest: &[String]) -> Result<Vec<i64>> {
@@ -693,9 +711,10 @@ impl RedisTenantState {
         self.run(&self.inner.scripts.duration, &self.dur_keys(resource), &args)
     }
 
-    fn defer(&self, p: Pending) {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).push(p);
-        self.inner.pending.fetch_add(1, Ordering::Relaxed);
+    fn defer(&self, resource: &str, op: &'static str, id: u64, now_ms: u64) {
+        let p = Pending { keys: self.conc_keys(resource), op, id, now_ms };
+        self.inner.pending.lock().unwrap_or_else(|p| p.into_inner()).push(p);
+        self.inner.pending_count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One rate script call; with `fed` = (demand, interval) also reports this process's
@@ -719,11 +738,12 @@ impl RedisTenantState {
             self.inner.now_arg(req.now_ms),
             resource.to_owned(),
             alg.to_owned(),
-            lua_int(req.cost, "cost")?.to_string(),
+            // Above 2^53 a cost exceeds every capacity the store accepts: still a refusal.
+            clamp(req.cost).to_string(),
             clamp(req.max_delay_ms).to_string(),
             if req.consume { "1" } else { "0" }.to_owned(),
             if self.inner.opts.time == TimeSource::Server { "1" } else { "0" }.to_owned(),
-            lua_int(demand, "demand")?.to_string(),
+            clamp(demand).to_string(),
             self.inner.member.clone(),
             lua_int(interval, "sync_interval")?.to_string(),
         ]);
@@ -752,7 +772,8 @@ impl RedisTenantState {
     }
 
     /// Federated mode: admit from the units reserved, else one round trip that decides this
-    /// request exactly and reserves units for the next interval.
+    /// request exactly and reserves units for the next interval. The allocation lock is not
+    /// held across the round trip, so local answers never wait on the network.
     fn rate_federated(
         &self,
         resource: &'static str,
@@ -760,65 +781,79 @@ impl RedisTenantState {
         req: RateRequest,
         interval: u64,
     ) -> Result<RateOutcome> {
-        let mut all = self.allocations.lock().unwrap_or_else(|p| p.into_inner());
-        let i = match all.iter().position(|(n, _)| std::ptr::eq(*n, resource) || *n == resource) {
-            Some(i) => i,
-            None => {
-                all.push((resource, Allocation { interval_start: req.now_ms, ..Allocation::default() }));
-                all.len() - 1
-            }
-        };
-        let a = &mut all[i].1;
         let now = req.now_ms;
-        if now >= a.interval_start.saturating_add(interval) || now < a.interval_start {
-            // A new interval: smooth the demand (intervals without traffic decay it).
-            let gap = (now.saturating_sub(a.interval_start) / interval.max(1)).max(1);
-            a.estimate = if gap == 1 { (a.estimate + a.demand).div_ceil(2) } else { a.demand / gap };
-            a.demand = 0;
-            a.interval_start = now;
-        }
-        if req.consume {
-            a.demand = a.demand.saturating_add(req.cost);
-        }
-        if now < a.expires_ms && a.tokens >= req.cost {
+        let demand = {
+            let mut all = self.allocations.lock().unwrap_or_else(|p| p.into_inner());
+            let a = Self::allocation(&mut all, resource, now);
+            if now >= a.interval_start.saturating_add(interval) || now < a.interval_start {
+                // A new interval: smooth the demand (intervals without traffic decay it).
+                let gap = (now.saturating_sub(a.interval_start) / interval.max(1)).max(1);
+                a.estimate = if gap == 1 { a.estimate.saturating_add(a.demand).div_ceil(2) } else { a.demand / gap };
+                a.demand = 0;
+                a.interval_start = now;
+            }
             if req.consume {
-                a.tokens -= req.cost;
+                a.demand = a.demand.saturating_add(req.cost);
             }
-            return Ok(RateOutcome {
-                admitted: true,
-                delay_ms: 0,
-                retry_after_ms: 0,
-                remaining: a.tokens,
-                reset_ms: 0,
-                never: false,
-            });
-        }
-        if let Some(refused) = a.refused {
-            let left = a.refused_until.saturating_sub(now);
-            if left > 0 && req.max_delay_ms < left {
-                return Ok(RateOutcome { retry_after_ms: left, ..refused });
+            if now < a.expires_ms && a.tokens >= req.cost {
+                if req.consume {
+                    a.tokens -= req.cost;
+                }
+                return Ok(RateOutcome {
+                    admitted: true,
+                    delay_ms: 0,
+                    retry_after_ms: 0,
+                    remaining: a.tokens,
+                    reset_ms: 0,
+                    never: false,
+                });
             }
-            a.refused = None;
-        }
-        // One reservation per interval: until it ends, running out means deciding requests
-        // one by one in Redis (what is left beyond the other processes' reservations).
-        let demand = if req.consume && now >= a.expires_ms { a.estimate.max(a.demand) } else { 0 };
+            if let Some((refused, refused_cost)) = a.refused {
+                let left = a.refused_until.saturating_sub(now);
+                if left > 0 && req.consume && req.cost >= refused_cost && req.max_delay_ms < left {
+                    return Ok(RateOutcome { retry_after_ms: left, ..refused });
+                }
+                if left == 0 {
+                    a.refused = None;
+                }
+            }
+            // One reservation per interval: until it ends, running out means deciding requests
+            // one by one in Redis (what is left beyond the other processes' reservations).
+            if req.consume && now >= a.expires_ms { a.estimate.max(a.demand) } else { 0 }
+        };
         let (out, taken) = self.rate_remote(resource, params, req, Some((demand, interval)))?;
-        if now >= a.expires_ms {
-            a.tokens = 0;
-        }
+        let mut all = self.allocations.lock().unwrap_or_else(|p| p.into_inner());
+        let a = Self::allocation(&mut all, resource, now);
         if taken > 0 {
+            if now >= a.expires_ms {
+                a.tokens = 0;
+            }
             a.tokens = a.tokens.saturating_add(taken);
             a.expires_ms = now.saturating_add(interval);
         }
-        if !out.admitted && !out.never && out.retry_after_ms > 0 && a.tokens < req.cost {
-            a.refused = Some(out);
+        if req.consume && !out.admitted && !out.never && out.retry_after_ms > 0 && a.tokens < req.cost {
             // At least a tenth of the interval: under saturation the shared limit refills in
             // Redis meanwhile (up to its burst) and the next round trip reserves what built up,
             // instead of one round trip per refill unit.
+            a.refused = Some((out, req.cost));
             a.refused_until = now.saturating_add(out.retry_after_ms.max(interval / 10).min(interval));
         }
         Ok(out)
+    }
+
+    fn allocation<'a>(
+        all: &'a mut Vec<(&'static str, Allocation)>,
+        resource: &'static str,
+        now: u64,
+    ) -> &'a mut Allocation {
+        let i = match all.iter().position(|(n, _)| std::ptr::eq(*n, resource) || *n == resource) {
+            Some(i) => i,
+            None => {
+                all.push((resource, Allocation { interval_start: now, ..Allocation::default() }));
+                all.len() - 1
+            }
+        };
+        &mut all[i].1
     }
 
     fn rate_fallback(&self, resource: &'static str, params: &RateParams, req: RateRequest) -> Result<RateOutcome> {
@@ -927,7 +962,7 @@ impl TenantState for RedisTenantState {
         if ticket.is_some_and(is_local) {
             return self.acquire_fallback(resource, p, now_ms, ticket);
         }
-        if let Err(Error::Store(_)) = self.flush_pending() {
+        if let Err(Error::Store(_)) = self.inner.flush_pending() {
             return self.acquire_fallback(resource, p, now_ms, ticket);
         }
         let mut draws = 0;
@@ -959,12 +994,16 @@ impl TenantState for RedisTenantState {
                 inv.invoke::<Vec<i64>>(c)
             });
             match out {
-                Ok(r) if r.get(1) == Some(&4) => continue, // id in use: draw another
+                Ok(r) if matches!(r.get(1), Some(&4) | Some(&5)) => continue, // id in use: draw another
                 Ok(r) => break r,
                 Err((Error::Store(_), maybe_applied)) => {
                     if maybe_applied {
-                        // The server may still grant `id`: undo it once Redis answers again.
-                        self.defer(Pending { resource, op: "abort", id, now_ms });
+                        // The server may grant `id` (or may have): undo it once Redis answers
+                        // again. A polled ticket is given up too (the caller is told it timed out).
+                        self.defer(resource, "abort", id, now_ms);
+                        if let Some(t) = ticket {
+                            self.defer(resource, "abort", t, now_ms);
+                        }
                     }
                     return self.acquire_fallback(resource, p, now_ms, ticket);
                 }
@@ -1015,7 +1054,7 @@ impl TenantState for RedisTenantState {
             Err(Error::Store(_)) => {
                 // Replayed once Redis answers; until then the lease counts against the limit
                 // there (or is reclaimed by its TTL), never twice.
-                self.defer(Pending { resource, op: "release", id: lease, now_ms });
+                self.defer(resource, "release", lease, now_ms);
                 Ok(true)
             }
             Err(e) => Err(e),
@@ -1026,7 +1065,15 @@ impl TenantState for RedisTenantState {
         if is_local(ticket) {
             return self.fallback.cancel(resource, ticket);
         }
-        Ok(reply(&self.concurrency(resource, 0, "cancel", &[ticket.to_string()])?, 1)? == 1)
+        match self.concurrency(resource, 0, "cancel", &[ticket.to_string()]) {
+            Ok(r) => Ok(reply(&r, 1)? == 1),
+            Err(Error::Store(_)) => {
+                // Given up during an outage: removed from the queue once Redis answers.
+                self.defer(resource, "abort", ticket, 0);
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn concurrency_stats(&self, resource: &'static str) -> Result<ConcurrencyStats> {
@@ -1049,7 +1096,9 @@ impl TenantState for RedisTenantState {
     fn capacity(&self, resource: &'static str, op: CapacityOp) -> Result<(bool, u64)> {
         let (name, amount, max) = match op {
             CapacityOp::Set(v) => ("set", lua_int(v, "value")?, None),
-            CapacityOp::Add { delta, max } => ("add", lua_int(delta, "delta")?, max),
+            // With a bound the write is blocked anyway when delta is that large.
+            CapacityOp::Add { delta, max: Some(m) } => ("add", clamp(delta), Some(lua_int(m, "max")?)),
+            CapacityOp::Add { delta, max: None } => ("add", lua_int(delta, "delta")?, None),
             CapacityOp::Sub(d) => ("sub", clamp(d), None),
             CapacityOp::Get => ("get", 0, None),
         };

@@ -15,7 +15,7 @@ elseif op == 'add' then
   if max >= 0 and nxt > max then
     return { 0, used }
   end
-  used = nxt
+  used = math.min(nxt, 9007199254740992) -- saturates, like the Rust rule at u64::MAX
 elseif op == 'sub' then
   used = math.max(used - amount, 0)
 elseif op ~= 'get' then

@@ -7,12 +7,15 @@
 -- KEYS[1]  leases: sorted set, member lease id, score expiry ms (NOEXP: no TTL)
 -- KEYS[2]  waiters: list of '<ticket>:<deadline ms>', oldest first
 -- KEYS[3]  statistics hash: hwm, total, samples, reclaimed
+-- KEYS[4]  tombstones: sorted set of aborted ids (score: when), kept ten minutes, so that an
+--          acquisition that arrives after its own abort (a stalled connection) is not granted
 -- ARGV     now ('' = server time), operation, operation arguments:
 --   acquire  max, ttl_ms (-1: none), queue (0|1), max_wait_ms, ticket ('' for a new request),
 --            id for a new lease or ticket
 --            -> {now, 1, lease, active} granted | {now, 2, ticket, position, wait_left, active}
 --               queued | {now, 3, active, timed_out, retry_after_ms} rejected
---               | {now, 4} the id is in use (the caller draws another)
+--               | {now, 4} the id is in use | {now, 5} the id was aborted (the caller draws
+--               another in both cases)
 --   available max, cost          -> {now, ok, active}
 --   release  lease               -> {now, released}
 --   cancel   ticket              -> {now, cancelled}
@@ -20,9 +23,14 @@
 --   stats                        -> {now, active, hwm, total, samples, reclaimed, waiting}
 
 local NOEXP = 9007199254740992
+
+local function pos_or_zero(x)
+  if x > 0 then return x end
+  return 0
+end
 local now = now_ms(ARGV[1])
 local op = ARGV[2]
-local leases, waiters, stats = KEYS[1], KEYS[2], KEYS[3]
+local leases, waiters, stats, tombstones = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
 local function read_waiters()
   local out = {}
@@ -72,6 +80,9 @@ if op == 'acquire' then
   local ticket, id = tonumber(ARGV[7]), ARGV[8]
   if redis.call('ZSCORE', leases, id) then
     return { now, 4 }
+  end
+  if redis.call('ZSCORE', tombstones, id) then
+    return { now, 5 }
   end
   for _, w in ipairs(read_waiters()) do
     if w.ticket == tonumber(id) then
@@ -138,6 +149,9 @@ elseif op == 'cancel' then
   return { now, 0 }
 elseif op == 'abort' then
   local id = ARGV[3]
+  redis.call('ZADD', tombstones, fmt(now), id)
+  redis.call('ZREMRANGEBYSCORE', tombstones, '-inf', fmt(pos_or_zero(now - 600000)))
+  redis.call('PEXPIRE', tombstones, 600000)
   if redis.call('ZREM', leases, id) == 1 then
     sample()
     return { now, 1 }

@@ -9,10 +9,11 @@
 --          numbers per window: limit, window_ms, t_ns, cap, span_ns
 -- Returns  {admitted, delay_ms, retry_after_ms, remaining, reset_ms, never, now, reserved}
 --
--- Federated mode: once the request itself is admitted, the calling process (member) reports
--- its demand (units asked for per interval) and reserves its share of the limit for the next
--- interval, demand / total demand of the processes seen in the last three intervals, taking
--- as many of those units as fit within one interval from now. The caller admits them locally.
+-- Federated mode: after deciding the request itself (admitted or not), the calling process
+-- (member) reports its demand (units asked for per interval) and reserves its share of the
+-- limit for the next interval, demand / total demand of the processes seen in the last three
+-- intervals, taking as many of those units as fit within one interval from now. The caller
+-- admits them locally.
 --
 -- Cells: 'e' (empty), 'g:<tat ms>:<tat ns within the ms>', 'f:<start>:<count>',
 -- 's:<start>:<cur>:<prev>'. GCRA works in ns relative to now, which stays below 2^53.
