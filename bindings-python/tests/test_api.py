@@ -28,7 +28,11 @@ def test_decision_is_a_frozen_object_with_repr() -> None:
     with pytest.raises(AttributeError):
         d.allowed = False  # type: ignore[misc]
     assert d.to_dict()["retry_after_ms"] == 0
-    assert d == gov.peek("acme", now_ms=0) or True  # equality is defined (no exception)
+    # Decisions compare by value: the same inputs in another governor give an equal decision.
+    other = tg.Governor()
+    other.register("acme", plan="free")
+    assert other.check("acme", now_ms=1_000) == d
+    assert gov.peek("acme", now_ms=1_000) != d  # one unit fewer remains
 
 
 def test_throttle_queue_reject_and_shadow() -> None:
