@@ -40,6 +40,8 @@ export interface StoreOptions {
   timeoutMs?: number
   /** `server` (Redis TIME, default) or `caller` (each call's `nowMs`). */
   time?: 'server' | 'caller'
+  /** TTL of leases whose resource sets none, so a dead process's leases are reclaimed. */
+  leaseTtlMs?: number
 }
 
 /** The per-tenant governor: plans, tenants, quotas, rate limits and row-level security. */

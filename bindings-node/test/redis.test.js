@@ -107,6 +107,8 @@ test('a Node process and a Rust process enforce one limit', { skip }, async () =
   const total = admitted + r.admitted
   const span = (Math.max(end, r.endMs) - Math.min(start, r.startMs)) / 1000
   assert.ok(admitted > 0 && r.admitted > 0, `both got a share: node ${admitted}, rust ${r.admitted}`)
-  assert.ok(total <= 200 + 200 * span, `admitted ${total} over ${span}s`)
+  // Burst + rate x the measured run, + 1 for the timestamps' ms resolution (the two ends are
+  // read in different processes) and the unit that refills at the last instant.
+  assert.ok(total <= 200 + 200 * span + 1, `admitted ${total} over ${span}s`)
   assert.ok(total >= 200 * seconds * 0.9, `admitted ${total}: the limit is used`)
 })

@@ -146,7 +146,9 @@ def test_rust_and_python_processes_enforce_one_limit() -> None:
     )
     total = sum(o["admitted"] for o in outs)
     span = (max(o["endMs"] for o in outs) - min(o["startMs"] for o in outs)) / 1000
-    bound = 200 + 200 * span  # burst + rate x the measured run
+    # Burst + rate x the measured run, + 1 for the timestamps' ms resolution (the ends are read
+    # in different processes) and the unit that refills at the last instant.
+    bound = 200 + 200 * span + 1
     print(f"admitted {total} of {sum(o['attempted'] for o in outs)} over {span:.2f}s; bound {bound:.0f}")
     assert all(o["errors"] == 0 for o in outs), outs
     assert all(o["admitted"] > 0 for o in outs), "every process got a share"
@@ -164,7 +166,7 @@ def test_federated_three_processes_with_skewed_traffic() -> None:
     total = sum(o["admitted"] for o in outs)
     span = (max(o["endMs"] for o in outs) - min(o["startMs"] for o in outs)) / 1000
     # The stated bound (Mode::Federated): burst + rate x (time + one sync interval).
-    bound = 200 + 200 * (span + 0.1)
+    bound = 200 + 200 * (span + 0.1) + 1
     calls = sum(o["metrics"]["calls_total"] for o in outs)
     print(f"federated: admitted {[o['admitted'] for o in outs]} = {total} over {span:.2f}s; bound {bound:.0f}; {calls} round trips")
     assert total <= bound

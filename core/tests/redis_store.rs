@@ -558,3 +558,29 @@ fn federated_mode_reserves_ahead_within_the_stated_bound() {
         "federated at 3x: admitted {federated} (strict {strict}), round trips {fed_calls} (strict {strict_calls})"
     );
 }
+
+/// The leases of a process that dies without releasing are reclaimed by the store's lease TTL,
+/// and another process gets the slot.
+#[test]
+#[ignore = "needs TG_REDIS_URL"]
+fn leases_of_a_dead_holder_are_reclaimed_by_the_store_ttl() {
+    let s = store("ttl", TimeSource::Caller);
+    let opts = s.options().clone().lease_ttl_ms(1_000);
+    let cfg = || {
+        Config::from_toml(
+            "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"t\"\nmax_connections = 1\nenforcement_action = \"reject\"\n",
+        )
+        .unwrap()
+    };
+    {
+        let dying = Governor::builder().config(cfg()).store(Arc::new(RedisStore::new(opts.clone()).unwrap())).build();
+        dying.register("acme", Some("t"), IsolationMode::SharedSchema, 0).unwrap();
+        assert!(dying.acquire("acme", "connections", None, 0).unwrap().allowed);
+        // dropped without releasing: the process died
+    }
+    let g = Governor::builder().config(cfg()).store(Arc::new(RedisStore::new(opts).unwrap())).build();
+    g.register("acme", Some("t"), IsolationMode::SharedSchema, 0).unwrap();
+    assert!(!g.acquire("acme", "connections", None, 500).unwrap().allowed, "still held within the TTL");
+    assert!(g.acquire("acme", "connections", None, 1_000).unwrap().allowed, "reclaimed at the TTL");
+    assert_eq!(g.concurrency_stats("acme", "connections").unwrap().reclaimed, 1);
+}

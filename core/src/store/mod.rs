@@ -103,6 +103,10 @@ pub struct StoreSpec {
     /// `server` (default: Redis `TIME`) or `caller` (the `now_ms` of each call).
     #[serde(default)]
     pub time: Option<String>,
+    /// TTL of concurrency leases whose resource sets none (leases of dead processes are
+    /// reclaimed); default none.
+    #[serde(default, alias = "lease_ttl_ms")]
+    pub lease_ttl_ms: Option<u64>,
 }
 
 impl StoreSpec {
@@ -137,7 +141,8 @@ impl StoreSpec {
                 || self.failure_policy.is_some()
                 || self.resource_failure_policies.is_some()
                 || self.timeout_ms.is_some()
-                || self.time.is_some();
+                || self.time.is_some()
+                || self.lease_ttl_ms.is_some();
             if extra {
                 return Err(crate::Error::InvalidArgument {
                     name: "store".into(),
@@ -175,6 +180,7 @@ impl StoreSpec {
         if let Some(ms) = self.timeout_ms {
             o.timeout = std::time::Duration::from_millis(ms);
         }
+        o.lease_ttl_ms = self.lease_ttl_ms;
         o.time = match self.time.as_deref() {
             None | Some("server") => TimeSource::Server,
             Some("caller") => TimeSource::Caller,

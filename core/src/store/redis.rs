@@ -174,6 +174,10 @@ pub struct RedisOptions {
     pub resource_failure: BTreeMap<String, FailurePolicy>,
     /// Strict (default) or federated.
     pub mode: Mode,
+    /// TTL given to concurrency leases whose resource sets none, so that the leases of a
+    /// process that dies are reclaimed. Default none: a holder that keeps a lease longer
+    /// (a pooled database connection) would lose it, so choose it above the longest hold.
+    pub lease_ttl_ms: Option<u64>,
 }
 
 impl RedisOptions {
@@ -187,6 +191,7 @@ impl RedisOptions {
             failure: FailurePolicy::default(),
             resource_failure: BTreeMap::new(),
             mode: Mode::Strict,
+            lease_ttl_ms: None,
         }
     }
     /// Sets the key prefix.
@@ -202,6 +207,11 @@ impl RedisOptions {
     /// Sets the timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+    /// Sets the default lease TTL (see [`RedisOptions::lease_ttl_ms`]).
+    pub fn lease_ttl_ms(mut self, ttl: u64) -> Self {
+        self.lease_ttl_ms = Some(ttl);
         self
     }
     /// Sets the mode.
@@ -959,6 +969,7 @@ impl TenantState for RedisTenantState {
         ticket: Option<u64>,
         _ids: &IdGen,
     ) -> Result<AcquireOutcome> {
+        let p = AcquireParams { lease_ttl_ms: p.lease_ttl_ms.or(self.inner.opts.lease_ttl_ms), ..p };
         if ticket.is_some_and(is_local) {
             return self.acquire_fallback(resource, p, now_ms, ticket);
         }
