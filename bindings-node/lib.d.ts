@@ -42,6 +42,8 @@ export interface StoreOptions {
   time?: 'server' | 'caller'
   /** TTL of leases whose resource sets none, so a dead process's leases are reclaimed. */
   leaseTtlMs?: number
+  /** `redisUrl` is one node of a Redis Cluster. */
+  cluster?: boolean
 }
 
 /** The per-tenant governor: plans, tenants, quotas, rate limits and row-level security. */

@@ -20,12 +20,18 @@ cargo clippy -p tenantguard --features redis --all-targets --locked -- -D warnin
 step "cargo test (unit, integration, conformance corpus, doctests incl. README)"
 cargo test --workspace --locked
 
-step "shared store: Lua scripts vs the Rust rules, the corpus, threads and faults on a private redis-server"
+step "shared store: Lua scripts vs the Rust rules, the corpus (one server and a 3-node cluster), threads and faults"
 rd=$(scripts/redis.sh start)
 rd_dir=${rd#* }
 trap 'scripts/redis.sh stop "$rd_dir"' EXIT
 export TG_REDIS_URL=${rd% *}
-cargo test --locked -p tenantguard --features redis --test redis_store --test conformance -- --include-ignored --nocapture
+cluster=$(scripts/redis.sh cluster)
+cluster_dir=${cluster#* }
+trap 'scripts/redis.sh stop "$rd_dir"; scripts/redis.sh stop "$cluster_dir"' EXIT
+TG_REDIS_CLUSTER_URL=${cluster% *} \
+  cargo test --locked -p tenantguard --features redis --test redis_store --test conformance -- --include-ignored --nocapture
+scripts/redis.sh stop "$cluster_dir"
+trap 'scripts/redis.sh stop "$rd_dir"' EXIT
 # The Rust worker of the multi-process tests (Python, Node) and of the Redis benchmark.
 cargo build --release --locked -q -p tenantguard-redis-load
 export TG_REDIS_LOAD=$PWD/target/release/redis-load

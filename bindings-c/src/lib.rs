@@ -453,7 +453,8 @@ pub unsafe extern "C" fn tg_governor_new(
 /// `tg_governor_new` with a state store: `store_json` is NULL (in process) or a JSON object
 /// such as `{"redisUrl": "redis://127.0.0.1:6379/", "mode": "federated",
 /// "failurePolicy": "local:0.5"}` (keys: redisUrl, prefix, mode, syncIntervalMs,
-/// failurePolicy, resourceFailurePolicies, timeoutMs, time, leaseTtlMs; snake_case accepted). The store
+/// failurePolicy, resourceFailurePolicies, timeoutMs, time, leaseTtlMs, cluster; snake_case
+/// accepted). The store
 /// connects lazily: a Redis that is down is not an error here. Bad options are
 /// `TG_STATUS_INVALID_ARGUMENT` naming the key. On success `*out` owns the governor: free it
 /// with `tg_governor_free`.

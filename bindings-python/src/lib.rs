@@ -310,7 +310,7 @@ impl PyGovernor {
     /// A governor from a config dict (the JSON model), TOML text, JSON text or a file path;
     /// the built-in plans if none is given. `store` shares counters and leases through Redis:
     /// a URL, or a dict (`redis_url`, `mode`, `sync_interval_ms`, `failure_policy`,
-    /// `resource_failure_policies`, `timeout_ms`, `prefix`, `time`, `lease_ttl_ms`).
+    /// `resource_failure_policies`, `timeout_ms`, `prefix`, `time`, `lease_ttl_ms`, `cluster`).
     #[new]
     #[pyo3(signature = (config=None, *, toml=None, json=None, path=None, store=None))]
     fn new(

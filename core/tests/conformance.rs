@@ -247,3 +247,26 @@ fn conformance_corpus_on_redis() {
         Engine::from_config_with_store(config, rpm, tenantguard::clock::default_clock(), Arc::new(store))
     });
 }
+
+/// The same on a 3-node Redis Cluster (`TG_REDIS_CLUSTER_URL`, one node; `scripts/test.sh`
+/// starts one with `scripts/redis.sh cluster`): each tenant's keys share a hash slot, so every
+/// script runs on the node that owns it. Fresh prefixes per run stand in for `clear()`.
+#[cfg(feature = "redis")]
+#[test]
+#[ignore = "needs TG_REDIS_CLUSTER_URL (scripts/test.sh starts a Redis Cluster)"]
+fn conformance_corpus_on_redis_cluster() {
+    use std::sync::Arc;
+    use tenantguard::store::redis::{RedisOptions, RedisStore, TimeSource};
+    let url = std::env::var("TG_REDIS_CLUSTER_URL")
+        .expect("TG_REDIS_CLUSTER_URL is not set: run scripts/test.sh, which starts a Redis Cluster");
+    let run = format!("{}-{}", std::process::id(), tenantguard::clock::default_clock().now_ms());
+    replay(&|name, config, rpm| {
+        let opts = RedisOptions::new(&url)
+            .cluster(true)
+            .prefix(format!("tgcluster:{run}:{name}"))
+            .time(TimeSource::Caller)
+            .timeout(std::time::Duration::from_secs(2));
+        let store = RedisStore::new(opts).expect("redis options");
+        Engine::from_config_with_store(config, rpm, tenantguard::clock::default_clock(), Arc::new(store))
+    });
+}

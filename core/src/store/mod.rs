@@ -107,6 +107,9 @@ pub struct StoreSpec {
     /// reclaimed); default none.
     #[serde(default, alias = "lease_ttl_ms")]
     pub lease_ttl_ms: Option<u64>,
+    /// `redis_url` is one node of a Redis Cluster.
+    #[serde(default)]
+    pub cluster: Option<bool>,
 }
 
 impl StoreSpec {
@@ -142,7 +145,8 @@ impl StoreSpec {
                 || self.resource_failure_policies.is_some()
                 || self.timeout_ms.is_some()
                 || self.time.is_some()
-                || self.lease_ttl_ms.is_some();
+                || self.lease_ttl_ms.is_some()
+                || self.cluster.is_some();
             if extra {
                 return Err(crate::Error::InvalidArgument {
                     name: "store".into(),
@@ -181,6 +185,7 @@ impl StoreSpec {
             o.timeout = std::time::Duration::from_millis(ms);
         }
         o.lease_ttl_ms = self.lease_ttl_ms;
+        o.cluster = self.cluster.unwrap_or(false);
         o.time = match self.time.as_deref() {
             None | Some("server") => TimeSource::Server,
             Some("caller") => TimeSource::Caller,

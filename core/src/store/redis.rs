@@ -18,7 +18,7 @@
 //! # Keys
 //! Every key of a tenant carries the tenant name as a hash tag, `<prefix>:{<tenant>}:...`, so
 //! each script touches one cluster slot and runs on Redis Cluster. `{`, `}`, `%` and `:` in
-//! names are percent-encoded. Rate cells live in one hash per tenant that expires once every
+//! names are percent-encoded ([`RedisOptions::cluster`] connects to a cluster). Rate cells live in one hash per tenant that expires once every
 //! cell is idle (server time only); concurrency and duration leases, capacity gauges and
 //! statistics persist until deleted.
 //!
@@ -174,6 +174,9 @@ pub struct RedisOptions {
     pub resource_failure: BTreeMap<String, FailurePolicy>,
     /// Strict (default) or federated.
     pub mode: Mode,
+    /// `url` is one node of a Redis Cluster (the others are discovered). Every script touches
+    /// one tenant's keys, which share a hash slot.
+    pub cluster: bool,
     /// TTL given to concurrency leases whose resource sets none, so that the leases of a
     /// process that dies are reclaimed. Default none: a holder that keeps a lease longer
     /// (a pooled database connection) would lose it, so choose it above the longest hold.
@@ -192,6 +195,7 @@ impl RedisOptions {
             resource_failure: BTreeMap::new(),
             mode: Mode::Strict,
             lease_ttl_ms: None,
+            cluster: false,
         }
     }
     /// Sets the key prefix.
@@ -207,6 +211,11 @@ impl RedisOptions {
     /// Sets the timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+    /// Treats `url` as a seed node of a Redis Cluster.
+    pub fn cluster(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
         self
     }
     /// Sets the default lease TTL (see [`RedisOptions::lease_ttl_ms`]).
@@ -269,9 +278,9 @@ struct Backoff {
 }
 
 struct Inner {
-    client: redis::Client,
+    client: Client,
     opts: RedisOptions,
-    pool: Mutex<Vec<redis::Connection>>,
+    pool: Mutex<Vec<Conn>>,
     backoff: Mutex<Backoff>,
     scripts: Scripts,
     calls: AtomicU64,
@@ -287,6 +296,27 @@ struct Inner {
     id_seq: AtomicU64,
     /// This store's name among the processes sharing a federated limit (random).
     member: String,
+}
+
+/// A single server or a cluster (found from one seed node).
+enum Client {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+/// A pooled connection.
+enum Conn {
+    Single(redis::Connection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
+}
+
+impl Conn {
+    fn like(&mut self) -> &mut dyn redis::ConnectionLike {
+        match self {
+            Conn::Single(c) => c,
+            Conn::Cluster(c) => &mut **c,
+        }
+    }
 }
 
 /// The Redis store. Cheap to clone (shared connection pool).
@@ -366,8 +396,18 @@ impl RedisStore {
         if opts.timeout.is_zero() {
             return Err(Error::InvalidArgument { name: "timeout".into(), message: "must be positive".into() });
         }
-        let client = redis::Client::open(opts.url.as_str())
-            .map_err(|e| Error::InvalidArgument { name: "redis_url".into(), message: e.to_string() })?;
+        let bad_url =
+            |e: redis::RedisError| Error::InvalidArgument { name: "redis_url".into(), message: e.to_string() };
+        let client = if opts.cluster {
+            let c = redis::cluster::ClusterClientBuilder::new(vec![opts.url.as_str()])
+                .connection_timeout(opts.timeout)
+                .response_timeout(opts.timeout)
+                .build()
+                .map_err(bad_url)?;
+            Client::Cluster(c)
+        } else {
+            Client::Single(redis::Client::open(opts.url.as_str()).map_err(bad_url)?)
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -425,7 +465,14 @@ impl RedisStore {
 
     /// Deletes every key under this store's prefix (tests and decommissioning; walks the
     /// keyspace with `SCAN`, so it is slow on large databases). Returns how many were deleted.
+    /// Single servers only: on a cluster it is an [`Error::InvalidArgument`].
     pub fn clear(&self) -> Result<u64> {
+        if self.inner.opts.cluster {
+            return Err(Error::InvalidArgument {
+                name: "cluster".into(),
+                message: "clear() walks one server's keyspace; not available on a cluster".into(),
+            });
+        }
         let mut pattern = String::new();
         for c in self.inner.opts.prefix.chars() {
             if matches!(c, '*' | '?' | '[' | ']' | '\\') {
@@ -486,13 +533,19 @@ impl Inner {
         }
     }
 
-    fn connect(&self) -> Result<redis::Connection> {
+    fn connect(&self) -> Result<Conn> {
         let t = self.opts.timeout;
-        let con = self.client.get_connection_with_timeout(t).and_then(|c| {
-            c.set_read_timeout(Some(t))?;
-            c.set_write_timeout(Some(t))?;
-            Ok(c)
-        });
+        let con = match &self.client {
+            Client::Single(client) => client
+                .get_connection_with_timeout(t)
+                .and_then(|c| {
+                    c.set_read_timeout(Some(t))?;
+                    c.set_write_timeout(Some(t))?;
+                    Ok(c)
+                })
+                .map(Conn::Single),
+            Client::Cluster(client) => client.get_connection().map(|c| Conn::Cluster(Box::new(c))),
+        };
         match con {
             Ok(c) => {
                 self.connects.fetch_add(1, Ordering::Relaxed);
@@ -506,7 +559,7 @@ impl Inner {
     }
 
     /// Runs `f` on a pooled connection. A connection that failed is dropped, not pooled.
-    fn call<R>(&self, f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>) -> Result<R> {
+    fn call<R>(&self, f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<R>) -> Result<R> {
         self.call_flagged(f).map_err(|(e, _)| e)
     }
 
@@ -514,7 +567,7 @@ impl Inner {
     /// (a timeout after writing: the server may still run it).
     fn call_flagged<R>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>,
+        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<R>,
     ) -> std::result::Result<R, (Error, bool)> {
         let out = self.try_call(f);
         match &out {
@@ -530,7 +583,7 @@ impl Inner {
 
     fn try_call<R>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>,
+        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<R>,
     ) -> std::result::Result<R, (Error, bool)> {
         self.check_backoff().map_err(|e| (e, false))?;
         let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -538,7 +591,7 @@ impl Inner {
             Some(c) => c,
             None => self.connect().map_err(|e| (e, false))?,
         };
-        match f(&mut con) {
+        match f(con.like()) {
             Ok(r) => {
                 self.succeeded();
                 self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(con);

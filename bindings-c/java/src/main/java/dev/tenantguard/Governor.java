@@ -51,7 +51,7 @@ public final class Governor implements AutoCloseable {
      * @param storeJson {@code null} for the in-process store, or a JSON object such as
      *     {@code {"redisUrl": "redis://127.0.0.1:6379/", "mode": "federated", "failurePolicy": "local:0.5"}}
      *     (keys: redisUrl, prefix, mode, syncIntervalMs, failurePolicy, resourceFailurePolicies,
-     *     timeoutMs, time, leaseTtlMs). Redis is reached lazily: a server that is down is not an error here.
+     *     timeoutMs, time, leaseTtlMs, cluster). Redis is reached lazily: a server that is down is not an error here.
      * @throws ConfigException when the configuration is rejected (with key and line)
      * @throws InvalidArgumentException when the store options are rejected (naming the key)
      */
