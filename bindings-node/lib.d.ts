@@ -58,6 +58,11 @@ export class Governor {
   call(op: string, args?: Record<string, unknown>, nowMs?: number): any
   /** Milliseconds since the epoch, from the clock the governor uses. */
   nowMs(): number
+  /**
+   * Several checks at one time, answered in order: a decision, or the error (returned, not
+   * thrown) of a check that failed. With a Redis store the rate checks take one round trip.
+   */
+  checkMany(checks: Array<{ tenant: string; resource?: string; cost?: number }>, options?: { nowMs?: number }): Array<Decision | TenantGuardError>
   /** Checks and consumes `cost` units; returns the decision. For the hottest paths see `handle`. */
   check(tenant: string, options?: CheckOptions): Decision
   /** Resolves `tenant` once: `handle.tryCheck()` then skips the lookup and builds no object (~100 ns). */

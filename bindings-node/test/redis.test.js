@@ -47,6 +47,16 @@ test('two governors on one prefix share one limit', { skip }, () => {
   assert.strictEqual(new tg.Governor(null, { store: URL }).storeKind, 'redis')
 })
 
+test('checkMany takes one round trip', { skip }, () => {
+  const g = new tg.Governor({ toml: CONFIG }, { store: { redisUrl: URL, prefix: prefix(), time: 'caller' } })
+  g.register('acme')
+  const before = g.storeMetrics().calls_total
+  const out = g.checkMany([...Array(250)].map(() => ({ tenant: 'acme' })).concat([{ tenant: 'ghost' }]), { nowMs: 1000 })
+  assert.strictEqual(g.storeMetrics().calls_total - before, 1)
+  assert.strictEqual(out.filter((d) => d.allowed === true).length, 200)
+  assert.ok(out[250] instanceof tg.NotFoundError && out[250].code === 'TENANTGUARD_TENANT_NOT_FOUND')
+})
+
 test('the memory store by default', () => {
   const g = new tg.Governor()
   assert.strictEqual(g.storeKind, 'memory')

@@ -1,7 +1,8 @@
 """Decisions per second and p50/p99 latency on a real Redis, in one run:
 
 - tenantguard strict mode (every decision one EVALSHA round trip), 1 client and 4 clients,
-  from Rust (`redis-load bench`) and from Python;
+  from Rust (`redis-load bench`) and from Python, and `check_many` (100 checks pipelined in
+  one round trip);
 - tenantguard federated mode (decisions from local reservations, synced every 100 ms);
 - a plain GCRA Lua script called directly with redis-py (the baseline), one call per round
   trip and pipelined 100 at a time.
@@ -66,9 +67,10 @@ def timed(name: str, n: int, f: Callable[[], object]) -> Dict[str, object]:
     return summary(name, lat, time.perf_counter() - t0)
 
 
-def rust(name: str, store: Dict[str, object], threads: int) -> Dict[str, object]:
+def rust(name: str, store: Dict[str, object], threads: int, batch: int = 1) -> Dict[str, object]:
     out = subprocess.run(
-        [LOAD, "bench", "--store", json.dumps(store), "--config", CONFIG, "--checks", str(N), "--threads", str(threads)],
+        [LOAD, "bench", "--store", json.dumps(store), "--config", CONFIG, "--checks", str(N), "--threads", str(threads),
+         "--batch", str(batch)],
         check=True,
         capture_output=True,
         text=True,
@@ -84,11 +86,22 @@ def main() -> None:
     federated = {"redis_url": URL, "prefix": prefix + "-f", "mode": "federated"}
     rows.append(rust("tenantguard strict, Rust, 1 client", strict, 1))
     rows.append(rust("tenantguard strict, Rust, 4 clients", strict, 4))
+    rows.append(rust("tenantguard strict, Rust, check_many x100 (latency = batch / 100)", strict, 1, 100))
     rows.append(rust("tenantguard federated, Rust, 1 client", federated, 1))
 
     g = tg.Governor(toml=CONFIG, store=strict)
     g.register("py")
     rows.append(timed("tenantguard strict, Python, 1 client", N, lambda: g.check("py")))
+    many = ["py"] * 100
+    many_lat: List[int] = []
+    t0 = time.perf_counter()
+    for _ in range(N // 100):
+        t = time.perf_counter_ns()
+        g.check_many(many)
+        many_lat.extend([(time.perf_counter_ns() - t) // 100] * 100)
+    rows.append(
+        summary("tenantguard strict, Python, check_many x100 (latency = batch / 100)", many_lat, time.perf_counter() - t0)
+    )
     gf = tg.Governor(toml=CONFIG, store=federated)
     gf.register("py")
     rows.append(timed("tenantguard federated, Python, 1 client", N, lambda: gf.check("py")))
@@ -105,7 +118,7 @@ def main() -> None:
             script(keys=[key], args=[0.000001, 1e9], client=p)
         p.execute()
 
-    lat: List[int] = []
+    lat = []
     t0 = time.perf_counter()
     for _ in range(N // batch):
         t = time.perf_counter_ns()
@@ -114,9 +127,9 @@ def main() -> None:
         lat.extend([per] * batch)
     rows.append(summary(f"redis-py GCRA script, pipelined x{batch} (latency = batch / {batch})", lat, time.perf_counter() - t0))
 
-    print(f"{'':58} {'decisions/s':>12} {'p50 us':>9} {'p99 us':>9}")
+    print(f"{'':72} {'decisions/s':>12} {'p50 us':>9} {'p99 us':>9}")
     for row in rows:
-        print(f"{row['name']:58} {row['perSecond']:12,.0f} {row['p50Us']:9.1f} {row['p99Us']:9.1f}")
+        print(f"{row['name']:72} {row['perSecond']:12,.0f} {row['p50Us']:9.1f} {row['p99Us']:9.1f}")
 
 
 if __name__ == "__main__":

@@ -401,6 +401,43 @@ impl PyGovernor {
         self.io(py, || self.gov.check(tenant, resource, cost, self.now(now_ms))).map(PyDecision::from).py(py)
     }
 
+    /// Several checks at one time, answered in order: a `Decision`, or the exception (returned,
+    /// not raised) of a check that failed. Each item is a tenant name or a tuple
+    /// `(tenant, resource="qps", cost=1)`. With a Redis store the rate checks take one round trip.
+    #[pyo3(signature = (checks, now_ms=None))]
+    fn check_many(
+        &self,
+        py: Python<'_>,
+        checks: Vec<Bound<'_, PyAny>>,
+        now_ms: Option<u64>,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let mut owned: Vec<(String, String, u64)> = Vec::with_capacity(checks.len());
+        for c in &checks {
+            if let Ok(t) = c.extract::<String>() {
+                owned.push((t, "qps".to_owned(), 1));
+            } else if let Ok((t, r)) = c.extract::<(String, String)>() {
+                owned.push((t, r, 1));
+            } else if let Ok((t, r, cost)) = c.extract::<(String, String, u64)>() {
+                owned.push((t, r, cost));
+            } else {
+                return Err(PyTypeError::new_err(
+                    "each check is a tenant name or a tuple (tenant, resource[, cost]) with a non-negative cost",
+                ));
+            }
+        }
+        let reqs: Vec<tenantguard::CheckRequest<'_>> =
+            owned.iter().map(|(t, r, c)| tenantguard::CheckRequest { tenant: t, resource: r, cost: *c }).collect();
+        let now = self.now(now_ms);
+        let results = self.io(py, || self.gov.check_many(&reqs, now));
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(d) => Ok(Py::new(py, PyDecision::from(d))?.into_any()),
+                Err(e) => Ok(py_err(py, e).into_value(py).into_any()),
+            })
+            .collect()
+    }
+
     /// What `check` would answer, without consuming.
     #[pyo3(signature = (tenant, resource="qps", cost=1, now_ms=None))]
     fn peek(

@@ -360,3 +360,16 @@ def test_row_level_security() -> None:
         gov.can_select("documents", [1, 2], ctx)  # type: ignore[arg-type]
     assert gov.drop_policy("documents", "not_archived") and gov.can_select("documents", rows[2], ctx)
     assert [p["name"] for p in gov.policies("documents")] == ["tenant_isolation"]
+
+
+def test_check_many_answers_in_order_with_errors_as_values() -> None:
+    gov = tg.Governor(toml=REJECTING.replace('name = "free"\n', 'name = "free"\nmax_qps = 2\nburst_allowance = 1.0\n'))
+    gov.register("acme")
+    out = gov.check_many(["acme", ("acme", "qps"), ("acme", "qps", 1), "ghost", ("acme", "nope", 1)], now_ms=1_000)
+    assert [type(o).__name__ for o in out] == ["Decision", "Decision", "Decision", "NotFound", "NotFound"]
+    assert [o.allowed for o in out[:3] if isinstance(o, tg.Decision)] == [True, True, False]
+    assert isinstance(out[3], tg.TenantGuardError) and out[3].code == "TENANT_NOT_FOUND"
+    with pytest.raises(TypeError):
+        gov.check_many([("acme", "qps", -1)])
+    with pytest.raises(TypeError):
+        gov.check_many([42])  # type: ignore[list-item]

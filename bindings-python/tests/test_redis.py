@@ -69,6 +69,15 @@ def test_store_option_shares_one_limit_between_governors() -> None:
     assert a.concurrency_stats("acme")["active"] == 0
 
 
+def test_check_many_takes_one_round_trip() -> None:
+    g = tg.Governor(toml=CONFIG, store={"redis_url": URL, "prefix": prefix(), "time": "caller"})
+    g.register("acme")
+    before = g.store_metrics()["calls_total"]
+    out = g.check_many(["acme"] * 250, now_ms=1_000)
+    assert g.store_metrics()["calls_total"] - before == 1
+    assert sum(1 for d in out if isinstance(d, tg.Decision) and d.allowed) == 200
+
+
 def test_memory_store_by_default() -> None:
     g = tg.Governor()
     assert g.store_kind == "memory"

@@ -168,6 +168,31 @@ pub struct CheckArgs {
     pub now_ms: Option<u64>,
 }
 
+/// One check of `checkMany`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchCheck {
+    /// Tenant name.
+    pub tenant: String,
+    /// Resource (default `qps`).
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Units (default 1).
+    #[serde(default)]
+    pub cost: Option<u64>,
+}
+
+/// `checkMany`: several checks at one time (pipelined to a shared store).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckManyArgs {
+    /// The checks, answered in order.
+    pub checks: Vec<BatchCheck>,
+    /// Time.
+    #[serde(default)]
+    pub now_ms: Option<u64>,
+}
+
 /// Operations on one resource of one tenant (`acquire`, `begin`, `clearOverride`, ...).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -467,6 +492,9 @@ pub enum Request {
     RemoveTenant(TenantArgs),
     /// Consume → decision.
     Check(CheckArgs),
+    /// Several checks at once → `{results: [decision | {error}]}` in order (one pipelined
+    /// round trip to a shared store).
+    CheckMany(CheckManyArgs),
     /// Answer without consuming → decision.
     Peek(CheckArgs),
     /// Acquire a concurrency lease (or poll a ticket) → decision.
@@ -701,6 +729,26 @@ impl Engine {
                 a.cost.unwrap_or(defaults::CHECK_COST),
                 t(a.now_ms),
             )?)?,
+            Request::CheckMany(a) => {
+                let reqs: Vec<crate::CheckRequest<'_>> = a
+                    .checks
+                    .iter()
+                    .map(|c| crate::CheckRequest {
+                        tenant: &c.tenant,
+                        resource: c.resource.as_deref().unwrap_or(defaults::CHECK_RESOURCE),
+                        cost: c.cost.unwrap_or(defaults::CHECK_COST),
+                    })
+                    .collect();
+                let results = g
+                    .check_many(&reqs, t(a.now_ms))
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(d) => to_json(&d),
+                        Err(e) => Ok(json!({ "error": to_json(&ApiError::from(e))? })),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                json!({ "results": results })
+            }
             Request::Peek(a) => to_json(&g.peek(
                 &a.tenant,
                 a.resource.as_deref().unwrap_or(defaults::CHECK_RESOURCE),

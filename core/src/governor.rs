@@ -340,6 +340,17 @@ impl Default for Governor {
     }
 }
 
+/// One check of [`Governor::check_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct CheckRequest<'a> {
+    /// The tenant's name.
+    pub tenant: &'a str,
+    /// The resource (`qps` for the usual check).
+    pub resource: &'a str,
+    /// Units asked for.
+    pub cost: u64,
+}
+
 /// Builds a [`Governor`] with a configuration, store and clock.
 pub struct GovernorBuilder {
     config: Config,
@@ -688,65 +699,14 @@ impl Governor {
         let shadow = self.shadow_on(profile);
         match (&spec.kind, &res.rate) {
             (ResourceKind::Rate { windows, .. }, Some(params)) => {
-                let max_delay = if shadow {
-                    0
-                } else {
-                    match spec.action {
-                        EnforcementAction::Throttle => spec.max_wait_ms.unwrap_or(profile.plan.max_throttle_delay_ms),
-                        EnforcementAction::Queue => spec.max_wait_ms.unwrap_or(profile.plan.max_queue_wait_ms),
-                        EnforcementAction::Reject => 0,
-                    }
-                };
-                let req = RateRequest { now_ms: now, cost, max_delay_ms: max_delay, consume };
+                let req =
+                    RateRequest { now_ms: now, cost, max_delay_ms: Self::max_delay(profile, spec, shadow), consume };
                 let out = if self.inner.qps_hot && std::ptr::eq(name, plan::QPS) && params.is_single_gcra() {
                     crate::limiter::gcra_atomic(&e.hot, &params.windows[0], req)
                 } else {
                     e.state.rate(name, params, req, &e.hot)?
                 };
-                let mut d = Decision {
-                    allowed: out.admitted,
-                    action: Action::Allow,
-                    code: None,
-                    resource: name,
-                    limit: windows.first().map(|w| w.limit),
-                    remaining: Some(out.remaining),
-                    retry_after_ms: out.retry_after_ms,
-                    reset_ms: out.reset_ms,
-                    delay_ms: out.delay_ms,
-                    shadow: false,
-                    lease_id: None,
-                    ticket: None,
-                };
-                if out.admitted {
-                    if out.delay_ms > 0 {
-                        let queued = spec.action == EnforcementAction::Queue;
-                        d.action = if queued { Action::Queue } else { Action::Throttle };
-                        d.code = Some(Code::RateLimited);
-                        if consume {
-                            e.meter.violation(if queued { Violation::Queued } else { Violation::Throttled }, now);
-                        }
-                    }
-                    if consume && name == plan::QPS {
-                        e.meter.admitted(now, cost);
-                    }
-                } else {
-                    d.code = Some(if out.never { Code::CostExceedsLimit } else { Code::RateLimited });
-                    d.action = Action::Reject;
-                    if shadow {
-                        d.allowed = true;
-                        d.action = Action::Allow;
-                        d.shadow = true;
-                        if consume {
-                            e.meter.violation(Violation::Shadow, now);
-                            if name == plan::QPS {
-                                e.meter.admitted(now, cost);
-                            }
-                        }
-                    } else if consume {
-                        e.meter.violation(Violation::Rejected, now);
-                    }
-                }
-                Ok(d)
+                Ok(Self::rate_decision(e, name, spec, windows, shadow, req, out))
             }
             (ResourceKind::Concurrency { max, .. }, _) => {
                 let (ok, active) = e.state.available(name, *max, now, cost)?;
@@ -768,6 +728,152 @@ impl Governor {
             }
             (kind, _) => Err(wrong_kind(resource, "check", "rate, concurrency or capacity", kind)),
         }
+    }
+
+    /// The longest delay a rate check of `spec` accepts (0 in shadow mode).
+    fn max_delay(profile: &Profile, spec: &ResourceSpec, shadow: bool) -> u64 {
+        if shadow {
+            return 0;
+        }
+        match spec.action {
+            EnforcementAction::Throttle => spec.max_wait_ms.unwrap_or(profile.plan.max_throttle_delay_ms),
+            EnforcementAction::Queue => spec.max_wait_ms.unwrap_or(profile.plan.max_queue_wait_ms),
+            EnforcementAction::Reject => 0,
+        }
+    }
+
+    /// The decision for a rate rule's outcome (and the metering it implies).
+    fn rate_decision(
+        e: &TenantEntry,
+        name: &'static str,
+        spec: &ResourceSpec,
+        windows: &[crate::plan::RateWindow],
+        shadow: bool,
+        req: RateRequest,
+        out: crate::limiter::RateOutcome,
+    ) -> Decision {
+        let (now, cost, consume) = (req.now_ms, req.cost, req.consume);
+        let mut d = Decision {
+            allowed: out.admitted,
+            action: Action::Allow,
+            code: None,
+            resource: name,
+            limit: windows.first().map(|w| w.limit),
+            remaining: Some(out.remaining),
+            retry_after_ms: out.retry_after_ms,
+            reset_ms: out.reset_ms,
+            delay_ms: out.delay_ms,
+            shadow: false,
+            lease_id: None,
+            ticket: None,
+        };
+        if out.admitted {
+            if out.delay_ms > 0 {
+                let queued = spec.action == EnforcementAction::Queue;
+                d.action = if queued { Action::Queue } else { Action::Throttle };
+                d.code = Some(Code::RateLimited);
+                if consume {
+                    e.meter.violation(if queued { Violation::Queued } else { Violation::Throttled }, now);
+                }
+            }
+            if consume && name == plan::QPS {
+                e.meter.admitted(now, cost);
+            }
+        } else {
+            d.code = Some(if out.never { Code::CostExceedsLimit } else { Code::RateLimited });
+            d.action = Action::Reject;
+            if shadow {
+                d.allowed = true;
+                d.action = Action::Allow;
+                d.shadow = true;
+                if consume {
+                    e.meter.violation(Violation::Shadow, now);
+                    if name == plan::QPS {
+                        e.meter.admitted(now, cost);
+                    }
+                }
+            } else if consume {
+                e.meter.violation(Violation::Rejected, now);
+            }
+        }
+        d
+    }
+
+    /// Checks (and consumes) several `(tenant, resource, cost)` at `now_ms`, answering each
+    /// exactly as [`check`](Self::check) would, in order. With a shared store the rate
+    /// decisions travel together (one pipelined round trip to Redis); with the memory store
+    /// this is a loop. Requests for the same tenant and resource are decided in order.
+    pub fn check_many(&self, requests: &[CheckRequest<'_>], now_ms: u64) -> Vec<Result<Decision>> {
+        struct Pending {
+            index: usize,
+            entry: Arc<TenantEntry>,
+            profile: Arc<Profile>,
+            req: RateRequest,
+        }
+        let mut answers: Vec<Option<Result<Decision>>> = Vec::with_capacity(requests.len());
+        let mut pending: Vec<Pending> = Vec::new();
+        for (index, r) in requests.iter().enumerate() {
+            let entry = match self.entry(r.tenant) {
+                Ok(e) => e,
+                Err(err) => {
+                    answers.push(Some(Err(err)));
+                    continue;
+                }
+            };
+            let profile = entry.profile.load_full();
+            let remote = match profile.resource_at(r.resource, now_ms) {
+                Some((res, _)) => match (&res.spec.kind, &res.rate) {
+                    (ResourceKind::Rate { .. }, Some(params)) => {
+                        !(self.inner.qps_hot && std::ptr::eq(res.name, plan::QPS) && params.is_single_gcra())
+                    }
+                    _ => false,
+                },
+                None => false,
+            };
+            if remote {
+                let shadow = self.shadow_on(&profile);
+                let Some((res, _)) = profile.resource_at(r.resource, now_ms) else { continue };
+                let max_delay_ms = Self::max_delay(&profile, &res.spec, shadow);
+                let req = RateRequest { now_ms, cost: r.cost, max_delay_ms, consume: true };
+                answers.push(None);
+                pending.push(Pending { index, entry: entry.clone(), profile: profile.clone(), req });
+            } else {
+                answers.push(Some(self.check_with(&entry, &profile, r.resource, r.cost, now_ms, true)));
+            }
+        }
+        if !pending.is_empty() {
+            let items: Vec<crate::store::RateItem<'_>> = pending
+                .iter()
+                .filter_map(|p| {
+                    let (res, _) = p.profile.resource_at(requests[p.index].resource, now_ms)?;
+                    Some(crate::store::RateItem {
+                        state: &p.entry.state,
+                        resource: res.name,
+                        params: res.rate.as_ref()?,
+                        req: p.req,
+                        hot: &p.entry.hot,
+                    })
+                })
+                .collect();
+            let outcomes = self.inner.store.rate_batch(&items);
+            for (p, out) in pending.iter().zip(outcomes) {
+                let answer = out.and_then(|out| {
+                    let (res, _) = p
+                        .profile
+                        .resource_at(requests[p.index].resource, now_ms)
+                        .ok_or_else(|| Error::Store("resource vanished during a batch".into()))?;
+                    let ResourceKind::Rate { windows, .. } = &res.spec.kind else {
+                        return Err(Error::Store("resource changed kind during a batch".into()));
+                    };
+                    let shadow = self.shadow_on(&p.profile);
+                    Ok(Self::rate_decision(&p.entry, res.name, &res.spec, windows, shadow, p.req, out))
+                });
+                if let Some(slot) = answers.get_mut(p.index) {
+                    *slot = Some(answer);
+                }
+            }
+        }
+        answers.into_iter().map(|a| a.unwrap_or_else(|| Err(Error::Store("no answer in a batch".into())))).collect()
     }
 
     fn unlimited(&self, e: &TenantEntry, resource: &str, cost: u64, now: u64, consume: bool) -> Result<Decision> {

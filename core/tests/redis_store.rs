@@ -584,3 +584,29 @@ fn leases_of_a_dead_holder_are_reclaimed_by_the_store_ttl() {
     assert!(g.acquire("acme", "connections", None, 1_000).unwrap().allowed, "reclaimed at the TTL");
     assert_eq!(g.concurrency_stats("acme", "connections").unwrap().reclaimed, 1);
 }
+
+/// `check_many` on Redis: the same answers as one-by-one checks, in one pipelined round trip.
+#[test]
+#[ignore = "needs TG_REDIS_URL"]
+fn check_many_is_one_round_trip_with_the_same_answers() {
+    let toml = "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"t\"\nmax_qps = 3\nburst_allowance = 1.0\nenforcement_action = \"reject\"\nmax_connections = 1\n";
+    let make = |tag: &str| {
+        let s = store(tag, TimeSource::Caller);
+        let g = Governor::builder().config(Config::from_toml(toml).unwrap()).store(Arc::new(s.clone())).build();
+        for n in ["a", "b"] {
+            g.register(n, Some("t"), IsolationMode::SharedSchema, 0).unwrap();
+        }
+        (g, s)
+    };
+    let ((batched, bs), (single, _)) = (make("batch"), make("single"));
+    let list =
+        [("a", "qps", 1), ("b", "qps", 2), ("a", "qps", 2), ("ghost", "qps", 1), ("a", "qps", 1), ("b", "qps", 2)];
+    let reqs: Vec<tenantguard::CheckRequest<'_>> =
+        list.iter().map(|&(tenant, resource, cost)| tenantguard::CheckRequest { tenant, resource, cost }).collect();
+    let before = bs.stats().calls;
+    let got = batched.check_many(&reqs, 1_000);
+    assert_eq!(bs.stats().calls - before, 1, "one round trip for the batch");
+    let want: Vec<_> = reqs.iter().map(|r| single.check(r.tenant, r.resource, r.cost, 1_000)).collect();
+    assert_eq!(got, want);
+    assert!(got[4].as_ref().is_ok_and(|d| !d.allowed), "a: 1 + 2 of 3, then refused");
+}

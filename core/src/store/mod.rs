@@ -65,12 +65,32 @@ pub trait Store: Send + Sync {
     }
     /// A short name for diagnostics (`"memory"`, `"redis"`).
     fn kind(&self) -> &'static str;
+    /// Runs several rate rules (of any tenants) at once, answering each as
+    /// [`TenantState::rate`] would, in order. A remote store sends them in one round trip.
+    fn rate_batch(&self, items: &[RateItem<'_>]) -> Vec<Result<RateOutcome>> {
+        items.iter().map(|i| i.state.rate(i.resource, i.params, i.req, i.hot)).collect()
+    }
     /// Counters of the store's own health (calls, errors, fallback decisions...), as
     /// `(name, value)`; exported by [`Governor::prometheus`](crate::Governor::prometheus) as
     /// `tenantguard_store_<name>`. None for the memory store.
     fn metrics(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+}
+
+/// One rate rule of a [`Store::rate_batch`].
+#[derive(Debug)]
+pub struct RateItem<'a> {
+    /// The tenant's state.
+    pub state: &'a StateSlot,
+    /// The resource.
+    pub resource: &'static str,
+    /// Its windows.
+    pub params: &'a RateParams,
+    /// The request.
+    pub req: RateRequest,
+    /// The tenant's hot word (see [`TenantState::rate`]).
+    pub hot: &'a AtomicU64,
 }
 
 /// The store a host asks for, as the shells receive it (a dict, an object, JSON text): the
@@ -251,6 +271,8 @@ pub trait TenantState: Send + Sync {
     -> usize;
     /// Approximate bytes of state held.
     fn approx_bytes(&self) -> usize;
+    /// For stores that batch: the concrete state behind the trait object.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// Where a tenant's state lives: inline (memory store) or behind the store's trait object.
@@ -545,6 +567,10 @@ impl TenantState for MemoryTenantState {
             *g = Vec::new();
         }
         dropped
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
     fn approx_bytes(&self) -> usize {

@@ -674,6 +674,86 @@ impl Store for RedisStore {
     fn kind(&self) -> &'static str {
         "redis"
     }
+    /// Strict mode on one server: every rate script of the batch in one pipelined round trip.
+    /// Federated mode (decided locally) and clusters (keys on several nodes) go one by one.
+    fn rate_batch(&self, items: &[super::RateItem<'_>]) -> Vec<Result<RateOutcome>> {
+        let one_by_one = |items: &[super::RateItem<'_>]| -> Vec<Result<RateOutcome>> {
+            items.iter().map(|i| i.state.rate(i.resource, i.params, i.req, i.hot)).collect()
+        };
+        if self.inner.opts.mode != Mode::Strict || self.inner.opts.cluster || items.len() < 2 {
+            return one_by_one(items);
+        }
+        let states: Vec<Option<&RedisTenantState>> =
+            items.iter().map(|i| (*i.state).as_any().downcast_ref::<RedisTenantState>()).collect();
+        if states.iter().any(Option::is_none) {
+            return one_by_one(items);
+        }
+        let mut out: Vec<Option<Result<RateOutcome>>> = Vec::with_capacity(items.len());
+        let mut calls = Vec::new(); // (index, keys, args)
+        for (index, (item, state)) in items.iter().zip(&states).enumerate() {
+            let Some(state) = state else { continue };
+            match state.rate_args(item.resource, item.params, item.req, None) {
+                Ok((keys, args)) => {
+                    out.push(None);
+                    calls.push((index, keys, args));
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        let script = &self.inner.scripts.rate;
+        let pipelined = self.inner.flush_pending().and_then(|()| {
+            self.inner.call(|c| {
+                let build = || {
+                    let mut pipe = redis::pipe();
+                    for (_, keys, args) in &calls {
+                        let mut inv = script.prepare_invoke();
+                        for k in keys {
+                            inv.key(k);
+                        }
+                        for a in args {
+                            inv.arg(a);
+                        }
+                        pipe.invoke_script(&inv);
+                    }
+                    pipe
+                };
+                match build().query::<Vec<Vec<i64>>>(c) {
+                    Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                        // After a server restart: load the script, then send the batch again.
+                        script.prepare_invoke().load(c)?;
+                        build().query::<Vec<Vec<i64>>>(c)
+                    }
+                    other => other,
+                }
+            })
+        });
+        match pipelined {
+            Ok(replies) => {
+                for ((index, _, _), r) in calls.iter().zip(replies) {
+                    if let Some(slot) = out.get_mut(*index) {
+                        *slot = Some(rate_outcome(&r));
+                    }
+                }
+            }
+            Err(Error::Store(_)) => {
+                for (index, _, _) in &calls {
+                    let (item, state) = (&items[*index], states[*index]);
+                    if let (Some(slot), Some(state)) = (out.get_mut(*index), state) {
+                        *slot = Some(state.rate_fallback(item.resource, item.params, item.req));
+                    }
+                }
+            }
+            Err(e) => {
+                for (index, _, _) in &calls {
+                    if let Some(slot) = out.get_mut(*index) {
+                        *slot = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        out.into_iter().map(|o| o.unwrap_or_else(|| Err(Error::Store("redis: no reply in a batch".into())))).collect()
+    }
+
     fn metrics(&self) -> Vec<(&'static str, u64)> {
         let s = self.stats();
         vec![
@@ -790,6 +870,23 @@ impl RedisTenantState {
         req: RateRequest,
         fed: Option<(u64, u64)>,
     ) -> Result<(RateOutcome, u64)> {
+        let (keys, args) = self.rate_args(resource, params, req, fed)?;
+        let r = match self.run(&self.inner.scripts.rate, &keys, &args) {
+            Ok(r) => r,
+            Err(Error::Store(_)) => return Ok((self.rate_fallback(resource, params, req)?, 0)),
+            Err(e) => return Err(e),
+        };
+        Ok((rate_outcome(&r)?, reply(&r, 7)?))
+    }
+
+    /// The keys and arguments of one `rate.lua` call.
+    fn rate_args(
+        &self,
+        resource: &'static str,
+        params: &RateParams,
+        req: RateRequest,
+        fed: Option<(u64, u64)>,
+    ) -> Result<([String; 2], Vec<String>)> {
         let alg = match params.algorithm {
             RateAlgorithm::Gcra => "g",
             RateAlgorithm::FixedWindow => "f",
@@ -817,21 +914,7 @@ impl RedisTenantState {
             };
             args.extend([w.limit, w.window_ms, w.t_ns, w.cap, w.span_ns].map(|v| v.to_string()));
         }
-        let keys = [self.key("rate"), self.key(&format!("fed:{}", escape(resource)))];
-        let r = match self.run(&self.inner.scripts.rate, &keys, &args) {
-            Ok(r) => r,
-            Err(Error::Store(_)) => return Ok((self.rate_fallback(resource, params, req)?, 0)),
-            Err(e) => return Err(e),
-        };
-        let out = RateOutcome {
-            admitted: reply(&r, 0)? == 1,
-            delay_ms: reply(&r, 1)?,
-            retry_after_ms: reply(&r, 2)?,
-            remaining: reply(&r, 3)?,
-            reset_ms: reply(&r, 4)?,
-            never: reply(&r, 5)? == 1,
-        };
-        Ok((out, reply(&r, 7)?))
+        Ok(([self.key("rate"), self.key(&format!("fed:{}", escape(resource)))], args))
     }
 
     /// Federated mode: admit from the units reserved, else one round trip that decides this
@@ -977,6 +1060,18 @@ impl RedisTenantState {
         let now = reply(&r, 0)?;
         Ok(Some(lease_status(reply(&r, 2)?, reply(&r, 3)?, now, p.max_ms, p.idle_ms)))
     }
+}
+
+/// A rate script's reply as an outcome.
+fn rate_outcome(r: &[i64]) -> Result<RateOutcome> {
+    Ok(RateOutcome {
+        admitted: reply(r, 0)? == 1,
+        delay_ms: reply(r, 1)?,
+        retry_after_ms: reply(r, 2)?,
+        remaining: reply(r, 3)?,
+        reset_ms: reply(r, 4)?,
+        never: reply(r, 5)? == 1,
+    })
 }
 
 /// Decodes a rate hash value (`rate.lua`'s cell encoding) into cells.
@@ -1250,6 +1345,10 @@ impl TenantState for RedisTenantState {
 
     fn approx_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.base.len()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 

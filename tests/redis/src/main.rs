@@ -5,9 +5,10 @@
 //!                   --seconds <s> [--start-at-ms <epoch ms>]
 //!     Offers `rate` checks per second for `seconds` (paced), prints one JSON line:
 //!     {"admitted", "attempted", "startMs", "endMs", "metrics"}.
-//! redis-load bench --store <json> --config <toml> --checks <n> [--threads <k>]
+//! redis-load bench --store <json> --config <toml> --checks <n> [--threads <k>] [--batch <b>]
 //!     Sequential (or `threads` concurrent clients on one governor) checks of one hot
-//!     tenant; prints {"checks", "seconds", "perSecond", "p50Us", "p99Us", "metrics"}.
+//!     tenant, one by one or `b` at a time with `check_many` (pipelined); prints
+//!     {"checks", "seconds", "perSecond", "p50Us", "p99Us", "metrics"}.
 //! ```
 //! The multi-process tests and the benchmark (`tests/redis/*.py`) run it beside Python
 //! workers on the same Redis.
@@ -102,6 +103,7 @@ fn bench(m: &HashMap<String, String>) {
     let g = Arc::new(g);
     let checks: usize = get(m, "checks", None);
     let threads: usize = get(m, "threads", Some(1));
+    let batch: usize = get::<usize>(m, "batch", Some(1)).max(1);
     // Warm-up: connections and script loading.
     for _ in 0..200 {
         let _ = g.check(&tenant, "qps", 1, epoch_ms());
@@ -113,10 +115,21 @@ fn bench(m: &HashMap<String, String>) {
             let (g, tenant) = (g.clone(), tenant.clone());
             std::thread::spawn(move || {
                 let mut lat = Vec::with_capacity(per);
-                for _ in 0..per {
-                    let t = Instant::now();
-                    let _ = g.check(&tenant, "qps", 1, epoch_ms());
-                    lat.push(t.elapsed().as_nanos() as u64);
+                if batch == 1 {
+                    for _ in 0..per {
+                        let t = Instant::now();
+                        let _ = g.check(&tenant, "qps", 1, epoch_ms());
+                        lat.push(t.elapsed().as_nanos() as u64);
+                    }
+                } else {
+                    // `check_many`: one pipelined round trip per batch; latency = batch time / size.
+                    let reqs = vec![tenantguard::CheckRequest { tenant: &tenant, resource: "qps", cost: 1 }; batch];
+                    for _ in 0..per / batch {
+                        let t = Instant::now();
+                        let _ = g.check_many(&reqs, epoch_ms());
+                        let each = t.elapsed().as_nanos() as u64 / batch as u64;
+                        lat.extend(std::iter::repeat_n(each, batch));
+                    }
                 }
                 lat
             })
