@@ -41,6 +41,17 @@ local function read_waiters()
   return out
 end
 
+-- Removes waiter `ticket` from the queue: 1 if it was there.
+local function drop_waiter(ticket)
+  for _, w in ipairs(read_waiters()) do
+    if w.ticket == ticket then
+      redis.call('LREM', waiters, 1, w.raw)
+      return 1
+    end
+  end
+  return 0
+end
+
 -- Leases past their TTL are reclaimed, waiters past their deadline dropped.
 local function reclaim()
   local gone = redis.call('ZREMRANGEBYSCORE', leases, '-inf', fmt(now))
@@ -139,14 +150,7 @@ elseif op == 'release' then
   sample()
   return { now, 1 }
 elseif op == 'cancel' then
-  local t = tonumber(ARGV[3])
-  for _, w in ipairs(read_waiters()) do
-    if w.ticket == t then
-      redis.call('LREM', waiters, 1, w.raw)
-      return { now, 1 }
-    end
-  end
-  return { now, 0 }
+  return { now, drop_waiter(tonumber(ARGV[3])) }
 elseif op == 'abort' then
   local id = ARGV[3]
   redis.call('ZADD', tombstones, fmt(now), id)
@@ -156,13 +160,7 @@ elseif op == 'abort' then
     sample()
     return { now, 1 }
   end
-  for _, w in ipairs(read_waiters()) do
-    if w.ticket == tonumber(id) then
-      redis.call('LREM', waiters, 1, w.raw)
-      return { now, 1 }
-    end
-  end
-  return { now, 0 }
+  return { now, drop_waiter(tonumber(id)) }
 elseif op == 'stats' then
   local s = redis.call('HMGET', stats, 'hwm', 'total', 'samples', 'reclaimed')
   return {
