@@ -62,7 +62,7 @@ impl NativeGovernor {
         };
         let spec = match store {
             None | Some(Value::Null) => StoreSpec::default(),
-            Some(Value::String(url)) => StoreSpec { redis_url: Some(url), ..StoreSpec::default() },
+            Some(Value::String(url)) => StoreSpec::url(url),
             Some(v) => StoreSpec::from_value(integers(v)).map_err(|e| js_err(e.into()))?,
         };
         let store = spec.build().map_err(|e| js_err(e.into()))?;

@@ -293,7 +293,7 @@ impl PyGovernor {
 /// camelCase keys).
 fn store_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<StoreSpec> {
     if let Ok(url) = obj.extract::<String>() {
-        return Ok(StoreSpec { redis_url: Some(url), ..StoreSpec::default() });
+        return Ok(StoreSpec::url(url));
     }
     if !obj.is_instance_of::<PyDict>() {
         return Err(PyTypeError::new_err(format!(

@@ -731,6 +731,7 @@ impl Governor {
     }
 
     /// The longest delay a rate check of `spec` accepts (0 in shadow mode).
+    #[inline]
     fn max_delay(profile: &Profile, spec: &ResourceSpec, shadow: bool) -> u64 {
         if shadow {
             return 0;
@@ -743,6 +744,7 @@ impl Governor {
     }
 
     /// The decision for a rate rule's outcome (and the metering it implies).
+    #[inline]
     fn rate_decision(
         e: &TenantEntry,
         name: &'static str,
@@ -821,24 +823,23 @@ impl Governor {
                 }
             };
             let profile = entry.profile.load_full();
-            let remote = match profile.resource_at(r.resource, now_ms) {
-                Some((res, _)) => match (&res.spec.kind, &res.rate) {
-                    (ResourceKind::Rate { .. }, Some(params)) => {
-                        !(self.inner.qps_hot && std::ptr::eq(res.name, plan::QPS) && params.is_single_gcra())
+            // Rate checks the store decides go into the batch; the rest is answered now.
+            let batched =
+                profile.resource_at(r.resource, now_ms).and_then(|(res, _)| match (&res.spec.kind, &res.rate) {
+                    (ResourceKind::Rate { .. }, Some(params))
+                        if !(self.inner.qps_hot && std::ptr::eq(res.name, plan::QPS) && params.is_single_gcra()) =>
+                    {
+                        Some(Self::max_delay(&profile, &res.spec, self.shadow_on(&profile)))
                     }
-                    _ => false,
-                },
-                None => false,
-            };
-            if remote {
-                let shadow = self.shadow_on(&profile);
-                let Some((res, _)) = profile.resource_at(r.resource, now_ms) else { continue };
-                let max_delay_ms = Self::max_delay(&profile, &res.spec, shadow);
-                let req = RateRequest { now_ms, cost: r.cost, max_delay_ms, consume: true };
-                answers.push(None);
-                pending.push(Pending { index, entry: entry.clone(), profile: profile.clone(), req });
-            } else {
-                answers.push(Some(self.check_with(&entry, &profile, r.resource, r.cost, now_ms, true)));
+                    _ => None,
+                });
+            match batched {
+                Some(max_delay_ms) => {
+                    let req = RateRequest { now_ms, cost: r.cost, max_delay_ms, consume: true };
+                    answers.push(None);
+                    pending.push(Pending { index, entry: entry.clone(), profile: profile.clone(), req });
+                }
+                None => answers.push(Some(self.check_with(&entry, &profile, r.resource, r.cost, now_ms, true))),
             }
         }
         if !pending.is_empty() {

@@ -149,6 +149,12 @@ impl StoreSpec {
         })
     }
 
+    /// The spec for a Redis URL with every other option at its default (the shells' `store`
+    /// given as a plain string).
+    pub fn url(url: impl Into<String>) -> Self {
+        Self { redis_url: Some(url.into()), ..Self::default() }
+    }
+
     /// True when the spec asks for the memory store.
     pub fn is_memory(&self) -> bool {
         self.redis_url.is_none()
@@ -158,16 +164,7 @@ impl StoreSpec {
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     pub fn build(&self) -> Result<std::sync::Arc<dyn Store>> {
         let Some(url) = &self.redis_url else {
-            let extra = self.prefix.is_some()
-                || self.mode.is_some()
-                || self.sync_interval_ms.is_some()
-                || self.failure_policy.is_some()
-                || self.resource_failure_policies.is_some()
-                || self.timeout_ms.is_some()
-                || self.time.is_some()
-                || self.lease_ttl_ms.is_some()
-                || self.cluster.is_some();
-            if extra {
+            if *self != Self::default() {
                 return Err(crate::Error::InvalidArgument {
                     name: "store".into(),
                     message: "Redis options given without `redis_url`".into(),
