@@ -79,7 +79,7 @@ pub enum RateAlgorithm {
 
 /// One window of a rate resource: `limit` units per `window_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateWindow {
     /// Units admitted per window.
     pub limit: u64,
@@ -87,8 +87,9 @@ pub struct RateWindow {
     pub window_ms: u64,
 }
 
-/// The kind of a resource and its limits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The kind of a resource and its limits. In JSON its fields sit beside the resource's own
+/// (`{"name": "qps", "kind": "rate", "windows": [...], ...}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ResourceKind {
     /// Events per window (several windows allowed; all must admit).
@@ -147,8 +148,11 @@ impl ResourceKind {
 }
 
 /// A named resource limited by a plan.
+///
+/// Deserializing rejects unknown keys and keys of another kind (`max` on a rate resource), so
+/// a misspelt limit is an error rather than silently ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "ResourceSpecWire")]
 pub struct ResourceSpec {
     /// Resource name (`qps`, `connections`, `storage`, `transaction`, or any custom name).
     pub name: String,
@@ -249,9 +253,94 @@ impl ResourceSpec {
     }
 }
 
+/// The JSON form of a [`ResourceSpec`]: every kind's fields, checked against `kind`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ResourceSpecWire {
+    name: String,
+    kind: KindName,
+    #[serde(default)]
+    action: EnforcementAction,
+    #[serde(default)]
+    max_wait_ms: Option<u64>,
+    windows: Option<Vec<RateWindow>>,
+    burst: Option<f64>,
+    algorithm: Option<RateAlgorithm>,
+    max: Option<u64>,
+    lease_ttl_ms: Option<u64>,
+    warning_threshold: Option<f64>,
+    block_writes: Option<bool>,
+    max_ms: Option<u64>,
+    idle_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum KindName {
+    Rate,
+    Concurrency,
+    Capacity,
+    Duration,
+}
+
+impl TryFrom<ResourceSpecWire> for ResourceSpec {
+    type Error = String;
+
+    fn try_from(w: ResourceSpecWire) -> Result<Self, String> {
+        let kind_name = match w.kind {
+            KindName::Rate => "rate",
+            KindName::Concurrency => "concurrency",
+            KindName::Capacity => "capacity",
+            KindName::Duration => "duration",
+        };
+        // The fields each kind takes; any other field that is set is an error.
+        let allowed: &[&str] = match w.kind {
+            KindName::Rate => &["windows", "burst", "algorithm"],
+            KindName::Concurrency => &["max", "leaseTtlMs"],
+            KindName::Capacity => &["max", "warningThreshold", "blockWrites"],
+            KindName::Duration => &["maxMs", "idleMs"],
+        };
+        let present = [
+            ("windows", w.windows.is_some()),
+            ("burst", w.burst.is_some()),
+            ("algorithm", w.algorithm.is_some()),
+            ("max", w.max.is_some()),
+            ("leaseTtlMs", w.lease_ttl_ms.is_some()),
+            ("warningThreshold", w.warning_threshold.is_some()),
+            ("blockWrites", w.block_writes.is_some()),
+            ("maxMs", w.max_ms.is_some()),
+            ("idleMs", w.idle_ms.is_some()),
+        ];
+        if let Some((field, _)) = present.iter().find(|(f, set)| *set && !allowed.contains(f)) {
+            return Err(format!(
+                "`{field}` does not apply to a {kind_name} resource (it takes {})",
+                allowed.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let missing = |field: &str| format!("missing field `{field}` (a {kind_name} resource needs it)");
+        let kind = match w.kind {
+            KindName::Rate => ResourceKind::Rate {
+                windows: w.windows.ok_or_else(|| missing("windows"))?,
+                burst: w.burst.ok_or_else(|| missing("burst"))?,
+                algorithm: w.algorithm.ok_or_else(|| missing("algorithm"))?,
+            },
+            KindName::Concurrency => {
+                ResourceKind::Concurrency { max: w.max.ok_or_else(|| missing("max"))?, lease_ttl_ms: w.lease_ttl_ms }
+            }
+            KindName::Capacity => ResourceKind::Capacity {
+                max: w.max.ok_or_else(|| missing("max"))?,
+                warning_threshold: w.warning_threshold.ok_or_else(|| missing("warningThreshold"))?,
+                block_writes: w.block_writes.ok_or_else(|| missing("blockWrites"))?,
+            },
+            KindName::Duration => ResourceKind::Duration { max_ms: w.max_ms, idle_ms: w.idle_ms },
+        };
+        Ok(ResourceSpec { name: w.name, kind, action: w.action, max_wait_ms: w.max_wait_ms })
+    }
+}
+
 /// Feature flags of a plan (S1 `PlanFeatures`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanFeatures {
     /// Row-level security.
     pub rls_enabled: bool,
@@ -348,9 +437,9 @@ impl Default for ResourceLimits {
     }
 }
 
-/// A plan (tier).
+/// A plan (tier). Deserializing rejects unknown keys at every level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Plan {
     /// Unique id, e.g. `free`.
     pub id: String,
@@ -483,5 +572,59 @@ impl Plan {
             r.validate(&format!("{path}.resources[{i}]"))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_and_custom_plan_round_trips_through_json() {
+        let mut plans = Plan::builtins();
+        let mut custom = Plan::custom("ai");
+        custom.resources.push(ResourceSpec {
+            name: "ai_tokens".into(),
+            kind: ResourceKind::Rate {
+                windows: vec![
+                    RateWindow { limit: 100, window_ms: 1000 },
+                    RateWindow { limit: 1_000_000, window_ms: 86_400_000 },
+                ],
+                burst: 1.0,
+                algorithm: RateAlgorithm::SlidingWindow,
+            },
+            action: EnforcementAction::Queue,
+            max_wait_ms: Some(250),
+        });
+        custom.resources.push(ResourceSpec {
+            name: "workers".into(),
+            kind: ResourceKind::Concurrency { max: 4, lease_ttl_ms: Some(30_000) },
+            action: EnforcementAction::Reject,
+            max_wait_ms: None,
+        });
+        plans.push(custom);
+        for p in plans {
+            let json = serde_json::to_value(&p).unwrap();
+            let back: Plan = serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{}: {e}: {json}", p.id));
+            assert_eq!(back, p);
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_kind_or_a_misspelt_key_is_refused() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<ResourceSpec>(v).map_err(|e| e.to_string());
+        let ok = parse(
+            serde_json::json!({"name": "c", "kind": "capacity", "max": 10, "warningThreshold": 0.5, "blockWrites": false}),
+        );
+        assert!(matches!(
+            ok,
+            Ok(ResourceSpec { kind: ResourceKind::Capacity { max: 10, block_writes: false, .. }, .. })
+        ));
+        let e = parse(serde_json::json!({"name": "c", "kind": "duration", "maxMs": 5, "max": 10})).unwrap_err();
+        assert!(e.contains("`max` does not apply to a duration resource"), "{e}");
+        let e = parse(serde_json::json!({"name": "c", "kind": "duration", "idelMs": 5})).unwrap_err();
+        assert!(e.contains("unknown field `idelMs`"), "{e}");
+        let e = parse(serde_json::json!({"name": "q", "kind": "rate", "windows": [], "burst": 1.0})).unwrap_err();
+        assert!(e.contains("missing field `algorithm`"), "{e}");
     }
 }
