@@ -24,6 +24,11 @@ export declare class NativeGovernor {
   /** Runs one operation of the host-neutral API (`op`, `args`), at `nowMs` if given. */
   call(op: string, args?: any | undefined | null, nowMs?: number | undefined | null): any
   /**
+   * [`call`](Self::call) on the libuv thread pool: the promise settles with the answer or
+   * the typed error. The arguments are checked here, before the promise is made.
+   */
+  callAsync(op: string, args?: any | undefined | null, nowMs?: number | undefined | null): Promise<string>
+  /**
    * A rate/concurrency/capacity check by tenant name, returning the decision as JSON text:
    * `JSON.parse` builds the object several times faster than napi-rs's per-property
    * conversion of a `serde_json::Value`.

@@ -8,11 +8,13 @@ import type {
 export * from './types'
 
 /** A connection lease; release it in `finally`, or bind it with `using`. */
-export interface Lease extends Disposable {
+export interface Lease extends Disposable, AsyncDisposable {
   readonly decision: Decision
   readonly leaseId: number
   /** Idempotent. */
   release(): void
+  /** Idempotent; on the thread pool (`await using lease = ...` calls it). */
+  releaseAsync(): Promise<void>
 }
 
 /** A configuration: TOML or JSON text, a path to a `.toml`/`.json` file, or the JSON model as an object. */
@@ -20,8 +22,9 @@ export type ConfigSource = ConfigText | { path: string }
 
 /**
  * Shared state on Redis: every process pointing at the same Redis (and prefix) enforces one
- * limit per tenant. Calls block the event loop for one round trip (strict mode) or rarely
- * (federated mode).
+ * limit per tenant. The synchronous calls block the event loop for one round trip (strict mode)
+ * or rarely (federated mode); `callAsync`, `checkAsync`, `checkManyAsync`, `acquire` and
+ * `connection` make the round trip on the libuv thread pool instead.
  */
 export interface StoreOptions {
   /** `redis://host:port/db`. */
@@ -56,8 +59,17 @@ export class Governor {
   storeMetrics(): Record<string, number>
   /** Runs one operation of the host-neutral API (`op` and camelCase `args`, as in the conformance corpus). */
   call(op: string, args?: Record<string, unknown>, nowMs?: number): any
+  /**
+   * `call` on the libuv thread pool: resolves with the answer, rejects with the typed error.
+   * With a Redis store the round trip then happens off the event loop.
+   */
+  callAsync(op: string, args?: Record<string, unknown>, nowMs?: number): Promise<any>
   /** Milliseconds since the epoch, from the clock the governor uses. */
   nowMs(): number
+  /** `check` on the thread pool (see `callAsync`). */
+  checkAsync(tenant: string, options?: CheckOptions): Promise<Decision>
+  /** `checkMany` on the thread pool: one task, and one Redis round trip in strict mode. */
+  checkManyAsync(checks: Array<{ tenant: string; resource?: string; cost?: number }>, options?: { nowMs?: number }): Promise<Array<Decision | TenantGuardError>>
   /**
    * Several checks at one time, answered in order: a decision, or the error (returned, not
    * thrown) of a check that failed. With a Redis store the rate checks take one round trip.
@@ -69,7 +81,10 @@ export class Governor {
   handle(tenant: string, options?: { resource?: string }): TenantHandle
   /** Like `check`, without consuming anything. */
   peek(tenant: string, options?: CheckOptions): Decision
-  /** Waits out a throttle delay with a timer; rejects with QuotaExceededError when refused. */
+  /**
+   * Waits out a throttle delay with a timer; rejects with QuotaExceededError when refused.
+   * With a Redis store the check runs on the thread pool.
+   */
   acquire(tenant: string, options?: CheckOptions): Promise<Decision>
   register(name: string, options?: RegisterOptions): Tenant
   tenant(tenant: string): Tenant

@@ -129,7 +129,33 @@ class Governor {
     }
   }
 
+  /**
+   * `call` on the libuv thread pool: resolves with the answer, rejects with the typed error.
+   * With a Redis store the round trip then happens off the event loop.
+   */
+  async callAsync(op, args = {}, nowMs) {
+    try {
+      return JSON.parse(await this.native.callAsync(op, args, nowMs))
+    } catch (e) {
+      throw convert(e)
+    }
+  }
+
   nowMs() { return this.native.nowMs() }
+
+  /** `check` off the event loop (see `callAsync`). */
+  checkAsync(tenant, opts = {}) { return this.callAsync('check', { tenant, ...opts }) }
+
+  /** `checkMany` off the event loop: one pool task, one Redis round trip in strict mode. */
+  async checkManyAsync(checks, opts = {}) {
+    const { results } = await this.callAsync('checkMany', { checks, ...opts })
+    return results.map((r) => (r && r.error ? new (CLASSES[r.error.code] ?? TenantGuardError)(r.error) : r))
+  }
+
+  /** With a Redis store, async helpers run their operations on the thread pool. */
+  #op(op, args) {
+    return this.native.storeKind() === 'redis' ? this.callAsync(op, args) : this.call(op, args)
+  }
 
   /**
    * Several checks at one time, answered in order: a decision, or the error (not thrown) for a
@@ -207,7 +233,7 @@ class Governor {
 
   /** Waits out throttle/queue delays with timers (no busy wait); throws QuotaExceededError if refused. */
   async acquire(tenant, opts = {}) {
-    const d = this.check(tenant, opts)
+    const d = await this.#op('check', { tenant, ...opts })
     if (!d.allowed) throw quota(d)
     if (d.delayMs > 0) await sleep(d.delayMs)
     return d
@@ -215,11 +241,11 @@ class Governor {
 
   /** A connection lease: `using lease = await gov.connection('acme')`, or try/finally + release(). */
   async connection(tenant, { resource } = {}) {
-    let d = this.acquireLease(tenant, { resource })
+    let d = await this.#op('acquire', { tenant, resource })
     while (!d.allowed) {
       if (d.action !== 'queue' || d.ticket == null) throw quota(d)
       await sleep(Math.max(d.retryAfterMs, 1))
-      d = this.acquireLease(tenant, { resource, ticket: d.ticket })
+      d = await this.#op('acquire', { tenant, resource, ticket: d.ticket })
     }
     const gov = this
     let released = false
@@ -232,7 +258,14 @@ class Governor {
           gov.release(tenant, d.leaseId, { resource: d.resource })
         }
       },
+      async releaseAsync() {
+        if (!released) {
+          released = true
+          await gov.callAsync('release', { tenant, leaseId: d.leaseId, resource: d.resource })
+        }
+      },
       [Symbol.dispose]() { this.release() },
+      [Symbol.asyncDispose]() { return this.releaseAsync() },
     }
   }
 

@@ -61,3 +61,9 @@ console.log(why.allowed, why.policies.map((p) => `${p.name}=${p.result}`).join('
 const status = gov.status('acme')
 for (const r of status.resources) console.log(`${r.name}: ${r.current}/${r.limit}`)
 void handle('acme').then((id) => console.log('lease', id))
+
+// Off the event loop (worth it with a Redis store): the same answers, as promises.
+void gov.checkAsync('acme', { cost: 2 }).then((d: Decision) => console.log('async', d.action, d.remaining))
+void gov.checkManyAsync([{ tenant: 'acme' }, { tenant: 'ghost' }]).then((rs) => {
+  for (const r of rs) console.log(r instanceof TenantGuardError ? r.code : (r as Decision).allowed)
+})

@@ -4,6 +4,7 @@
 //! the core's; `lib.js` turns them into `Error` subclasses carrying the decision fields.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -44,7 +45,40 @@ fn integers(v: Value) -> Value {
 /// The governor (with the S1 per-user and keyed limiters), driven by host-neutral requests.
 #[napi]
 pub struct NativeGovernor {
-    engine: Engine,
+    engine: Arc<Engine>,
+}
+
+/// One operation run on the libuv thread pool (`callAsync`): with a Redis store the round trip
+/// happens there, so the event loop keeps running. The answer is JSON text, as `check`'s.
+pub struct CallTask {
+    engine: Arc<Engine>,
+    request: Option<Request>,
+    now: Option<u64>,
+}
+
+#[napi]
+impl Task for CallTask {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<String> {
+        let request = self.request.take().ok_or_else(|| js_err(ApiError::invalid("request", "already run")))?;
+        let answer = self.engine.execute(request, self.now).map(js_numbers).map_err(js_err)?;
+        serde_json::to_string(&answer).map_err(|e| js_err(ApiError::invalid("answer", e.to_string())))
+    }
+
+    fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
+        Ok(output)
+    }
+}
+
+/// `{"op": op, "args": args}` as a typed request, and `nowMs` as whole milliseconds.
+fn request(op: String, args: Option<Value>, now_ms: Option<f64>) -> Result<(Request, Option<u64>)> {
+    let now = now_ms.map(|n| whole("nowMs", n)).transpose().map_err(js_err)?;
+    let args = integers(args.unwrap_or_else(|| json!({})));
+    let req: Request = serde_json::from_value(json!({ "op": op, "args": args }))
+        .map_err(|e| js_err(ApiError::invalid("request", e.to_string())))?;
+    Ok((req, now))
 }
 
 #[napi]
@@ -68,7 +102,9 @@ impl NativeGovernor {
         let store = spec.build().map_err(|e| js_err(e.into()))?;
         let rpm = default_rpm.unwrap_or(defaults::USER_RPM);
         Ok(Self {
-            engine: Engine::from_config_with_store(source.as_ref(), rpm, default_clock(), store).map_err(js_err)?,
+            engine: Arc::new(
+                Engine::from_config_with_store(source.as_ref(), rpm, default_clock(), store).map_err(js_err)?,
+            ),
         })
     }
 
@@ -89,11 +125,16 @@ impl NativeGovernor {
     /// Runs one operation of the host-neutral API (`op`, `args`), at `nowMs` if given.
     #[napi]
     pub fn call(&self, op: String, args: Option<Value>, now_ms: Option<f64>) -> Result<Value> {
-        let now = now_ms.map(|n| whole("nowMs", n)).transpose().map_err(js_err)?;
-        let args = integers(args.unwrap_or_else(|| json!({})));
-        let req: Request = serde_json::from_value(json!({ "op": op, "args": args }))
-            .map_err(|e| js_err(ApiError::invalid("request", e.to_string())))?;
+        let (req, now) = request(op, args, now_ms)?;
         self.engine.execute(req, now).map(js_numbers).map_err(js_err)
+    }
+
+    /// [`call`](Self::call) on the libuv thread pool: the promise settles with the answer or
+    /// the typed error. The arguments are checked here, before the promise is made.
+    #[napi]
+    pub fn call_async(&self, op: String, args: Option<Value>, now_ms: Option<f64>) -> Result<AsyncTask<CallTask>> {
+        let (req, now) = request(op, args, now_ms)?;
+        Ok(AsyncTask::new(CallTask { engine: Arc::clone(&self.engine), request: Some(req), now }))
     }
 
     /// A rate/concurrency/capacity check by tenant name, returning the decision as JSON text:

@@ -24,6 +24,31 @@ test('decisions and errors', () => {
   assert.throws(() => new tg.Governor(42), TypeError)
 })
 
+test('the async forms answer as the sync ones and reject with the same typed errors', async () => {
+  const a = new tg.Governor()
+  const b = new tg.Governor()
+  for (const g of [a, b]) g.register('acme', { plan: 'free' })
+  for (let i = 0; i < 160; i++) {
+    const nowMs = 1000 + (i % 7)
+    assert.deepStrictEqual(await a.checkAsync('acme', { nowMs, cost: 1 + (i % 3) }), b.check('acme', { nowMs, cost: 1 + (i % 3) }))
+  }
+  const checks = [{ tenant: 'acme' }, { tenant: 'ghost' }, { tenant: 'acme', resource: 'qpz' }]
+  const [x, y] = [await a.checkManyAsync(checks, { nowMs: 5000 }), b.checkMany(checks, { nowMs: 5000 })]
+  assert.deepStrictEqual(x[0], y[0])
+  assert.ok(x[1] instanceof tg.NotFoundError && x[1].code === 'TENANTGUARD_TENANT_NOT_FOUND')
+  assert.ok(x[2] instanceof tg.NotFoundError && x[2].code === 'TENANTGUARD_RESOURCE_NOT_FOUND')
+  assert.deepStrictEqual(await a.callAsync('concurrencyStats', { tenant: 'acme' }), b.call('concurrencyStats', { tenant: 'acme' }))
+  await assert.rejects(a.checkAsync('ghost'), (e) => e instanceof tg.NotFoundError && e.code === 'TENANTGUARD_TENANT_NOT_FOUND')
+  await assert.rejects(a.checkAsync('acme', { cost: -1 }), (e) => e instanceof tg.InvalidArgumentError)
+  await assert.rejects(a.callAsync('launchMissiles'), (e) => e instanceof tg.InvalidArgumentError && e.key === 'request')
+  await assert.rejects(a.callAsync('check', { tenant: 'acme' }, 1.5), tg.InvalidArgumentError)
+  // Many at once: every one settles, and the tenant's limit holds across them.
+  const c = new tg.Governor({ toml: REJECT })
+  c.register('acme', { plan: 'free' })
+  const all = await Promise.all([...Array(400)].map(() => c.checkAsync('acme', { nowMs: 9000 })))
+  assert.strictEqual(all.filter((d) => d.allowed).length, 150)
+})
+
 test('acquire waits with timers and throws QuotaExceededError when refused', async () => {
   const gov = new tg.Governor({ toml: '[tenant_quotas]\nmax_throttle_delay = "20ms"\n[[tenant_quotas.tiers]]\nname = "free"\nmax_qps = 1000\nburst_allowance = 1.0\n' })
   gov.register('acme')

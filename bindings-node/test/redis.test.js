@@ -57,6 +57,49 @@ test('checkMany takes one round trip', { skip }, () => {
   assert.ok(out[250] instanceof tg.NotFoundError && out[250].code === 'TENANTGUARD_TENANT_NOT_FOUND')
 })
 
+test('async calls leave the event loop free while Redis is slow to answer', async () => {
+  // A server that accepts and never answers: every store call waits out its 300 ms timeout.
+  const silent = net.createServer((sock) => sock.on('data', () => {})).listen(0, '127.0.0.1')
+  await new Promise((resolve) => silent.once('listening', resolve))
+  try {
+    const url = `redis://127.0.0.1:${silent.address().port}/`
+    const g = new tg.Governor({ toml: CONFIG }, { store: { redisUrl: url, timeoutMs: 300, failurePolicy: 'open' } })
+    g.register('acme')
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 10)
+    const t = Date.now()
+    const d = await g.checkAsync('acme', { nowMs: 1000 })
+    clearInterval(timer)
+    assert.ok(d.allowed, 'the open policy admits while the store cannot answer')
+    assert.ok(Date.now() - t >= 250, `waited for the store (${Date.now() - t} ms)`)
+    assert.ok(ticks >= 10, `the event loop ran meanwhile (${ticks} ticks of 10 ms)`)
+    assert.strictEqual(g.storeMetrics().fallback_decisions_total, 1)
+  } finally {
+    silent.close()
+  }
+})
+
+test('the async helpers use the thread pool with Redis', { skip }, async () => {
+  const store = { redisUrl: URL, prefix: prefix(), time: 'caller' }
+  const a = new tg.Governor({ toml: CONFIG }, { store })
+  a.register('acme')
+  const results = await Promise.all([...Array(300)].map(() => a.checkAsync('acme', { nowMs: 1000 })))
+  assert.strictEqual(results.filter((d) => d.allowed).length, 200)
+  const many = await a.checkManyAsync([{ tenant: 'acme' }, { tenant: 'ghost' }], { nowMs: 1000 })
+  assert.strictEqual(many[0].allowed, false)
+  assert.ok(many[1] instanceof tg.NotFoundError)
+  // What `await using` does (Node 20 has Symbol.asyncDispose but not the syntax).
+  const one = await a.connection('acme')
+  const two = await a.connection('acme')
+  assert.ok(one.leaseId > 0 && two.leaseId > 0)
+  assert.strictEqual(a.concurrencyStats('acme').active, 2)
+  await assert.rejects(a.connection('acme'), (e) => e instanceof tg.QuotaExceededError && e.code === 'TENANTGUARD_CONNECTION_LIMIT')
+  await one[Symbol.asyncDispose]()
+  await two.releaseAsync()
+  await two.releaseAsync()
+  assert.strictEqual(a.concurrencyStats('acme').active, 0, 'both leases released, once each')
+})
+
 test('the memory store by default', () => {
   const g = new tg.Governor()
   assert.strictEqual(g.storeKind, 'memory')
