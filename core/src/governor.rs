@@ -351,6 +351,17 @@ pub struct CheckRequest<'a> {
     pub cost: u64,
 }
 
+/// How a check uses the resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// Answer only.
+    Peek,
+    /// Consume, accepting the resource's throttle/queue delay.
+    Consume,
+    /// Consume only if it fits now (no delay, nothing reserved otherwise).
+    ConsumeIfNow,
+}
+
 /// Builds a [`Governor`] with a configuration, store and clock.
 pub struct GovernorBuilder {
     config: Config,
@@ -651,7 +662,7 @@ impl Governor {
         match self
             .inner
             .tenants
-            .with(tenant.as_bytes(), |s| self.check_with(&s.entry, &s.profile, resource, cost, now_ms, true))
+            .with(tenant.as_bytes(), |s| self.check_with(&s.entry, &s.profile, resource, cost, now_ms, Take::Consume))
         {
             Some(r) => r,
             None => Err(Error::TenantNotFound(tenant.to_owned())),
@@ -663,7 +674,7 @@ impl Governor {
         match self
             .inner
             .tenants
-            .with(tenant.as_bytes(), |s| self.check_with(&s.entry, &s.profile, resource, cost, now_ms, false))
+            .with(tenant.as_bytes(), |s| self.check_with(&s.entry, &s.profile, resource, cost, now_ms, Take::Peek))
         {
             Some(r) => r,
             None => Err(Error::TenantNotFound(tenant.to_owned())),
@@ -679,7 +690,7 @@ impl Governor {
     #[inline]
     fn check_entry(&self, e: &TenantEntry, resource: &str, cost: u64, now: u64, consume: bool) -> Result<Decision> {
         let profile = e.profile.load();
-        self.check_with(e, &profile, resource, cost, now, consume)
+        self.check_with(e, &profile, resource, cost, now, if consume { Take::Consume } else { Take::Peek })
     }
 
     #[inline]
@@ -690,8 +701,9 @@ impl Governor {
         resource: &str,
         cost: u64,
         now: u64,
-        consume: bool,
+        take: Take,
     ) -> Result<Decision> {
+        let consume = take != Take::Peek;
         let Some((res, _)) = profile.resource_at(resource, now) else {
             return self.unlimited(e, resource, cost, now, consume);
         };
@@ -699,8 +711,8 @@ impl Governor {
         let shadow = self.shadow_on(profile);
         match (&spec.kind, &res.rate) {
             (ResourceKind::Rate { windows, .. }, Some(params)) => {
-                let req =
-                    RateRequest { now_ms: now, cost, max_delay_ms: Self::max_delay(profile, spec, shadow), consume };
+                let max_delay_ms = if take == Take::ConsumeIfNow { 0 } else { Self::max_delay(profile, spec, shadow) };
+                let req = RateRequest { now_ms: now, cost, max_delay_ms, consume };
                 let out = if self.inner.qps_hot && std::ptr::eq(name, plan::QPS) && params.is_single_gcra() {
                     crate::limiter::gcra_atomic(&e.hot, &params.windows[0], req)
                 } else {
@@ -839,7 +851,9 @@ impl Governor {
                     answers.push(None);
                     pending.push(Pending { index, entry: entry.clone(), profile: profile.clone(), req });
                 }
-                None => answers.push(Some(self.check_with(&entry, &profile, r.resource, r.cost, now_ms, true))),
+                None => {
+                    answers.push(Some(self.check_with(&entry, &profile, r.resource, r.cost, now_ms, Take::Consume)))
+                }
             }
         }
         if !pending.is_empty() {
@@ -1658,9 +1672,17 @@ impl Governor {
 
     /// S1: `true` if one more unit of `resource` is admitted now (rate: consumes one;
     /// concurrency: a lease is free; capacity: one more unit fits). Unknown tenant or resource: `false`.
+    ///
+    /// A yes/no answer has no room for a delay, so a rate unit is consumed only when it fits
+    /// now: a request that would be throttled or queued answers `false` and reserves nothing.
     pub fn check_quota(&self, tenant_id: Uuid, resource: &str) -> bool {
         match self.entry_by_id(&tenant_id) {
-            Ok(e) => self.check_entry(&e, resource, 1, self.now_ms(), true).map(|d| d.is_immediate()).unwrap_or(false),
+            Ok(e) => {
+                let profile = e.profile.load();
+                self.check_with(&e, &profile, resource, 1, self.now_ms(), Take::ConsumeIfNow)
+                    .map(|d| d.is_immediate())
+                    .unwrap_or(false)
+            }
             Err(_) => false,
         }
     }

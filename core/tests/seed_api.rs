@@ -146,3 +146,26 @@ fn compat_registration_is_lenient_but_never_escalates() {
     assert!(!manager.check_quota(tenantguard::Uuid::nil(), "qps"));
     assert!(!manager.check_quota(t.id, "no_such_resource"));
 }
+
+/// S1's `check_quota` answers yes or no: a unit that would need a throttle delay is not
+/// reserved behind a `false`, so an overloaded tenant keeps getting its rate.
+#[test]
+fn check_quota_never_spends_capacity_on_a_false() {
+    use std::sync::Arc;
+    use tenantguard::clock::ManualClock;
+    let clock = ManualClock::new(1_000);
+    let manager = tenantguard::Governor::builder().clock(Arc::new(clock.clone())).build();
+    let t = manager.register("acme", Some("free"), IsolationMode::SharedSchema, 0).unwrap();
+    // free: 100 qps, burst 1.5, throttle up to 1 s.
+    let first = (0..200).filter(|_| manager.check_quota(t.id, "qps")).count();
+    assert_eq!(first, 150);
+    // Every later 10 ms frees exactly one unit, and it goes to the next caller.
+    for _ in 0..50 {
+        clock.advance(10);
+        let yes = (0..20).filter(|_| manager.check_quota(t.id, "qps")).count();
+        assert_eq!(yes, 1);
+    }
+    // Nothing was reserved: a throttling check sees no queue ahead of it.
+    let d = manager.peek("acme", "qps", 1, tenantguard::clock::Clock::now_ms(&clock)).unwrap();
+    assert_eq!((d.allowed, d.delay_ms), (true, 10));
+}
