@@ -184,7 +184,7 @@ fn bump(slot: &AtomicU64, epoch: u64, n: u64) {
     loop {
         let (e, c) = (cur >> 32, cur & LOW);
         let next = if e == epoch {
-            (e << 32) | (c + n).min(LOW)
+            (e << 32) | c.saturating_add(n).min(LOW)
         } else if epoch > e {
             (epoch << 32) | n.min(LOW)
         } else {
@@ -212,7 +212,7 @@ impl Meter {
     pub fn admitted(&self, now_ms: u64, n: u64) {
         let sec = (now_ms / 1000) & LOW;
         let cur = self.second.load(Ordering::Relaxed);
-        if cur >> 32 == sec && (cur & LOW) + n < LOW {
+        if cur >> 32 == sec && n < LOW - (cur & LOW) {
             // The only write on the hot path: `last_updated` is derived from this counter's
             // second (see `usage`), so nothing else of the entry is touched.
             self.second.fetch_add(n, Ordering::Relaxed);
@@ -224,6 +224,11 @@ impl Meter {
     #[cold]
     fn roll(&self, now_ms: u64, sec: u64, n: u64) {
         self.last_updated.fetch_max(now_ms, Ordering::Relaxed);
+        if n >= LOW {
+            // Too many for the packed second counter: straight into the totals.
+            self.flush(now_ms / 1000, n);
+            return;
+        }
         let mut cur = self.second.load(Ordering::Relaxed);
         loop {
             let (e, c) = (cur >> 32, cur & LOW);
@@ -232,12 +237,11 @@ impl Meter {
                 self.flush(now_ms / 1000, n);
                 return;
             }
-            if e == sec && c + n < LOW {
+            if e == sec && n < LOW - c {
                 self.second.fetch_add(n, Ordering::Relaxed);
                 return;
             }
-            match self.second.compare_exchange_weak(cur, (sec << 32) | n.min(LOW), Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match self.second.compare_exchange_weak(cur, (sec << 32) | n, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => {
                     self.flush(e, c);
                     return;
@@ -252,25 +256,21 @@ impl Meter {
         if count == 0 {
             return;
         }
-        self.flushed.fetch_add(count, Ordering::Relaxed);
+        let _ = self.flushed.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| Some(t.saturating_add(count)));
         let m = (sec / 60) & LOW;
         let mut cur = self.minute.load(Ordering::Relaxed);
         loop {
             let (em, c) = (cur >> 32, cur & LOW);
-            if em == m && c + count < LOW {
+            if em == m && count < LOW - c {
                 self.minute.fetch_add(count, Ordering::Relaxed);
                 return;
             }
-            if em > m {
+            if em > m || count >= LOW {
+                // An older minute, or too many for the packed accumulator: into the ring.
                 self.ring_add(m, count);
                 return;
             }
-            match self.minute.compare_exchange_weak(
-                cur,
-                (m << 32) | count.min(LOW),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match self.minute.compare_exchange_weak(cur, (m << 32) | count, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => {
                     if c > 0 {
                         self.ring_add(em, c);
@@ -351,7 +351,7 @@ impl Meter {
 
     /// Queries admitted in the period.
     pub fn queries(&self) -> u64 {
-        self.flushed.load(Ordering::Relaxed) + self.pending().1
+        self.flushed.load(Ordering::Relaxed).saturating_add(self.pending().1)
     }
 
     pub fn usage(&self, storage_bytes: u64, active_connections: u64) -> TenantUsage {
@@ -465,6 +465,24 @@ mod tests {
         // Time going backwards is still counted.
         m.admitted(1_000, 1);
         assert_eq!(m.queries(), 361);
+    }
+
+    #[test]
+    fn huge_costs_are_counted_exactly_and_never_overflow() {
+        let m = Meter::default();
+        m.admitted(5_000, 1);
+        m.admitted(5_000, 5_000_000_000); // above the packed counter's 2^32 - 1
+        m.admitted(5_000, 3);
+        assert_eq!(m.queries(), 5_000_000_004);
+        m.admitted(6_000, 7); // a new second flushes the previous one
+        assert_eq!(m.queries(), 5_000_000_011);
+        m.admitted(6_000, u64::MAX); // saturates, never wraps or panics
+        assert_eq!(m.queries(), u64::MAX);
+        m.admitted(1_000, u64::MAX); // time going backwards, huge
+        m.admitted(6_000, 1);
+        assert_eq!(m.queries(), u64::MAX);
+        let (avg, p99) = m.qps_1h(6_500);
+        assert!(avg.is_finite() && p99.is_finite() && avg > 0.0);
     }
 }
 
