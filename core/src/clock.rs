@@ -9,6 +9,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The latest time a rate check accepts: 2^63 ns, in ms (April 2262, where signed 64-bit
+/// nanosecond clocks end too). Rate rules work in u64 nanoseconds; a `now_ms` beyond this
+/// (microseconds passed by mistake, a corrupt timestamp) is an `INVALID_ARGUMENT` error
+/// instead of a time the arithmetic would saturate on.
+pub const MAX_NOW_MS: u64 = (1 << 63) / 1_000_000;
+
 /// A source of the current time in milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync {
     /// The current time in milliseconds since the Unix epoch.

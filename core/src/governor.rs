@@ -351,6 +351,18 @@ pub struct CheckRequest<'a> {
     pub cost: u64,
 }
 
+#[cold]
+fn now_out_of_range(now: u64) -> Error {
+    Error::invalid(
+        "nowMs",
+        format!(
+            "{now} is not a time in milliseconds since the epoch this library handles (at most {}, in 2262; \
+             microseconds passed by mistake?)",
+            crate::clock::MAX_NOW_MS
+        ),
+    )
+}
+
 /// How a check uses the resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Take {
@@ -703,6 +715,9 @@ impl Governor {
         now: u64,
         take: Take,
     ) -> Result<Decision> {
+        if now > crate::clock::MAX_NOW_MS {
+            return Err(now_out_of_range(now));
+        }
         let consume = take != Take::Peek;
         let Some((res, _)) = profile.resource_at(resource, now) else {
             return self.unlimited(e, resource, cost, now, consume);
@@ -823,6 +838,9 @@ impl Governor {
             entry: Arc<TenantEntry>,
             profile: Arc<Profile>,
             req: RateRequest,
+        }
+        if now_ms > crate::clock::MAX_NOW_MS {
+            return requests.iter().map(|_| Err(now_out_of_range(now_ms))).collect();
         }
         let mut answers: Vec<Option<Result<Decision>>> = Vec::with_capacity(requests.len());
         let mut pending: Vec<Pending> = Vec::new();
