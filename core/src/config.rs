@@ -571,10 +571,64 @@ fn clean_serde_message(msg: &str) -> String {
     msg.lines().next().unwrap_or(msg).trim().to_owned()
 }
 
+/// A TOML document as a JSON value, refusing `nan` and `inf`: `serde_json::Value` would
+/// silently turn them into `null`, which the model reads as "not set".
+struct TomlValue(serde_json::Value);
+
+impl<'de> Deserialize<'de> for TomlValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TomlVisitor).map(TomlValue)
+    }
+}
+
+struct TomlVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TomlVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a TOML value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(b.into())
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(n.into())
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(n.into())
+    }
+    fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<Self::Value, E> {
+        serde_json::Number::from_f64(x)
+            .map(serde_json::Value::Number)
+            .ok_or_else(|| E::custom(format!("`{x}` is not a finite number")))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(s.into())
+    }
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(s.into())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(TomlValue(v)) = a.next_element()? {
+            out.push(v);
+        }
+        Ok(serde_json::Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some((k, TomlValue(v))) = a.next_entry::<String, TomlValue>()? {
+            out.insert(k, v);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
+}
+
 impl Config {
     /// Parses the S2 TOML format.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let value: serde_json::Value = toml::from_str(text).map_err(|e| {
+        let TomlValue(value) = toml::from_str(text).map_err(|e| {
             let (line, column) =
                 e.span().map(|s| line_col(text, s.start)).map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None));
             ConfigError { key: String::new(), line, column, message: clean_serde_message(e.message()) }

@@ -118,3 +118,25 @@ fn json_errors_are_located_in_the_text_too() {
     let e = Config::from_json(text).unwrap_err();
     assert_eq!((e.key.as_str(), e.line), ("tenant_quotas.tiers[1].wat", Some(2)), "{e}");
 }
+
+/// TOML has `nan` and `inf`; none of them is a limit. They are errors at their line, not
+/// silently "not set" (which a JSON value would make of them).
+#[test]
+fn non_finite_numbers_are_errors_at_their_line() {
+    for (key, value) in [
+        ("burst_allowance", "nan"),
+        ("burst_allowance", "+inf"),
+        ("max_qps", "inf"),
+        ("max_connections", "-inf"),
+        ("max_storage_gb", "nan"),
+    ] {
+        let text = format!("[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"a\"\n{key} = {value}\n");
+        let e = Config::from_toml(&text).unwrap_err();
+        assert_eq!(e.line, Some(4), "{key} = {value}: {e}");
+        assert!(e.message.contains("not a finite number"), "{key} = {value}: {e}");
+    }
+    let e = Config::from_toml("[tenant_quotas]\n[tenant_quotas.storage]\nwarning_threshold = nan\n").unwrap_err();
+    assert_eq!(e.line, Some(3), "{e}");
+    // Finite floats and datetimes still read as before.
+    Config::from_toml("[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"a\"\nburst_allowance = 2.5\n").unwrap();
+}
