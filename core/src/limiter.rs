@@ -48,7 +48,10 @@ impl RateCell {
         match *self {
             RateCell::Empty => true,
             RateCell::Gcra { tat_ns } => tat_ns <= now_ms.saturating_mul(NS_PER_MS),
-            RateCell::Fixed { start, .. } => now_ms >= start.saturating_add(window.window_ms.saturating_mul(2)),
+            RateCell::Fixed { start, count } => {
+                let spill = count.saturating_sub(1) / window.limit.max(1);
+                now_ms >= start.saturating_add(window.window_ms.saturating_mul(2 + spill))
+            }
             RateCell::Sliding { start, cur, .. } => {
                 let spill = cur.saturating_sub(1) / window.limit.max(1);
                 now_ms >= start.saturating_add(window.window_ms.saturating_mul(2 + spill))
@@ -305,6 +308,23 @@ fn eval_gcra(cell: RateCell, w: &WindowParams, now_ms: u64, cost: u64) -> Window
     }
 }
 
+/// Counts `cost` more units on top of `count` (which may already hold reservations beyond
+/// the window's `lim`, `lim` per later window) and answers the new count and the window (0:
+/// the current one) the request runs in. A request runs whole in one window: when it does not
+/// fit in the rest of the window the count has reached, that window's remaining slots are
+/// skipped and it goes into the next one, so no window ever runs more than `lim` units.
+#[inline]
+fn reserve(count: u64, cost: u64, lim: u64) -> (u64, u64) {
+    let new = count.saturating_add(cost);
+    if new <= lim {
+        return (new, 0);
+    }
+    let lim = lim.max(1);
+    let j0 = count / lim;
+    let end = j0.saturating_add(1).saturating_mul(lim);
+    if new <= end { (new, j0) } else { (end.saturating_add(cost), j0.saturating_add(1)) }
+}
+
 fn eval_fixed(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> WindowEval {
     let (wl, lim) = (w.window_ms.max(1), w.limit);
     let aligned = now - now % wl;
@@ -327,8 +347,7 @@ fn eval_fixed(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> WindowEv
             never: true,
         };
     }
-    let new = count.saturating_add(cost);
-    let j = if new <= lim { 0 } else { (new - 1) / lim };
+    let (new, j) = reserve(count, cost, lim);
     let wait_ms = start.saturating_add(j.saturating_mul(wl)).saturating_sub(now);
     WindowEval {
         next: RateCell::Fixed { start, count: new },
@@ -378,43 +397,33 @@ fn eval_sliding(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> Window
             never: true,
         };
     }
-    let after = cur.saturating_add(cost);
+    let (mut after, _) = reserve(cur, cost, lim);
     let fits = est(after) <= lim128 * wl128;
-    let wait_ms = if fits {
-        0
-    } else if after > lim {
-        // Beyond this window's limit: reserved units run in the following windows, `lim` per
-        // window, one every wl / lim (as a full previous window's weight decays).
-        let j = spill(after);
-        let k = after - j.saturating_mul(lim);
-        let f = to_u64(ceil_div(u128::from(k) * wl128, lim128));
-        start.saturating_add(j.saturating_mul(wl)).saturating_add(f).saturating_sub(now)
+    // Within the current window the previous window's weight decays linearly: the request
+    // may fit later in this window.
+    let in_current = if fits || after > lim || prev == 0 {
+        None
     } else {
-        // Within the current window the previous window's weight decays linearly.
-        let in_current = if prev > 0 {
-            let room = (lim128 - u128::from(after)) * wl128; // prev * (wl - e') <= room
-            let e_needed = wl128.saturating_sub(room / u128::from(prev));
-            let e_needed = if room % u128::from(prev) == 0 { e_needed } else { e_needed.max(1) };
-            if e_needed < wl128 { Some(to_u64(e_needed).saturating_sub(e)) } else { None }
-        } else {
-            None
-        };
-        match in_current {
-            Some(d) => d,
-            None => {
-                // Next window: its previous count is `cur`, weighted by (wl - f) / wl.
-                let f = if cur == 0 {
-                    0
-                } else {
-                    let room = (lim128 - u128::from(cost)) * wl128;
-                    to_u64(ceil_div((u128::from(cur) * wl128).saturating_sub(room), u128::from(cur)))
-                };
-                if f < wl {
-                    start.saturating_add(wl).saturating_add(f).saturating_sub(now)
-                } else {
-                    start.saturating_add(2 * wl).saturating_sub(now)
-                }
+        let room = (lim128 - u128::from(after)) * wl128; // prev * (wl - e') <= room
+        let e_needed = wl128.saturating_sub(room / u128::from(prev));
+        let e_needed = if room % u128::from(prev) == 0 { e_needed } else { e_needed.max(1) };
+        if e_needed < wl128 { Some(to_u64(e_needed).saturating_sub(e)) } else { None }
+    };
+    let wait_ms = match (fits, in_current) {
+        (true, _) => 0,
+        (false, Some(d)) => d,
+        (false, None) => {
+            // A later window: the request is counted in the window it runs in (this one's
+            // remaining slots are skipped), so that window's own count holds it. Reserved
+            // units run `lim` per window, one every wl / lim (as a full previous window's
+            // weight decays).
+            if after <= lim {
+                after = lim.saturating_add(cost);
             }
+            let j = spill(after);
+            let k = after - j.saturating_mul(lim);
+            let f = to_u64(ceil_div(u128::from(k) * wl128, lim128)).min(wl - 1);
+            start.saturating_add(j.saturating_mul(wl)).saturating_add(f).saturating_sub(now)
         }
     };
     WindowEval {
@@ -424,6 +433,64 @@ fn eval_sliding(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> Window
         reset_ms: reset_of(after),
         never: false,
     }
+}
+
+/// Several windows and a delay: the request runs at `now + delay`, so every window that would
+/// have admitted it sooner is evaluated again at that time (its new state then counts the
+/// request where it runs, not at `now`). When that makes a window ask for more time, the
+/// delay grows and the windows are evaluated again; after a few rounds without agreement
+/// the request is refused. Returns the delay.
+fn settle_several(
+    cells: &[RateCell],
+    windows: &[WindowParams],
+    algorithm: RateAlgorithm,
+    req: RateRequest,
+    first: u64,
+    evals: &mut [Option<WindowEval>; 4],
+    overflow: &mut [WindowEval],
+) -> u64 {
+    let own: Vec<u64> = (0..windows.len())
+        .map(|i| {
+            if i < evals.len() {
+                evals[i].map_or(0, |e| e.wait_ms)
+            } else {
+                overflow.get(i - evals.len()).map_or(0, |e| e.wait_ms)
+            }
+        })
+        .collect();
+    let mut delay = first;
+    for _ in 0..8 {
+        if delay > req.max_delay_ms {
+            return delay;
+        }
+        let at = req.now_ms.saturating_add(delay);
+        let mut more = 0;
+        for (i, (w, cell)) in windows.iter().zip(cells.iter()).enumerate() {
+            if own[i] == delay {
+                continue; // this window asked for exactly this delay: its answer stands
+            }
+            let mut e = match algorithm {
+                RateAlgorithm::Gcra => eval_gcra(*cell, w, at, req.cost),
+                RateAlgorithm::FixedWindow => eval_fixed(*cell, w, at, req.cost),
+                RateAlgorithm::SlidingWindow => eval_sliding(*cell, w, at, req.cost),
+            };
+            more = more.max(e.wait_ms);
+            // Keep the answer fields of the evaluation at `now`; only the state moves.
+            let slot = if i < evals.len() { evals[i].as_mut() } else { overflow.get_mut(i - evals.len()) };
+            if let Some(orig) = slot {
+                e.remaining = orig.remaining;
+                e.reset_ms = orig.reset_ms;
+                e.wait_ms = orig.wait_ms;
+                *orig = e;
+            }
+        }
+        if more == 0 {
+            return delay;
+        }
+        delay = delay.saturating_add(more);
+    }
+    // No agreement: refused, to be retried after the delay found so far.
+    delay.max(req.max_delay_ms.saturating_add(1))
 }
 
 /// Evaluates `req` against every window of a rate resource; commits the new cell states
@@ -454,6 +521,9 @@ pub fn evaluate(
     }
     if windows.is_empty() {
         out.remaining = 0;
+    }
+    if !out.never && out.delay_ms > 0 && out.delay_ms <= req.max_delay_ms && windows.len() > 1 && req.cost > 0 {
+        out.delay_ms = settle_several(cells, windows, algorithm, req, out.delay_ms, &mut evals, &mut overflow);
     }
     if out.never || out.delay_ms > req.max_delay_ms {
         out.admitted = false;
@@ -662,5 +732,102 @@ mod tests {
         assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, p).admitted);
         assert!(run(RateAlgorithm::Gcra, &w, 1.0, &mut c, req(0, 1)).admitted);
         assert!(!run(RateAlgorithm::Gcra, &w, 1.0, &mut c, p).admitted);
+    }
+
+    /// Replays random traffic (costs 1..=limit, delays accepted up to `max_delay`) and checks
+    /// that no aligned window of any of `windows` runs more than its limit: every admitted
+    /// request runs at `now + delay_ms`. Also evicts idle cells now and then, as a host would.
+    fn no_window_runs_over_its_limit(alg: RateAlgorithm, windows: &[RateWindow], max_delay: u64, seed: u64) {
+        let p = RateParams::new(windows, 1.0, alg);
+        let mut cells = vec![RateCell::Empty; windows.len()];
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let mut now = 0;
+        let min_limit = windows.iter().map(|w| w.limit).min().unwrap_or(1);
+        for _ in 0..3000 {
+            now += next() % 300;
+            let cost = 1 + next() % min_limit;
+            let o = evaluate(
+                &mut cells,
+                &p.windows,
+                alg,
+                RateRequest { now_ms: now, cost, max_delay_ms: max_delay, consume: true },
+            );
+            if o.admitted {
+                runs.push((now + o.delay_ms, cost));
+            }
+            if next() % 50 == 0 {
+                for (c, w) in cells.iter_mut().zip(p.windows.iter()) {
+                    if c.is_idle(now, w) {
+                        *c = RateCell::Empty;
+                    }
+                }
+            }
+        }
+        assert!(runs.len() > 100, "traffic was admitted");
+        for w in windows {
+            let mut per: std::collections::BTreeMap<u64, u64> = Default::default();
+            for (at, cost) in &runs {
+                *per.entry(at / w.window_ms).or_default() += cost;
+            }
+            let worst = per.values().max().copied().unwrap_or(0);
+            assert!(
+                worst <= w.limit,
+                "{alg:?} {windows:?} max_delay {max_delay}: {worst} units ran in one {} ms window (limit {})",
+                w.window_ms,
+                w.limit
+            );
+        }
+    }
+
+    #[test]
+    fn delayed_requests_never_overfill_a_window() {
+        for seed in 1..=20 {
+            for max_delay in [0, 1000, 5000] {
+                no_window_runs_over_its_limit(
+                    RateAlgorithm::FixedWindow,
+                    &[RateWindow { limit: 5, window_ms: 1000 }],
+                    max_delay,
+                    seed,
+                );
+                no_window_runs_over_its_limit(
+                    RateAlgorithm::SlidingWindow,
+                    &[RateWindow { limit: 5, window_ms: 1000 }],
+                    max_delay,
+                    seed,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn delayed_requests_never_overfill_a_window_of_several() {
+        let w = [RateWindow { limit: 4, window_ms: 1000 }, RateWindow { limit: 6, window_ms: 2000 }];
+        for seed in 1..=20 {
+            for max_delay in [0, 1000, 5000] {
+                no_window_runs_over_its_limit(RateAlgorithm::FixedWindow, &w, max_delay, seed);
+                no_window_runs_over_its_limit(RateAlgorithm::SlidingWindow, &w, max_delay, seed);
+            }
+        }
+    }
+
+    #[test]
+    fn a_reservation_never_straddles_a_window_boundary() {
+        // The review's case: 3 then 4 units at 0 (limit 5/s, throttle 1 s), then 3 at 1000.
+        let w = [RateWindow { limit: 5, window_ms: 1000 }];
+        let mut c = vec![];
+        let r = |now, cost| RateRequest { now_ms: now, cost, max_delay_ms: 1000, consume: true };
+        assert_eq!(run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, r(0, 3)).delay_ms, 0);
+        assert_eq!(run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, r(0, 4)).delay_ms, 1000);
+        // [1000, 2000) already runs those 4: 3 more go to the next window.
+        assert_eq!(run(RateAlgorithm::FixedWindow, &w, 1.0, &mut c, r(1000, 3)).delay_ms, 1000);
+        // Reservations up to 3000 keep the cell from being evicted before they ran.
+        let p = RateParams::new(&w, 1.0, RateAlgorithm::FixedWindow);
+        assert!(!c[0].is_idle(2500, &p.windows[0]));
+        assert!(c[0].is_idle(4000, &p.windows[0]));
     }
 }

@@ -94,6 +94,16 @@ local function gcra(c, w)
   }
 end
 
+-- `cost` more units on top of `count`: the new count and the window the request runs in
+-- (0: the current one). A request runs whole in one window (limiter.rs `reserve`).
+local function reserve(count, lim)
+  local new = count + cost
+  if new <= lim then return new, 0 end
+  local j0 = idiv(count, lim)
+  if new <= (j0 + 1) * lim then return new, j0 end
+  return (j0 + 1) * lim + cost, j0 + 1
+end
+
 local function fixed(c, w)
   local wl, lim = w.wl, w.limit
   local aligned = now - imod(now, wl)
@@ -110,17 +120,13 @@ local function fixed(c, w)
   if cost > lim then
     return { next = c, wait = 0, remaining = pos(lim - count), reset = pos(window_end - now), never = true }
   end
-  local new = count + cost
-  local j = 0
-  if new > lim then
-    j = idiv(new - 1, lim)
-  end
+  local new, j = reserve(count, lim)
   return {
     next = { k = 'f', a = start, b = new },
     wait = pos(start + j * wl - now),
     remaining = pos(lim - new),
     reset = pos(window_end - now),
-    idle = pos(start + 2 * wl - now),
+    idle = pos(start + (2 + idiv(new - 1, lim)) * wl - now),
     never = false,
   }
 end
@@ -157,37 +163,29 @@ local function sliding(c, w)
   if cost > lim then
     return { next = c, wait = 0, remaining = remaining_of(cur), reset = reset_of(cur), never = true }
   end
-  local after = cur + cost
+  local after = reserve(cur, lim)
   local fits = est(after) <= lim * wl
+  -- Within the current window the previous window's weight decays linearly: the request may
+  -- fit later in this window.
+  local in_current = nil
+  if not fits and after <= lim and prev > 0 then
+    local room = (lim - after) * wl
+    local e_needed = pos(wl - idiv(room, prev))
+    if imod(room, prev) ~= 0 then e_needed = math.max(e_needed, 1) end
+    if e_needed < wl then in_current = pos(e_needed - e) end
+  end
   local wait = 0
-  if not fits and after > lim then
-    -- Beyond this window's limit: reserved units run in the following windows, `lim` per
-    -- window, one every wl / lim.
+  if fits then
+    wait = 0
+  elseif in_current then
+    wait = in_current
+  else
+    -- A later window: the request is counted in the window it runs in (this one's remaining
+    -- slots are skipped). Reserved units run `lim` per window, one every wl / lim.
+    if after <= lim then after = lim + cost end
     local j = spill(after)
-    wait = pos(start + j * wl + cdiv((after - j * lim) * wl, lim) - now)
-  elseif not fits then
-    -- Within the current window the previous window's weight decays linearly.
-    local in_current = nil
-    if prev > 0 then
-      local room = (lim - after) * wl
-      local e_needed = pos(wl - idiv(room, prev))
-      if imod(room, prev) ~= 0 then e_needed = math.max(e_needed, 1) end
-      if e_needed < wl then in_current = pos(e_needed - e) end
-    end
-    if in_current then
-      wait = in_current
-    else
-      -- Next window: its previous count is `cur`, weighted by (wl - f) / wl.
-      local f = 0
-      if cur > 0 then
-        f = cdiv(pos(cur * wl - (lim - cost) * wl), cur)
-      end
-      if f < wl then
-        wait = pos(start + wl + f - now)
-      else
-        wait = pos(start + 2 * wl - now)
-      end
-    end
+    local f = math.min(cdiv((after - j * lim) * wl, lim), wl - 1)
+    wait = pos(start + j * wl + f - now)
   end
   local remaining = 0
   if fits then remaining = remaining_of(after) end
@@ -215,6 +213,33 @@ for i = 1, n do
   reset = math.max(reset, r.reset)
 end
 if n == 0 then remaining = 0 end
+-- Several windows and a delay: the request runs at now + delay, so the windows that would
+-- have admitted it sooner are evaluated again at that time (limiter.rs `settle_several`).
+if never == 0 and delay > 0 and delay <= max_delay and n > 1 and cost > 0 then
+  local own, base, d, settled = {}, now, delay, false
+  for i = 1, n do own[i] = evals[i].wait end
+  for _ = 1, 8 do
+    if d > max_delay then break end
+    now = base + d
+    local more = 0
+    for i = 1, n do
+      if own[i] ~= d then
+        local r = eval(cells[i], windows[i])
+        more = math.max(more, r.wait)
+        evals[i].next = r.next
+        evals[i].idle = (r.idle or 0) + d
+      end
+    end
+    now = base
+    if more == 0 then
+      settled = true
+      break
+    end
+    d = d + more
+  end
+  if not settled then d = math.max(d, max_delay + 1) end
+  delay = d
+end
 local refused = never == 1 or delay > max_delay
 if refused then
   if never == 1 then retry = 0 else retry = delay end
