@@ -388,15 +388,25 @@ impl MemoryTenantState {
     }
 
     /// Runs `f` on the resource's cell of one kind (`get` finds it, `make` builds it). A cell of
-    /// another kind (the resource changed kind with a plan change) is replaced by a fresh one.
+    /// another kind (the resource changed kind with a plan change) is replaced by a fresh one,
+    /// except for a read (`Access::Read`): a read never creates or replaces a cell, and sees a
+    /// fresh one instead, so a statistics call cannot wipe another kind's state.
     fn with_cell<C: Default, R>(
         &self,
         resource: &'static str,
+        access: Access,
         get: fn(&mut Cell) -> Option<&mut C>,
         make: fn(C) -> Cell,
         f: impl FnOnce(&mut C) -> R,
     ) -> Result<R> {
         let mut g = self.lock();
+        if access == Access::Read {
+            let found = g.iter_mut().find(|(n, _)| std::ptr::eq(*n, resource) || *n == resource);
+            return Ok(match found.and_then(|(_, cell)| get(cell)) {
+                Some(c) => f(c),
+                None => f(&mut C::default()),
+            });
+        }
         let cell = Self::slot(&mut g, resource, || make(C::default()));
         if let Some(c) = get(cell) {
             return Ok(f(c));
@@ -407,21 +417,35 @@ impl MemoryTenantState {
         Ok(out)
     }
 
-    fn with_conc<R>(&self, resource: &'static str, f: impl FnOnce(&mut ConcurrencyCell) -> R) -> Result<R> {
+    fn with_conc<R>(
+        &self,
+        resource: &'static str,
+        access: Access,
+        f: impl FnOnce(&mut ConcurrencyCell) -> R,
+    ) -> Result<R> {
         let get: fn(&mut Cell) -> Option<&mut Box<ConcurrencyCell>> = |c| match c {
             Cell::Concurrency(c) => Some(c),
             _ => None,
         };
-        self.with_cell(resource, get, Cell::Concurrency, |c| f(c))
+        self.with_cell(resource, access, get, Cell::Concurrency, |c| f(c))
     }
 
-    fn with_dur<R>(&self, resource: &'static str, f: impl FnOnce(&mut DurationCell) -> R) -> Result<R> {
+    fn with_dur<R>(&self, resource: &'static str, access: Access, f: impl FnOnce(&mut DurationCell) -> R) -> Result<R> {
         let get: fn(&mut Cell) -> Option<&mut Box<DurationCell>> = |c| match c {
             Cell::Duration(c) => Some(c),
             _ => None,
         };
-        self.with_cell(resource, get, Cell::Duration, |c| f(c))
+        self.with_cell(resource, access, get, Cell::Duration, |c| f(c))
     }
+}
+
+/// Whether a memory-store operation may create or replace a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Statistics and checks that change nothing a fresh cell would not.
+    Read,
+    /// Acquisitions, releases, gauge changes, duration leases.
+    Write,
 }
 
 impl TenantState for MemoryTenantState {
@@ -480,23 +504,23 @@ impl TenantState for MemoryTenantState {
         ticket: Option<u64>,
         ids: &IdGen,
     ) -> Result<AcquireOutcome> {
-        self.with_conc(resource, |c| c.acquire(p, now_ms, ticket, &mut || ids.next()))
+        self.with_conc(resource, Access::Write, |c| c.acquire(p, now_ms, ticket, &mut || ids.next()))
     }
 
     fn available(&self, resource: &'static str, max: u64, now_ms: u64, cost: u64) -> Result<(bool, u64)> {
-        self.with_conc(resource, |c| c.available(max, now_ms, cost))
+        self.with_conc(resource, Access::Read, |c| c.available(max, now_ms, cost))
     }
 
     fn release(&self, resource: &'static str, lease: u64, now_ms: u64) -> Result<bool> {
-        self.with_conc(resource, |c| c.release(lease, now_ms))
+        self.with_conc(resource, Access::Write, |c| c.release(lease, now_ms))
     }
 
     fn cancel(&self, resource: &'static str, ticket: u64) -> Result<bool> {
-        self.with_conc(resource, |c| c.cancel(ticket))
+        self.with_conc(resource, Access::Write, |c| c.cancel(ticket))
     }
 
     fn concurrency_stats(&self, resource: &'static str) -> Result<ConcurrencyStats> {
-        self.with_conc(resource, |c| c.stats())
+        self.with_conc(resource, Access::Read, |c| c.stats())
     }
 
     fn capacity(&self, resource: &'static str, op: CapacityOp) -> Result<(bool, u64)> {
@@ -504,11 +528,12 @@ impl TenantState for MemoryTenantState {
             Cell::Capacity(used) => Some(used),
             _ => None,
         };
-        self.with_cell(resource, get, Cell::Capacity, |used| apply_capacity(used, op))
+        let access = if matches!(op, CapacityOp::Get) { Access::Read } else { Access::Write };
+        self.with_cell(resource, access, get, Cell::Capacity, |used| apply_capacity(used, op))
     }
 
     fn begin(&self, resource: &'static str, now_ms: u64, ids: &IdGen) -> Result<u64> {
-        self.with_dur(resource, |c| {
+        self.with_dur(resource, Access::Write, |c| {
             let id = ids.next();
             c.begin(id, now_ms);
             id
@@ -516,19 +541,19 @@ impl TenantState for MemoryTenantState {
     }
 
     fn touch(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>> {
-        self.with_dur(resource, |c| c.touch(lease, now_ms, p.max_ms, p.idle_ms))
+        self.with_dur(resource, Access::Write, |c| c.touch(lease, now_ms, p.max_ms, p.idle_ms))
     }
 
     fn end(&self, resource: &'static str, lease: u64, now_ms: u64, p: DurationParams) -> Result<Option<LeaseStatus>> {
-        self.with_dur(resource, |c| c.end(lease, now_ms, p.max_ms, p.idle_ms))
+        self.with_dur(resource, Access::Write, |c| c.end(lease, now_ms, p.max_ms, p.idle_ms))
     }
 
     fn expired(&self, resource: &'static str, now_ms: u64, p: DurationParams) -> Result<Vec<(u64, LeaseStatus)>> {
-        self.with_dur(resource, |c| c.expired(now_ms, p.max_ms, p.idle_ms))
+        self.with_dur(resource, Access::Write, |c| c.expired(now_ms, p.max_ms, p.idle_ms))
     }
 
     fn duration_stats(&self, resource: &'static str) -> Result<(u64, u64, u64)> {
-        self.with_dur(resource, |c| (c.active(), c.high_water_mark, c.timeouts))
+        self.with_dur(resource, Access::Read, |c| (c.active(), c.high_water_mark, c.timeouts))
     }
 
     fn evict_idle(
