@@ -530,8 +530,13 @@ impl Governor {
     /// Replaces a tenant's profile: the entry's copy (read by handles and id lookups) and the
     /// name slot's copy (read by string-keyed checks). Callers hold the admin lock.
     fn set_profile(&self, e: &TenantEntry, p: Arc<Profile>) {
+        let hot_qps = self.inner.qps_hot
+            && p.plan.resource(plan::QPS).and_then(|r| r.rate.as_ref()).is_some_and(|r| r.is_single_gcra());
         self.inner.tenants.update(e.name.as_bytes(), |s| s.profile = p.clone());
         e.profile.store(p);
+        if hot_qps {
+            e.state.qps_back_to_hot(&e.hot);
+        }
     }
 
     fn all_entries(&self) -> Vec<Arc<TenantEntry>> {

@@ -234,6 +234,12 @@ pub trait TenantState: Send + Sync {
         req: RateRequest,
         hot: &AtomicU64,
     ) -> Result<RateOutcome>;
+    /// The tenant's `qps` resource is single-window GCRA again (a plan change): a store that
+    /// keeps that case in `hot` (see [`rate`](Self::rate)) moves the state it kept elsewhere
+    /// meanwhile back into it. The default does nothing.
+    fn qps_back_to_hot(&self, hot: &AtomicU64) {
+        let _ = hot;
+    }
     /// Acquires a concurrency lease (or polls a queue ticket).
     fn acquire(
         &self,
@@ -463,10 +469,17 @@ impl TenantState for MemoryTenantState {
         }
         let mut g = self.lock();
         if is_qps {
-            // `qps` left single-window GCRA (plan change): carry its state over.
+            // `qps` left single-window GCRA (plan change): its live state is the hot word,
+            // which goes into the first window of the cell (over any older cell's).
             let tat_ns = hot.swap(0, Ordering::Relaxed);
-            if tat_ns != 0 && !g.iter().any(|(n, _)| *n == resource) {
-                g.push((resource, Cell::Rate1(RateCell::Gcra { tat_ns })));
+            if tat_ns != 0 {
+                let live = RateCell::Gcra { tat_ns };
+                match g.iter_mut().find(|(n, _)| *n == resource) {
+                    Some((_, Cell::Rate1(c))) => *c = live,
+                    Some((_, Cell::RateN(cs))) if !cs.is_empty() => cs[0] = live,
+                    Some((_, other)) => *other = Cell::Rate1(live),
+                    None => g.push((resource, Cell::Rate1(live))),
+                }
             }
         }
         let windows = &params.windows;
@@ -492,6 +505,21 @@ impl TenantState for MemoryTenantState {
                 let out = limiter::evaluate(&mut cs, windows, params.algorithm, req);
                 *other = if n == 1 { Cell::Rate1(cs[0]) } else { Cell::RateN(cs.into_boxed_slice()) };
                 Ok(out)
+            }
+        }
+    }
+
+    fn qps_back_to_hot(&self, hot: &AtomicU64) {
+        let mut g = self.lock();
+        if let Some(i) = g.iter().position(|(n, _)| *n == crate::plan::QPS) {
+            let (_, cell) = g.swap_remove(i);
+            let first = match cell {
+                Cell::Rate1(c) => c,
+                Cell::RateN(cs) => cs.first().copied().unwrap_or_default(),
+                _ => RateCell::Empty,
+            };
+            if let RateCell::Gcra { tat_ns } = first {
+                hot.fetch_max(tat_ns, Ordering::Relaxed);
             }
         }
     }
