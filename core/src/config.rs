@@ -839,6 +839,14 @@ impl Config {
             if let Some(b) = o.storage_quota_bytes.or(o.storage_quota_gb.map(|g| g.saturating_mul(GB))) {
                 list.push(Override { limit: Some(b), ..mk(plan::STORAGE) });
             }
+            for (key, d) in [
+                ("max_transaction_duration", o.max_transaction_duration),
+                ("max_idle_in_transaction", o.max_idle_in_transaction),
+            ] {
+                if d.is_some_and(|d| d.0 == 0) {
+                    return Err(err_at(text, format, &format!("{path}.{key}"), "must be longer than 0"));
+                }
+            }
             if o.max_transaction_duration.is_some() || o.max_idle_in_transaction.is_some() {
                 list.push(Override {
                     limit: o.max_transaction_duration.map(|d| d.0),
@@ -847,6 +855,20 @@ impl Config {
                 });
             }
             for (name, limit) in &o.resources {
+                // 0 is no rate and no duration: refuse it when every tier that limits the
+                // resource makes it one of those (a plan created later may define it too).
+                let kinds: Vec<&ResourceKind> =
+                    cfg.plans.iter().filter_map(|p| p.resource(name)).map(|r| &r.kind).collect();
+                let needs_one =
+                    |k: &&ResourceKind| matches!(k, ResourceKind::Rate { .. } | ResourceKind::Duration { .. });
+                if *limit == 0 && !kinds.is_empty() && kinds.iter().all(needs_one) {
+                    return Err(err_at(
+                        text,
+                        format,
+                        &format!("{path}.resources.{name}"),
+                        format!("`{name}` is a rate or duration resource: its limit must be at least 1"),
+                    ));
+                }
                 list.push(Override { limit: Some(*limit), ..mk(name) });
             }
             if list.is_empty() {

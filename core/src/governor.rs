@@ -223,6 +223,10 @@ fn apply_override(base: &ResourceSpec, o: &Override) -> Result<ResourceSpec> {
             }
         }
         ResourceKind::Duration { max_ms, idle_ms } => {
+            if o.limit == Some(0) || o.idle_ms == Some(0) {
+                let key = if o.limit == Some(0) { "limit" } else { "idleMs" };
+                return Err(Error::invalid(key, "a duration limit must be at least 1 ms"));
+            }
             if o.limit.is_some() {
                 *max_ms = o.limit;
             }

@@ -247,7 +247,14 @@ impl ResourceSpec {
                     return Err((format!("{path}.lease_ttl"), "lease ttl must be at least 1 ms".into()));
                 }
             }
-            ResourceKind::Duration { .. } => {}
+            ResourceKind::Duration { max_ms, idle_ms } => {
+                if *max_ms == Some(0) {
+                    return Err((format!("{path}.max_duration"), "must be longer than 0".into()));
+                }
+                if *idle_ms == Some(0) {
+                    return Err((format!("{path}.max_idle"), "must be longer than 0".into()));
+                }
+            }
         }
         Ok(())
     }

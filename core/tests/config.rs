@@ -140,3 +140,38 @@ fn non_finite_numbers_are_errors_at_their_line() {
     // Finite floats and datetimes still read as before.
     Config::from_toml("[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"a\"\nburst_allowance = 2.5\n").unwrap();
 }
+
+/// Zero is no duration and no rate: an override or resource that says so is an error naming
+/// the key, as the tier keys already were, instead of transactions expiring after 1 ms or an
+/// override being dropped without notice.
+#[test]
+fn zero_durations_and_zero_rates_in_overrides_and_resources_are_errors() {
+    let cases = [
+        (
+            "[tenant_quotas]\n[[tenant_quotas.overrides]]\ntenant_id = \"a\"\nmax_transaction_duration = \"0s\"\n",
+            "tenant_quotas.overrides[0].max_transaction_duration",
+        ),
+        (
+            "[tenant_quotas]\n[[tenant_quotas.overrides]]\ntenant_id = \"a\"\nmax_idle_in_transaction = \"0ms\"\n",
+            "tenant_quotas.overrides[0].max_idle_in_transaction",
+        ),
+        (
+            "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"t\"\n[[tenant_quotas.tiers.resources]]\nname = \"batch\"\nkind = \"duration\"\nmax_duration = \"0s\"\n",
+            "tenant_quotas.tiers[0].resources[0].max_duration",
+        ),
+        (
+            "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"t\"\n[[tenant_quotas.tiers.resources]]\nname = \"api\"\nkind = \"rate\"\nlimit = 5\n[[tenant_quotas.overrides]]\ntenant_id = \"a\"\nresources = { api = 0 }\n",
+            "tenant_quotas.overrides[0].resources.api",
+        ),
+    ];
+    for (text, key) in cases {
+        let e = Config::from_toml(text).unwrap_err();
+        assert_eq!(e.key, key, "{e}");
+        assert!(e.line.is_some(), "{e}");
+    }
+    // 0 stays valid where it means something: no connections, no storage.
+    Config::from_toml(
+        "[tenant_quotas]\n[[tenant_quotas.overrides]]\ntenant_id = \"a\"\nresources = { connections = 0 }\n",
+    )
+    .unwrap();
+}
