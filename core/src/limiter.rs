@@ -30,6 +30,11 @@ pub enum RateCell {
         start: u64,
         /// Units counted in the current window (may exceed the limit: reservations).
         count: u64,
+        /// The limit `count` was scheduled under (0: unknown, take the current one). When
+        /// the limit changes (plan change, override, expiry) the count is first re-expressed
+        /// under the new limit, so units used under a higher limit are not taken for
+        /// reservations.
+        limit: u64,
     },
     /// Sliding-window counter: current window start and the current and previous counts.
     Sliding {
@@ -39,6 +44,8 @@ pub enum RateCell {
         cur: u64,
         /// Units in the previous window.
         prev: u64,
+        /// The limit `cur` was scheduled under (as for [`RateCell::Fixed`]).
+        limit: u64,
     },
 }
 
@@ -48,12 +55,14 @@ impl RateCell {
         match *self {
             RateCell::Empty => true,
             RateCell::Gcra { tat_ns } => tat_ns <= now_ms.saturating_mul(NS_PER_MS),
-            RateCell::Fixed { start, count } => {
-                let spill = count.saturating_sub(1) / window.limit.max(1);
+            RateCell::Fixed { start, count, limit } => {
+                let lim = if limit == 0 { window.limit } else { limit };
+                let spill = count.saturating_sub(1) / lim.max(1);
                 now_ms >= start.saturating_add(window.window_ms.saturating_mul(2 + spill))
             }
-            RateCell::Sliding { start, cur, .. } => {
-                let spill = cur.saturating_sub(1) / window.limit.max(1);
+            RateCell::Sliding { start, cur, limit, .. } => {
+                let lim = if limit == 0 { window.limit } else { limit };
+                let spill = cur.saturating_sub(1) / lim.max(1);
                 now_ms >= start.saturating_add(window.window_ms.saturating_mul(2 + spill))
             }
         }
@@ -308,6 +317,22 @@ fn eval_gcra(cell: RateCell, w: &WindowParams, now_ms: u64, cost: u64) -> Window
     }
 }
 
+/// `count` units scheduled under limit `old` (this window's, then `old` per later window),
+/// re-expressed under limit `lim`: the windows before the last one the schedule reaches count
+/// as full, and the last one holds what it held, at most `lim`. Units used under a higher
+/// limit are thus never taken for reservations under a lower one (a downgrade waits for the
+/// next window, not `count / lim` windows), and an upgrade never frees room in a window the
+/// old schedule filled. `old == 0` (unknown) or `old == lim` keeps `count`.
+#[inline]
+fn rebase(count: u64, old: u64, lim: u64) -> u64 {
+    if old == 0 || old == lim || count == 0 {
+        return count;
+    }
+    let before = (count - 1) / old;
+    let last = count - before.saturating_mul(old);
+    before.saturating_mul(lim).saturating_add(last.min(lim))
+}
+
 /// Counts `cost` more units on top of `count` (which may already hold reservations beyond
 /// the window's `lim`, `lim` per later window) and answers the new count and the window (0:
 /// the current one) the request runs in. A request runs whole in one window: when it does not
@@ -329,7 +354,7 @@ fn eval_fixed(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> WindowEv
     let (wl, lim) = (w.window_ms.max(1), w.limit);
     let aligned = now - now % wl;
     let (mut start, mut count) = match cell {
-        RateCell::Fixed { start, count } if start % wl == 0 => (start, count),
+        RateCell::Fixed { start, count, limit } if start % wl == 0 => (start, rebase(count, limit, lim)),
         _ => (aligned, 0),
     };
     if now >= start.saturating_add(wl) {
@@ -350,7 +375,7 @@ fn eval_fixed(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> WindowEv
     let (new, j) = reserve(count, cost, lim);
     let wait_ms = start.saturating_add(j.saturating_mul(wl)).saturating_sub(now);
     WindowEval {
-        next: RateCell::Fixed { start, count: new },
+        next: RateCell::Fixed { start, count: new, limit: lim },
         wait_ms,
         remaining: lim.saturating_sub(new),
         reset_ms: window_end.saturating_sub(now),
@@ -362,7 +387,7 @@ fn eval_sliding(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> Window
     let (wl, lim) = (w.window_ms.max(1), w.limit);
     let aligned = now - now % wl;
     let (mut start, mut cur, mut prev) = match cell {
-        RateCell::Sliding { start, cur, prev } if start % wl == 0 => (start, cur, prev),
+        RateCell::Sliding { start, cur, prev, limit } if start % wl == 0 => (start, rebase(cur, limit, lim), prev),
         _ => (aligned, 0, 0),
     };
     if now >= start.saturating_add(wl) {
@@ -427,7 +452,7 @@ fn eval_sliding(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> Window
         }
     };
     WindowEval {
-        next: RateCell::Sliding { start, cur: after, prev },
+        next: RateCell::Sliding { start, cur: after, prev, limit: lim },
         wait_ms,
         remaining: if fits { remaining_of(after) } else { 0 },
         reset_ms: reset_of(after),

@@ -102,6 +102,27 @@ fn rate_scripts_match_the_rust_rules() {
         assert_eq!(remote.rate("r", &params, req, &hot).unwrap(), want, "spill step {i}");
         steps += 1;
     }
+    // The limit changes under the counters (downgrades, upgrades, overrides that lapse).
+    for alg in [RateAlgorithm::FixedWindow, RateAlgorithm::SlidingWindow] {
+        let remote = s.open(&format!("limits-{alg:?}"));
+        let hot = AtomicU64::new(0);
+        let mut cells = vec![RateCell::Empty];
+        let mut now = 1_800_000_000_000u64;
+        for i in 0..400u64 {
+            let limit = [50, 7, 20, 3][(i / 25 % 4) as usize];
+            let params = RateParams::new(&[RateWindow { limit, window_ms: 1000 }], 1.0, alg);
+            now += rng.below(120);
+            let req = RateRequest {
+                now_ms: now,
+                cost: 1 + rng.below(3),
+                max_delay_ms: [0, 1500][rng.below(2) as usize],
+                consume: true,
+            };
+            let want = evaluate(&mut cells, &params.windows, alg, req);
+            assert_eq!(remote.rate("r", &params, req, &hot).unwrap(), want, "{alg:?} limit step {i}");
+            steps += 1;
+        }
+    }
     println!("rate: {steps} steps identical");
 }
 

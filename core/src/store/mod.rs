@@ -697,3 +697,12 @@ mod tests {
         assert_eq!(s.duration_stats("r").ok().map(|(active, _, _)| active), Some(0));
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn rate_state_stays_within_64_bytes_per_tenant_resource() {
+        assert!(super::RATE_STATE_BYTES <= 64, "{} bytes", super::RATE_STATE_BYTES);
+        println!("rate state: {} bytes", super::RATE_STATE_BYTES);
+    }
+}

@@ -1087,8 +1087,9 @@ fn decode_cells(raw: &str) -> Option<Vec<RateCell>> {
                     let (ms, ns) = (num()?, num()?);
                     RateCell::Gcra { tat_ns: ms.saturating_mul(NS_PER_MS).saturating_add(ns) }
                 }
-                "f" => RateCell::Fixed { start: num()?, count: num()? },
-                "s" => RateCell::Sliding { start: num()?, cur: num()?, prev: num()? },
+                // The limit was added later: cells written without it read as 0 (unknown).
+                "f" => RateCell::Fixed { start: num()?, count: num()?, limit: num().unwrap_or(0) },
+                "s" => RateCell::Sliding { start: num()?, cur: num()?, prev: num()?, limit: num().unwrap_or(0) },
                 _ => return None,
             })
         })
@@ -1365,12 +1366,14 @@ mod tests {
     #[test]
     fn cells_decode() {
         assert_eq!(
-            decode_cells("g:5:7,f:1000:3,s:0:1:2,e"),
+            decode_cells("g:5:7,f:1000:3:5,s:0:1:2:9,e,f:0:1,s:0:1:2"),
             Some(vec![
                 RateCell::Gcra { tat_ns: 5_000_007 },
-                RateCell::Fixed { start: 1000, count: 3 },
-                RateCell::Sliding { start: 0, cur: 1, prev: 2 },
-                RateCell::Empty
+                RateCell::Fixed { start: 1000, count: 3, limit: 5 },
+                RateCell::Sliding { start: 0, cur: 1, prev: 2, limit: 9 },
+                RateCell::Empty,
+                RateCell::Fixed { start: 0, count: 1, limit: 0 },
+                RateCell::Sliding { start: 0, cur: 1, prev: 2, limit: 0 },
             ])
         );
         assert_eq!(decode_cells("x:1"), None);

@@ -15,8 +15,9 @@
 -- intervals, taking as many of those units as fit within one interval from now. The caller
 -- admits them locally.
 --
--- Cells: 'e' (empty), 'g:<tat ms>:<tat ns within the ms>', 'f:<start>:<count>',
--- 's:<start>:<cur>:<prev>'. GCRA works in ns relative to now, which stays below 2^53.
+-- Cells: 'e' (empty), 'g:<tat ms>:<tat ns within the ms>', 'f:<start>:<count>:<limit>',
+-- 's:<start>:<cur>:<prev>:<limit>' (limit: the one the count was scheduled under; cells
+-- written before it existed lack it). GCRA works in ns relative to now, which stays below 2^53.
 
 local NS = 1000000
 local now = now_ms(ARGV[1])
@@ -42,8 +43,8 @@ local cells = {}
 local raw = redis.call('HGET', KEYS[1], field)
 if raw then
   for part in string.gmatch(raw, '[^,]+') do
-    local k, a, b, c = string.match(part, '^(%a):?(%d*):?(%d*):?(%d*)$')
-    cells[#cells + 1] = { k = k or 'e', a = tonumber(a), b = tonumber(b), c = tonumber(c) }
+    local k, a, b, c, d = string.match(part, '^(%a):?(%d*):?(%d*):?(%d*):?(%d*)$')
+    cells[#cells + 1] = { k = k or 'e', a = tonumber(a), b = tonumber(b), c = tonumber(c), d = tonumber(d) }
   end
 end
 if #cells ~= n then
@@ -56,12 +57,21 @@ if #cells ~= n then
 end
 
 local function enc(c)
-  if c.k == 'g' or c.k == 'f' then
-    return c.k .. ':' .. fmt(c.a) .. ':' .. fmt(c.b)
+  if c.k == 'g' then
+    return 'g:' .. fmt(c.a) .. ':' .. fmt(c.b)
+  elseif c.k == 'f' then
+    return 'f:' .. fmt(c.a) .. ':' .. fmt(c.b) .. ':' .. fmt(c.c)
   elseif c.k == 's' then
-    return 's:' .. fmt(c.a) .. ':' .. fmt(c.b) .. ':' .. fmt(c.c)
+    return 's:' .. fmt(c.a) .. ':' .. fmt(c.b) .. ':' .. fmt(c.c) .. ':' .. fmt(c.d)
   end
   return 'e'
+end
+
+-- `count` units scheduled under limit `old`, re-expressed under `lim` (limiter.rs `rebase`).
+local function rebase(count, old, lim)
+  if old == nil or old == 0 or old == lim or count == 0 then return count end
+  local before = idiv(count - 1, old)
+  return before * lim + math.min(count - before * old, lim)
 end
 
 local function pos(x)
@@ -109,7 +119,7 @@ local function fixed(c, w)
   local aligned = now - imod(now, wl)
   local start, count = aligned, 0
   if c.k == 'f' and imod(c.a, wl) == 0 then
-    start, count = c.a, c.b
+    start, count = c.a, rebase(c.b, c.c, lim)
   end
   if now >= start + wl then
     local k = idiv(now - start, wl)
@@ -122,7 +132,7 @@ local function fixed(c, w)
   end
   local new, j = reserve(count, lim)
   return {
-    next = { k = 'f', a = start, b = new },
+    next = { k = 'f', a = start, b = new, c = lim },
     wait = pos(start + j * wl - now),
     remaining = pos(lim - new),
     reset = pos(window_end - now),
@@ -136,7 +146,7 @@ local function sliding(c, w)
   local aligned = now - imod(now, wl)
   local start, cur, prev = aligned, 0, 0
   if c.k == 's' and imod(c.a, wl) == 0 then
-    start, cur, prev = c.a, c.b, c.c
+    start, cur, prev = c.a, rebase(c.b, c.d, lim), c.c
   end
   if now >= start + wl then
     -- `passed` windows went by; units reserved beyond a window's limit carry over, `lim` per window.
@@ -190,7 +200,7 @@ local function sliding(c, w)
   local remaining = 0
   if fits then remaining = remaining_of(after) end
   return {
-    next = { k = 's', a = start, b = after, c = prev },
+    next = { k = 's', a = start, b = after, c = prev, d = lim },
     wait = wait,
     remaining = remaining,
     reset = reset_of(after),
