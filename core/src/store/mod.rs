@@ -361,6 +361,9 @@ enum Cell {
 /// (name and cell).
 pub const RATE_STATE_BYTES: usize = std::mem::size_of::<(&'static str, Cell)>();
 
+// The issue's budget: at most 64 bytes of rate state per tenant-resource (checked at compile time).
+const _: () = assert!(RATE_STATE_BYTES <= 64, "rate state per tenant-resource above 64 bytes");
+
 /// Bytes of the lock-free `qps` cell a single-window GCRA `qps` uses: one atomic word in the
 /// tenant's entry.
 pub const FAST_RATE_STATE_BYTES: usize = std::mem::size_of::<AtomicU64>();
@@ -695,14 +698,5 @@ mod tests {
         assert_eq!(s.capacity("r", CapacityOp::Get).ok(), Some((true, 0)));
         // And a duration lease on it starts from nothing.
         assert_eq!(s.duration_stats("r").ok().map(|(active, _, _)| active), Some(0));
-    }
-}
-
-#[cfg(test)]
-mod size_tests {
-    #[test]
-    fn rate_state_stays_within_64_bytes_per_tenant_resource() {
-        assert!(super::RATE_STATE_BYTES <= 64, "{} bytes", super::RATE_STATE_BYTES);
-        println!("rate state: {} bytes", super::RATE_STATE_BYTES);
     }
 }
