@@ -139,6 +139,24 @@ class Host:
     def op_check(self, tenant: str, resource: str = "qps", cost: int = 1, now_ms: Optional[int] = None) -> Any:
         return self.gov.check(tenant, resource, cost, now_ms)
 
+    def op_check_many(self, checks: List[Dict[str, Any]], now_ms: Optional[int] = None) -> Any:
+        items: List[Any] = []
+        for c in checks:
+            unknown = sorted(set(c) - {"tenant", "resource", "cost"})
+            if unknown:
+                raise TypeError(f"unknown field {unknown[0]!r} in a check")
+            if "cost" in c:
+                items.append((c["tenant"], c.get("resource", "qps"), c["cost"]))
+            elif "resource" in c:
+                items.append((c["tenant"], c["resource"]))
+            else:
+                items.append(c["tenant"])
+        out = self.gov.check_many(items, now_ms)
+        return {"results": [{"error": error_dict(r)} if isinstance(r, BaseException) else plain(r) for r in out]}
+
+    def op_store_metrics(self, now_ms: Optional[int] = None) -> Any:
+        return {"kind": self.gov.store_kind, "metrics": self.gov.store_metrics()}
+
     def op_peek(self, tenant: str, resource: str = "qps", cost: int = 1, now_ms: Optional[int] = None) -> Any:
         return self.gov.peek(tenant, resource, cost, now_ms)
 
