@@ -103,7 +103,8 @@ pub struct Decision {
     pub resource: &'static str,
     /// The limit in force (after overrides), `None` if unlimited.
     pub limit: Option<u64>,
-    /// Units left after this request, `None` if unlimited.
+    /// Units left after this request (a refused request takes none: units left now), `None`
+    /// if unlimited.
     pub remaining: Option<u64>,
     /// For a refusal: how long until the same request could succeed.
     pub retry_after_ms: u64,

@@ -192,7 +192,7 @@ pub struct RateOutcome {
     pub delay_ms: u64,
     /// For a refusal: earliest time the same request could be admitted without delay.
     pub retry_after_ms: u64,
-    /// Units left now (smallest over the windows).
+    /// Units left after the request (smallest over the windows); for a refusal, units left now.
     pub remaining: u64,
     /// Time until fully replenished (largest over the windows).
     pub reset_ms: u64,
@@ -206,6 +206,9 @@ struct WindowEval {
     wait_ms: u64,
     remaining: u64,
     reset_ms: u64,
+    /// Units left and time to full as they are, for a refusal (the request changes nothing).
+    remaining_now: u64,
+    reset_now_ms: u64,
     never: bool,
 }
 
@@ -236,14 +239,35 @@ pub fn gcra_eval(tat_ns: u64, w: &WindowParams, now_ms: u64, cost: u64) -> (u64,
     let horizon = now.saturating_add(w.span_ns);
     if cost > w.cap {
         let remaining = div_exact(horizon.saturating_sub(tat), w.t_ns, w.inv_t);
-        return (tat_ns, RateOutcomeWindow { wait_ms: 0, remaining, reset_ms: ceil_ms(tat - now), never: true });
+        let reset_ms = ceil_ms(tat - now);
+        let o = RateOutcomeWindow {
+            wait_ms: 0,
+            remaining,
+            reset_ms,
+            remaining_now: remaining,
+            reset_now_ms: reset_ms,
+            never: true,
+        };
+        return (tat_ns, o);
     }
     let new_tat = tat.saturating_add(cost.saturating_mul(w.t_ns));
     let wait_ns = new_tat.saturating_sub(horizon);
-    let remaining = if wait_ns == 0 { div_exact(horizon - new_tat, w.t_ns, w.inv_t) } else { 0 };
+    // An immediate admission is never refused: the "as they are" fields only matter otherwise.
+    let (remaining, remaining_now, reset_now_ms) = if wait_ns == 0 {
+        (div_exact(horizon - new_tat, w.t_ns, w.inv_t), 0, 0)
+    } else {
+        (0, div_exact(horizon.saturating_sub(tat), w.t_ns, w.inv_t), ceil_ms(tat - now))
+    };
     (
         new_tat,
-        RateOutcomeWindow { wait_ms: ceil_ms(wait_ns), remaining, reset_ms: ceil_ms(new_tat - now), never: false },
+        RateOutcomeWindow {
+            wait_ms: ceil_ms(wait_ns),
+            remaining,
+            reset_ms: ceil_ms(new_tat - now),
+            remaining_now,
+            reset_now_ms,
+            never: false,
+        },
     )
 }
 
@@ -256,6 +280,10 @@ pub struct RateOutcomeWindow {
     pub remaining: u64,
     /// Time until fully replenished.
     pub reset_ms: u64,
+    /// Units left now, without the request (what a refusal reports).
+    pub remaining_now: u64,
+    /// Time until fully replenished without the request (what a refusal reports).
+    pub reset_now_ms: u64,
     /// The cost can never fit.
     pub never: bool,
 }
@@ -268,8 +296,8 @@ pub fn single_outcome(w: RateOutcomeWindow, max_delay_ms: u64) -> RateOutcome {
             admitted: false,
             delay_ms: 0,
             retry_after_ms: if w.never { 0 } else { w.wait_ms },
-            remaining: if w.never { w.remaining } else { 0 },
-            reset_ms: w.reset_ms,
+            remaining: w.remaining_now,
+            reset_ms: w.reset_now_ms,
             never: w.never,
         }
     } else {
@@ -308,11 +336,18 @@ fn eval_gcra(cell: RateCell, w: &WindowParams, now_ms: u64, cost: u64) -> Window
         _ => 0,
     };
     let (next, o) = gcra_eval(tat, w, now_ms, cost);
+    let now = now_ms.saturating_mul(NS_PER_MS);
+    let t = tat.max(now);
+    let horizon = now.saturating_add(w.span_ns);
     WindowEval {
         next: if o.never { cell } else { RateCell::Gcra { tat_ns: next } },
         wait_ms: o.wait_ms,
         remaining: o.remaining,
         reset_ms: o.reset_ms,
+        // `gcra_eval` fills these only when it could refuse; with several windows another
+        // window may refuse, so they are computed here in every case.
+        remaining_now: div_exact(horizon.saturating_sub(t), w.t_ns, w.inv_t),
+        reset_now_ms: ceil_ms(t - now),
         never: o.never,
     }
 }
@@ -362,13 +397,19 @@ fn eval_fixed(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> WindowEv
         count = count.saturating_sub(k.saturating_mul(lim));
         start = start.saturating_add(k.saturating_mul(wl));
     }
-    let window_end = start.saturating_add(wl);
+    // Full again once the last window a unit is counted in has ended.
+    let reset_of = |c: u64| {
+        if c == 0 { 0 } else { start.saturating_add(wl.saturating_mul(1 + (c - 1) / lim.max(1))).saturating_sub(now) }
+    };
+    let (remaining_now, reset_now_ms) = (lim.saturating_sub(count), reset_of(count));
     if cost > lim {
         return WindowEval {
             next: cell,
             wait_ms: 0,
-            remaining: lim.saturating_sub(count),
-            reset_ms: window_end.saturating_sub(now),
+            remaining: remaining_now,
+            reset_ms: reset_now_ms,
+            remaining_now,
+            reset_now_ms,
             never: true,
         };
     }
@@ -378,7 +419,9 @@ fn eval_fixed(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> WindowEv
         next: RateCell::Fixed { start, count: new, limit: lim },
         wait_ms,
         remaining: lim.saturating_sub(new),
-        reset_ms: window_end.saturating_sub(now),
+        reset_ms: reset_of(new),
+        remaining_now,
+        reset_now_ms,
         never: false,
     }
 }
@@ -413,12 +456,15 @@ fn eval_sliding(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> Window
         }
     };
     let remaining_of = |cur: u64| to_u64((lim128 * wl128).saturating_sub(est(cur)) / wl128);
+    let (remaining_now, reset_now_ms) = (remaining_of(cur), reset_of(cur));
     if cost > lim {
         return WindowEval {
             next: cell,
             wait_ms: 0,
-            remaining: remaining_of(cur),
-            reset_ms: reset_of(cur),
+            remaining: remaining_now,
+            reset_ms: reset_now_ms,
+            remaining_now,
+            reset_now_ms,
             never: true,
         };
     }
@@ -432,10 +478,13 @@ fn eval_sliding(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> Window
         let room = (lim128 - u128::from(after)) * wl128; // prev * (wl - e') <= room
         let e_needed = wl128.saturating_sub(room / u128::from(prev));
         let e_needed = if room % u128::from(prev) == 0 { e_needed } else { e_needed.max(1) };
-        if e_needed < wl128 { Some(to_u64(e_needed).saturating_sub(e)) } else { None }
+        // Measured from `start`, which may lie ahead of `now` (a cell a delayed request of
+        // several windows moved on, or a clock that stepped back).
+        if e_needed < wl128 { Some(start.saturating_add(to_u64(e_needed)).saturating_sub(now)) } else { None }
     };
     let wait_ms = match (fits, in_current) {
-        (true, _) => 0,
+        // Fits in the cell's window, which may not have begun yet.
+        (true, _) => start.saturating_sub(now),
         (false, Some(d)) => d,
         (false, None) => {
             // A later window: the request is counted in the window it runs in (this one's
@@ -456,6 +505,8 @@ fn eval_sliding(cell: RateCell, w: &WindowParams, now: u64, cost: u64) -> Window
         wait_ms,
         remaining: if fits { remaining_of(after) } else { 0 },
         reset_ms: reset_of(after),
+        remaining_now,
+        reset_now_ms,
         never: false,
     }
 }
@@ -530,6 +581,7 @@ pub fn evaluate(
 ) -> RateOutcome {
     let mut out =
         RateOutcome { admitted: true, delay_ms: 0, retry_after_ms: 0, remaining: u64::MAX, reset_ms: 0, never: false };
+    let (mut remaining_now, mut reset_now) = (u64::MAX, 0);
     let mut evals: [Option<WindowEval>; 4] = [None; 4];
     let mut overflow: Vec<WindowEval> = Vec::new();
     for (i, (w, cell)) in windows.iter().zip(cells.iter()).enumerate() {
@@ -542,10 +594,13 @@ pub fn evaluate(
         out.delay_ms = out.delay_ms.max(e.wait_ms);
         out.remaining = out.remaining.min(e.remaining);
         out.reset_ms = out.reset_ms.max(e.reset_ms);
+        remaining_now = remaining_now.min(e.remaining_now);
+        reset_now = reset_now.max(e.reset_now_ms);
         if i < evals.len() { evals[i] = Some(e) } else { overflow.push(e) }
     }
     if windows.is_empty() {
         out.remaining = 0;
+        remaining_now = 0;
     }
     if !out.never && out.delay_ms > 0 && out.delay_ms <= req.max_delay_ms && windows.len() > 1 && req.cost > 0 {
         out.delay_ms = settle_several(cells, windows, algorithm, req, out.delay_ms, &mut evals, &mut overflow);
@@ -554,7 +609,9 @@ pub fn evaluate(
         out.admitted = false;
         out.retry_after_ms = if out.never { 0 } else { out.delay_ms };
         out.delay_ms = 0;
-        out.remaining = if out.never { out.remaining } else { 0 };
+        // A refusal changes nothing: units left and time to full as they are.
+        out.remaining = remaining_now;
+        out.reset_ms = reset_now;
         return out;
     }
     if req.cost == 0 {
@@ -854,5 +911,33 @@ mod tests {
         let p = RateParams::new(&w, 1.0, RateAlgorithm::FixedWindow);
         assert!(!c[0].is_idle(2500, &p.windows[0]));
         assert!(c[0].is_idle(4000, &p.windows[0]));
+    }
+
+    #[test]
+    fn a_sliding_cell_whose_window_has_not_begun_never_admits_before_it() {
+        // A delayed request of several windows can move a window's cell ahead of now (the
+        // review's trace: W1 = {start 2000, cur 6, prev 10}); a later request on W1 alone
+        // must not run inside the real current window, which is full.
+        let w = [RateWindow { limit: 10, window_ms: 1000 }];
+        let p = RateParams::new(&w, 1.0, RateAlgorithm::SlidingWindow);
+        for cost in [1, 3] {
+            let mut c = vec![RateCell::Sliding { start: 2000, cur: 6, prev: 10, limit: 10 }];
+            let o = evaluate(
+                &mut c,
+                &p.windows,
+                p.algorithm,
+                RateRequest { now_ms: 1200, cost, max_delay_ms: 5000, consume: true },
+            );
+            assert!(o.admitted && o.delay_ms >= 800, "cost {cost}: {o:?}");
+        }
+        // A cell that fits is still delayed to its window's start.
+        let mut c = vec![RateCell::Sliding { start: 2000, cur: 0, prev: 0, limit: 10 }];
+        let o = evaluate(
+            &mut c,
+            &p.windows,
+            p.algorithm,
+            RateRequest { now_ms: 1200, cost: 1, max_delay_ms: 5000, consume: true },
+        );
+        assert_eq!(o.delay_ms, 800);
     }
 }

@@ -60,9 +60,9 @@ local function enc(c)
   if c.k == 'g' then
     return 'g:' .. fmt(c.a) .. ':' .. fmt(c.b)
   elseif c.k == 'f' then
-    return 'f:' .. fmt(c.a) .. ':' .. fmt(c.b) .. ':' .. fmt(c.c)
+    return 'f:' .. fmt(c.a) .. ':' .. fmt(c.b) .. ':' .. fmt(c.c or 0)
   elseif c.k == 's' then
-    return 's:' .. fmt(c.a) .. ':' .. fmt(c.b) .. ':' .. fmt(c.c) .. ':' .. fmt(c.d)
+    return 's:' .. fmt(c.a) .. ':' .. fmt(c.b) .. ':' .. fmt(c.c) .. ':' .. fmt(c.d or 0)
   end
   return 'e'
 end
@@ -84,8 +84,10 @@ local function gcra(c, w)
   if c.k == 'g' then
     rel = pos((c.a - now) * NS + c.b)
   end
+  local remaining_now, reset_now = idiv(pos(w.span - rel), w.t), cdiv(rel, NS)
   if cost > w.cap then
-    return { next = c, wait = 0, remaining = idiv(pos(w.span - rel), w.t), reset = cdiv(rel, NS), never = true }
+    return { next = c, wait = 0, remaining = remaining_now, reset = reset_now,
+      remaining_now = remaining_now, reset_now = reset_now, never = true }
   end
   local new = rel + cost * w.t
   local wait = pos(new - w.span)
@@ -99,6 +101,8 @@ local function gcra(c, w)
     wait = cdiv(wait, NS),
     remaining = remaining,
     reset = cdiv(new, NS),
+    remaining_now = remaining_now,
+    reset_now = reset_now,
     idle = cdiv(new, NS),
     never = false,
   }
@@ -126,16 +130,24 @@ local function fixed(c, w)
     count = pos(count - k * lim)
     start = start + k * wl
   end
-  local window_end = start + wl
+  -- Full again once the last window a unit is counted in has ended.
+  local function reset_of(x)
+    if x == 0 then return 0 end
+    return pos(start + (1 + idiv(x - 1, lim)) * wl - now)
+  end
+  local remaining_now, reset_now = pos(lim - count), reset_of(count)
   if cost > lim then
-    return { next = c, wait = 0, remaining = pos(lim - count), reset = pos(window_end - now), never = true }
+    return { next = c, wait = 0, remaining = remaining_now, reset = reset_now,
+      remaining_now = remaining_now, reset_now = reset_now, never = true }
   end
   local new, j = reserve(count, lim)
   return {
     next = { k = 'f', a = start, b = new, c = lim },
     wait = pos(start + j * wl - now),
     remaining = pos(lim - new),
-    reset = pos(window_end - now),
+    reset = reset_of(new),
+    remaining_now = remaining_now,
+    reset_now = reset_now,
     idle = pos(start + (2 + idiv(new - 1, lim)) * wl - now),
     never = false,
   }
@@ -170,8 +182,10 @@ local function sliding(c, w)
   local function remaining_of(x)
     return idiv(pos(lim * wl - est(x)), wl)
   end
+  local remaining_now, reset_now = remaining_of(cur), reset_of(cur)
   if cost > lim then
-    return { next = c, wait = 0, remaining = remaining_of(cur), reset = reset_of(cur), never = true }
+    return { next = c, wait = 0, remaining = remaining_now, reset = reset_now,
+      remaining_now = remaining_now, reset_now = reset_now, never = true }
   end
   local after = reserve(cur, lim)
   local fits = est(after) <= lim * wl
@@ -182,11 +196,11 @@ local function sliding(c, w)
     local room = (lim - after) * wl
     local e_needed = pos(wl - idiv(room, prev))
     if imod(room, prev) ~= 0 then e_needed = math.max(e_needed, 1) end
-    if e_needed < wl then in_current = pos(e_needed - e) end
+    if e_needed < wl then in_current = pos(start + e_needed - now) end
   end
   local wait = 0
   if fits then
-    wait = 0
+    wait = pos(start - now)
   elseif in_current then
     wait = in_current
   else
@@ -204,6 +218,8 @@ local function sliding(c, w)
     wait = wait,
     remaining = remaining,
     reset = reset_of(after),
+    remaining_now = remaining_now,
+    reset_now = reset_now,
     idle = pos(start + (2 + spill(after)) * wl - now),
     never = false,
   }
@@ -213,6 +229,7 @@ local eval = gcra
 if alg == 'f' then eval = fixed elseif alg == 's' then eval = sliding end
 
 local admitted, delay, retry, remaining, reset, never = 1, 0, 0, math.huge, 0, 0
+local remaining_now, reset_now = math.huge, 0
 local evals = {}
 for i = 1, n do
   local r = eval(cells[i], windows[i])
@@ -221,8 +238,12 @@ for i = 1, n do
   delay = math.max(delay, r.wait)
   remaining = math.min(remaining, r.remaining)
   reset = math.max(reset, r.reset)
+  remaining_now = math.min(remaining_now, r.remaining_now)
+  reset_now = math.max(reset_now, r.reset_now)
 end
-if n == 0 then remaining = 0 end
+if n == 0 then
+  remaining, remaining_now = 0, 0
+end
 -- Several windows and a delay: the request runs at now + delay, so the windows that would
 -- have admitted it sooner are evaluated again at that time (limiter.rs `settle_several`).
 if never == 0 and delay > 0 and delay <= max_delay and n > 1 and cost > 0 then
@@ -253,7 +274,8 @@ end
 local refused = never == 1 or delay > max_delay
 if refused then
   if never == 1 then retry = 0 else retry = delay end
-  if never == 0 then remaining = 0 end
+  -- A refusal changes nothing: units left and time to full as they are.
+  remaining, reset = remaining_now, reset_now
   admitted, delay = 0, 0
 end
 if not consume or (cost == 0 and demand == 0) or (refused and demand == 0) then
