@@ -534,13 +534,8 @@ impl Governor {
     /// Replaces a tenant's profile: the entry's copy (read by handles and id lookups) and the
     /// name slot's copy (read by string-keyed checks). Callers hold the admin lock.
     fn set_profile(&self, e: &TenantEntry, p: Arc<Profile>) {
-        let hot_qps = self.inner.qps_hot
-            && p.plan.resource(plan::QPS).and_then(|r| r.rate.as_ref()).is_some_and(|r| r.is_single_gcra());
         self.inner.tenants.update(e.name.as_bytes(), |s| s.profile = p.clone());
         e.profile.store(p);
-        if hot_qps {
-            e.state.qps_back_to_hot(&e.hot);
-        }
     }
 
     fn all_entries(&self) -> Vec<Arc<TenantEntry>> {
@@ -738,6 +733,10 @@ impl Governor {
                 let max_delay_ms = if take == Take::ConsumeIfNow { 0 } else { Self::max_delay(profile, spec, shadow) };
                 let req = RateRequest { now_ms: now, cost, max_delay_ms, consume };
                 let out = if self.inner.qps_hot && std::ptr::eq(name, plan::QPS) && params.is_single_gcra() {
+                    if e.hot.load(Ordering::Relaxed) == 0 {
+                        // Never used, or `qps` just came back from a several-window plan.
+                        e.state.qps_back_to_hot(&e.hot);
+                    }
                     crate::limiter::gcra_atomic(&e.hot, &params.windows[0], req)
                 } else {
                     e.state.rate(name, params, req, &e.hot)?

@@ -234,9 +234,10 @@ pub trait TenantState: Send + Sync {
         req: RateRequest,
         hot: &AtomicU64,
     ) -> Result<RateOutcome>;
-    /// The tenant's `qps` resource is single-window GCRA again (a plan change): a store that
-    /// keeps that case in `hot` (see [`rate`](Self::rate)) moves the state it kept elsewhere
-    /// meanwhile back into it. The default does nothing.
+    /// `hot` reads 0 where a single-window GCRA `qps` is checked: the tenant never used it, or
+    /// `qps` just came back from a several-window plan. A store that keeps that case in `hot`
+    /// (see [`rate`](Self::rate)) moves the state it kept elsewhere meanwhile back into it.
+    /// The default does nothing.
     fn qps_back_to_hot(&self, hot: &AtomicU64) {
         let _ = hot;
     }
@@ -468,6 +469,9 @@ impl TenantState for MemoryTenantState {
     ) -> Result<RateOutcome> {
         let is_qps = std::ptr::eq(resource, crate::plan::QPS) || resource == crate::plan::QPS;
         if is_qps && params.is_single_gcra() {
+            if hot.load(Ordering::Relaxed) == 0 {
+                self.qps_back_to_hot(hot);
+            }
             return Ok(limiter::gcra_atomic(hot, &params.windows[0], req));
         }
         let mut g = self.lock();
