@@ -81,6 +81,10 @@ pub struct ViolationCounts {
 const MINUTES: usize = 60;
 const HOURS: usize = 24;
 const LOW: u64 = 0xFFFF_FFFF;
+/// The largest add the meter's fast path makes with a plain `fetch_add` ...
+const FAST_ADD_MAX: u64 = 1 << 20;
+/// ... into a counter at least this far from full (2,048 such adds at once cannot carry).
+const FAST_ADD_ROOM: u64 = 1 << 31;
 
 /// Per-minute admitted counts for the last hour (allocated once a tenant's traffic crosses a
 /// minute; updated once a minute, under its own small lock).
@@ -212,7 +216,9 @@ impl Meter {
     pub fn admitted(&self, now_ms: u64, n: u64) {
         let sec = (now_ms / 1000) & LOW;
         let cur = self.second.load(Ordering::Relaxed);
-        if cur >> 32 == sec && n < LOW - (cur & LOW) {
+        // Small adds to a counter far from full cannot carry into the second bits even when
+        // many threads pass this test at once; anything else takes the compare-and-swap path.
+        if cur >> 32 == sec && n <= FAST_ADD_MAX && (cur & LOW) < LOW - FAST_ADD_ROOM {
             // The only write on the hot path: `last_updated` is derived from this counter's
             // second (see `usage`), so nothing else of the entry is touched.
             self.second.fetch_add(n, Ordering::Relaxed);
@@ -238,8 +244,13 @@ impl Meter {
                 return;
             }
             if e == sec && n < LOW - c {
-                self.second.fetch_add(n, Ordering::Relaxed);
-                return;
+                match self.second.compare_exchange_weak(cur, cur + n, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => return,
+                    Err(actual) => {
+                        cur = actual;
+                        continue;
+                    }
+                }
             }
             match self.second.compare_exchange_weak(cur, (sec << 32) | n, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => {
@@ -262,8 +273,13 @@ impl Meter {
         loop {
             let (em, c) = (cur >> 32, cur & LOW);
             if em == m && count < LOW - c {
-                self.minute.fetch_add(count, Ordering::Relaxed);
-                return;
+                match self.minute.compare_exchange_weak(cur, cur + count, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => return,
+                    Err(actual) => {
+                        cur = actual;
+                        continue;
+                    }
+                }
             }
             if em > m || count >= LOW {
                 // An older minute, or too many for the packed accumulator: into the ring.
@@ -465,6 +481,27 @@ mod tests {
         // Time going backwards is still counted.
         m.admitted(1_000, 1);
         assert_eq!(m.queries(), 361);
+    }
+
+    #[test]
+    fn large_adds_from_many_threads_never_carry_into_the_second() {
+        let m = std::sync::Arc::new(Meter::default());
+        m.admitted(7_000, 1);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        m.admitted(7_000, 300_000_000);
+                        m.admitted(7_000, 3);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(m.queries(), 1 + 4 * 50 * 300_000_003);
     }
 
     #[test]
