@@ -631,3 +631,28 @@ fn check_many_is_one_round_trip_with_the_same_answers() {
     assert_eq!(got, want);
     assert!(got[4].as_ref().is_ok_and(|d| !d.allowed), "a: 1 + 2 of 3, then refused");
 }
+
+/// Rate cells written before cells recorded their limit (`f:<start>:<count>`,
+/// `s:<start>:<cur>:<prev>`) still read and write back, also on the federated path that stores
+/// the cells exactly as read when a refused request reserves nothing.
+#[test]
+#[ignore = "needs TG_REDIS_URL"]
+fn cells_written_without_a_limit_still_work() {
+    for (alg, old) in
+        [(RateAlgorithm::FixedWindow, "f:1800000000000:5"), (RateAlgorithm::SlidingWindow, "s:1800000000000:5:0")]
+    {
+        let s = store(&format!("oldcell{alg:?}"), TimeSource::Caller);
+        let s = RedisStore::new(s.options().clone().mode(Mode::federated())).unwrap();
+        let key = format!("{}:{{acme}}:rate", s.options().prefix);
+        let mut raw = redis::Client::open(url()).unwrap().get_connection().unwrap();
+        redis::cmd("HSET").arg(&key).arg("api").arg(old).query::<()>(&mut raw).unwrap();
+        let params = RateParams::new(&[RateWindow { limit: 5, window_ms: 1000 }], 1.0, alg);
+        let hot = AtomicU64::new(0);
+        let req = RateRequest { now_ms: 1_800_000_000_500, cost: 1, max_delay_ms: 0, consume: true };
+        let out = s.open("acme").rate("api", &params, req, &hot).unwrap();
+        assert!(!out.admitted, "{alg:?}: the old cell's full window still counts: {out:?}");
+        assert_eq!(s.stats().errors, 0, "{alg:?}: the script ran without error");
+        let after: String = redis::cmd("HGET").arg(&key).arg("api").query(&mut raw).unwrap();
+        assert!(after.starts_with(&old[..2]), "{alg:?}: {after}");
+    }
+}
