@@ -841,8 +841,7 @@ pub unsafe extern "C" fn tg_call(
                 serde_json::from_str(a).map_err(|e| Failure::from(ApiError::invalid("args_json", e.to_string())))?
             }
         };
-        let req: Request = serde_json::from_value(json!({ "op": op, "args": args }))
-            .map_err(|e| Failure::from(ApiError::invalid("request", e.to_string())))?;
+        let req = Request::parse(op, args)?;
         let answer = g.engine.execute(req, if now_ms == TG_NOW { None } else { Some(now_ms) })?;
         let text = c_string(answer.to_string());
         // SAFETY: checked non-null above.

@@ -76,8 +76,7 @@ impl Task for CallTask {
 fn request(op: String, args: Option<Value>, now_ms: Option<f64>) -> Result<(Request, Option<u64>)> {
     let now = now_ms.map(|n| whole("nowMs", n)).transpose().map_err(js_err)?;
     let args = integers(args.unwrap_or_else(|| json!({})));
-    let req: Request = serde_json::from_value(json!({ "op": op, "args": args }))
-        .map_err(|e| js_err(ApiError::invalid("request", e.to_string())))?;
+    let req = Request::parse(&op, args).map_err(js_err)?;
     Ok((req, now))
 }
 

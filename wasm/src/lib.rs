@@ -146,11 +146,11 @@ impl Governor {
             Value::Null => json!({}),
             v => v,
         };
-        self.run(json!({ "op": op, "args": args }), time(now_ms)?)
+        self.run(op, args, time(now_ms)?)
     }
 
-    fn run(&self, request: Value, now: Option<u64>) -> Result<JsValue, JsValue> {
-        let req: Request = serde_json::from_value(request).map_err(|e| invalid("request", e.to_string()))?;
+    fn run(&self, op: &str, args: Value, now: Option<u64>) -> Result<JsValue, JsValue> {
+        let req = Request::parse(op, args).map_err(js_error)?;
         to_js(&js_numbers(self.engine.execute(req, now).map_err(js_error)?))
     }
 
@@ -161,7 +161,7 @@ impl Governor {
     }
 
     fn op(&self, op: &str, base: Map<String, Value>, options: JsValue) -> Result<JsValue, JsValue> {
-        self.run(json!({ "op": op, "args": with_options(base, options)? }), None)
+        self.run(op, with_options(base, options)?, None)
     }
 
     /// Milliseconds since the epoch, from the governor's clock.
@@ -203,8 +203,7 @@ impl Governor {
             // are the core's.
             None => {
                 let args = with_options(obj([("tenant", name.into())]), options)?;
-                let req: Request = serde_json::from_value(json!({ "op": "check", "args": args }))
-                    .map_err(|e| invalid("request", e.to_string()))?;
+                let req = Request::parse("check", args).map_err(js_error)?;
                 self.engine.execute(req, None).map_err(js_error)?
             }
         };
@@ -412,7 +411,7 @@ impl Governor {
             Value::Object(o) => json!({ "json": o }),
             _ => return Err(invalid("config", "config must be an object")),
         };
-        self.run(json!({ "op": "reload", "args": source }), None)
+        self.run("reload", source, None)
     }
 
     /// Sets a per-tenant override (`{resource, limit, expiresAtMs, ...}`).
@@ -653,5 +652,5 @@ fn tenant_only(tenant: &JsValue) -> Result<Map<String, Value>, JsValue> {
 }
 
 fn request(op: &str, args: Value) -> Result<Request, JsValue> {
-    serde_json::from_value(json!({ "op": op, "args": args })).map_err(|e| invalid("request", e.to_string()))
+    Request::parse(op, args).map_err(js_error)
 }
