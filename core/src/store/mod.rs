@@ -681,6 +681,7 @@ mod tests {
                 .is_some_and(|m| m.contains("positive"))
         );
         assert!(bad(r#"{"redisUrl": "http://x"}"#).is_some_and(|m| m.contains("redis_url")));
+        assert!(bad(&format!("{{{u}, \"leaseTtlMs\": 0}}")).is_some_and(|m| m.contains("lease_ttl")));
         assert_eq!(
             bad(&format!("{{{u}, \"mode\": \"federated\", \"resourceFailurePolicies\": {{\"qps\": \"open\"}}}}")),
             None

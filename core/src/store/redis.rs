@@ -393,6 +393,12 @@ impl RedisStore {
         if opts.mode == (Mode::Federated { sync_interval_ms: 0 }) {
             return Err(Error::InvalidArgument { name: "sync_interval".into(), message: "must be positive".into() });
         }
+        if opts.lease_ttl_ms == Some(0) {
+            return Err(Error::InvalidArgument {
+                name: "lease_ttl".into(),
+                message: "must be at least 1 ms (0 would reclaim every lease at the next call)".into(),
+            });
+        }
         if opts.timeout.is_zero() {
             return Err(Error::InvalidArgument { name: "timeout".into(), message: "must be positive".into() });
         }
@@ -402,6 +408,10 @@ impl RedisStore {
             let c = redis::cluster::ClusterClientBuilder::new(vec![opts.url.as_str()])
                 .connection_timeout(opts.timeout)
                 .response_timeout(opts.timeout)
+                // No resends: a script that timed out may have run, and running it again (an
+                // acquisition, a gauge add, a begin) would apply it twice. The store's own
+                // undo and replay handle what a failed call may have done.
+                .retries(0)
                 .build()
                 .map_err(bad_url)?;
             Client::Cluster(c)
@@ -601,9 +611,15 @@ impl Inner {
                 if e.is_timeout() {
                     // A stalled server: back off so that nothing else waits for it.
                     self.failed();
-                } else if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
-                    // A dead connection (idle timeout, server restart): the others in the pool
-                    // are suspect too; the next call connects afresh (and backs off if that fails).
+                } else if e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_unrecoverable_error()
+                    || e.is_cluster_error()
+                {
+                    // A dead connection (idle timeout, server restart), or a cluster whose slots
+                    // moved (the connection does not resend, so it does not follow MOVED itself):
+                    // the others in the pool are suspect too; the next call connects afresh,
+                    // reading the slot map again (and backs off if that fails).
                     self.pool.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 } else {
                     // A server-side error (e.g. a script error): the connection is fine.
