@@ -666,3 +666,38 @@ fn cells_written_without_a_limit_still_work() {
         assert!(after.starts_with(&old[..2]), "{alg:?}: {after}");
     }
 }
+
+/// A queue ticket polled while Redis cannot answer is given up in Redis too once it answers
+/// again, so it does not hold the head of the queue until its deadline.
+#[test]
+#[ignore = "needs TG_REDIS_URL"]
+fn a_ticket_polled_during_an_outage_does_not_block_the_queue() {
+    use tenantguard::quota::AcquireOutcome;
+    let server = Server::start();
+    let (_g, store) = faulty_governor(&server, FailurePolicy::FailClosed);
+    let st = store.open("acme");
+    let ids = IdGen::default();
+    let p = AcquireParams { max: 1, lease_ttl_ms: None, queue: true, max_wait_ms: 30_000 };
+    let now = 5_000;
+    let AcquireOutcome::Granted { lease, .. } = st.acquire("c", p, now, None, &ids).unwrap() else {
+        panic!("first acquisition")
+    };
+    let AcquireOutcome::Queued { ticket, .. } = st.acquire("c", p, now, None, &ids).unwrap() else {
+        panic!("second acquisition queues")
+    };
+    server.signal("STOP");
+    // A call that times out starts the backoff; the poll right after it sends nothing.
+    let _ = st.concurrency_stats("c");
+    assert!(store.stats().errors >= 1, "{:?}", store.stats());
+    let polled = st.acquire("c", p, now + 10, Some(ticket), &ids).unwrap();
+    assert!(matches!(polled, AcquireOutcome::Rejected { timed_out: true, .. }), "{polled:?}");
+    server.signal("CONT");
+    let t = Instant::now();
+    while store.ping().is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "no recovery: {:?}", store.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(st.release("c", lease, now + 20).unwrap());
+    let next = st.acquire("c", p, now + 30, None, &ids).unwrap();
+    assert!(matches!(next, AcquireOutcome::Granted { .. }), "the abandoned ticket still holds the queue: {next:?}");
+}

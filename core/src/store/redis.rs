@@ -1051,6 +1051,19 @@ impl RedisTenantState {
         ticket: Option<u64>,
     ) -> Result<AcquireOutcome> {
         self.inner.fallbacks.fetch_add(1, Ordering::Relaxed);
+        // A ticket of Redis's queue cannot be served here: give it up there once Redis answers
+        // again (else it would hold its place at the head of the queue until its deadline),
+        // and ask the local policy afresh.
+        let ticket = match ticket {
+            Some(t) if !is_local(t) => {
+                self.defer(resource, "abort", t, now_ms);
+                if matches!(self.inner.opts.policy(resource), FailurePolicy::FailClosed) {
+                    return Ok(AcquireOutcome::Rejected { active: 0, timed_out: true, retry_after_ms: 1_000 });
+                }
+                None
+            }
+            other => other,
+        };
         let p = match self.inner.opts.policy(resource) {
             FailurePolicy::FailOpen => AcquireParams { max: u64::MAX, queue: false, ..p },
             FailurePolicy::FailClosed => {
@@ -1175,11 +1188,8 @@ impl TenantState for RedisTenantState {
                 Err((Error::Store(_), maybe_applied)) => {
                     if maybe_applied {
                         // The server may grant `id` (or may have): undo it once Redis answers
-                        // again. A polled ticket is given up too (the caller is told it timed out).
+                        // again. A polled ticket is given up by the fallback.
                         self.defer(resource, "abort", id, now_ms);
-                        if let Some(t) = ticket {
-                            self.defer(resource, "abort", t, now_ms);
-                        }
                     }
                     return self.acquire_fallback(resource, p, now_ms, ticket);
                 }
