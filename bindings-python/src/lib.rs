@@ -8,7 +8,7 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -124,9 +124,40 @@ fn to_py<T: Serialize>(py: Python<'_>, v: &T) -> PyResult<Py<PyAny>> {
     Ok(pythonize::pythonize(py, &rekey(value, snake))?.unbind())
 }
 
+/// Containers nested deeper than this are refused (serde_json's own limit for JSON text).
+const MAX_DEPTH: usize = 128;
+
+/// A Python value as JSON, refusing dicts, lists and tuples nested deeper than [`MAX_DEPTH`]
+/// (a container that contains itself is infinitely deep): converting those would overflow the
+/// stack, which crashes the interpreter instead of raising.
+fn depythonize(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
+    fn depth_ok(obj: &Bound<'_, PyAny>, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        if let Ok(d) = obj.cast::<PyDict>() {
+            d.iter().all(|(_, v)| depth_ok(&v, depth + 1))
+        } else if let Ok(l) = obj.cast::<PyList>() {
+            l.iter().all(|v| depth_ok(&v, depth + 1))
+        } else if let Ok(t) = obj.cast::<PyTuple>() {
+            t.iter().all(|v| depth_ok(&v, depth + 1))
+        } else {
+            true
+        }
+    }
+    if !depth_ok(obj, 0) {
+        return Err(invalid(
+            py,
+            what,
+            format!("`{what}` is nested deeper than {MAX_DEPTH} levels, or contains itself"),
+        ));
+    }
+    pythonize::depythonize(obj).map_err(|e| invalid(py, what, e.to_string()))
+}
+
 /// A Python dict (snake_case or camelCase keys) as a core value.
 fn from_py<T: DeserializeOwned>(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
-    let value: Value = pythonize::depythonize(obj).map_err(|e| invalid(py, what, e.to_string()))?;
+    let value: Value = depythonize(py, obj, what)?;
     serde_json::from_value(rekey(value, camel)).map_err(|e| invalid(py, what, e.to_string()))
 }
 
@@ -145,7 +176,7 @@ fn config_from(
         if !c.is_instance_of::<PyDict>() {
             return Err(PyTypeError::new_err(format!("config must be a dict, not {}", c.get_type().name()?)));
         }
-        let value: Value = pythonize::depythonize(c).map_err(|e| invalid(py, "config", e.to_string()))?;
+        let value: Value = depythonize(py, c, "config")?;
         Config::from_json(&value.to_string())
     } else if let Some(t) = toml {
         Config::from_toml(t)
@@ -301,7 +332,7 @@ fn store_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<StoreSpec> {
             obj.get_type().name()?
         )));
     }
-    let value: Value = pythonize::depythonize(obj).map_err(|e| invalid(py, "store", e.to_string()))?;
+    let value: Value = depythonize(py, obj, "store")?;
     StoreSpec::from_value(value).map_err(|e| py_err(py, e))
 }
 
@@ -896,7 +927,7 @@ impl PyGovernor {
         if !row.is_instance_of::<PyDict>() {
             return Err(PyTypeError::new_err(format!("a row must be a dict, not {}", row.get_type().name()?)));
         }
-        let v: Value = pythonize::depythonize(row).map_err(|e| invalid(py, "row", e.to_string()))?;
+        let v: Value = depythonize(py, row, "row")?;
         self.gov.rls().row(table, &v).py(py)
     }
 

@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import threading
 from pathlib import Path
-from typing import List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -156,6 +156,30 @@ def test_wrong_types_raise_type_errors_not_crashes() -> None:
         gov.create_plan({"id": "x"})
     with pytest.raises(tg.InvalidArgument):
         gov.record_usage("acme", tables=3)
+
+
+def test_values_that_contain_themselves_raise_instead_of_crashing() -> None:
+    gov = tg.Governor()
+    gov.rls_enable("documents")
+    gov.create_policy("documents", "tenant_isolation", using="tenant_id = current_tenant()")
+    row: Dict[str, Any] = {"tenant_id": "acme"}
+    row["self"] = row
+    with pytest.raises(tg.InvalidArgument, match="contains itself"):
+        gov.can_select("documents", row, {"tenant": "acme"})
+    deep: List[Any] = []
+    for _ in range(200):
+        deep = [deep]
+    with pytest.raises(tg.InvalidArgument, match="deeper than 128"):
+        gov.can_select("documents", {"tenant_id": "acme", "tags": deep}, {"tenant": "acme"})
+    plan: Dict[str, Any] = {"id": "loop"}
+    plan["features"] = plan
+    with pytest.raises(tg.InvalidArgument):
+        gov.create_plan(plan)
+    # Nesting within the limit still converts.
+    ok: List[Any] = []
+    for _ in range(50):
+        ok = [ok]
+    assert gov.can_select("documents", {"tenant_id": "acme", "tags": ok}, {"tenant": "acme"})
 
 
 def test_config_from_dict_json_path_and_hot_reload() -> None:
