@@ -64,10 +64,32 @@ fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| invalid("result", e.to_string()))
 }
 
+/// Objects and arrays nested deeper than this are refused (serde_json's limit for JSON text).
+const MAX_DEPTH: usize = 128;
+
+/// Whether `v` nests objects and arrays at most [`MAX_DEPTH`] deep. An object that contains
+/// itself is infinitely deep: converting it would recurse until the wasm stack overflows, a
+/// trap that no `catch` sees and that leaves the instance unusable.
+fn depth_ok(v: &JsValue, depth: usize) -> bool {
+    if !v.is_object() {
+        return true;
+    }
+    if depth >= MAX_DEPTH {
+        return false;
+    }
+    match v.dyn_ref::<js_sys::Array>() {
+        Some(a) => a.iter().all(|x| depth_ok(&x, depth + 1)),
+        None => js_sys::Object::values(v.unchecked_ref()).iter().all(|x| depth_ok(&x, depth + 1)),
+    }
+}
+
 /// JS → a JSON value; `undefined`/`null` become `null`.
 fn from_js(v: JsValue, what: &str) -> Result<Value, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(Value::Null);
+    }
+    if !depth_ok(&v, 0) {
+        return Err(invalid(what, format!("{what} is nested deeper than {MAX_DEPTH} levels, or contains itself")));
     }
     serde_wasm_bindgen::from_value(v).map_err(|e| invalid(what, format!("{what}: {e}")))
 }

@@ -99,3 +99,23 @@ test('row-level security', () => {
   assert.strictEqual(gov.explain('docs', rows[1], ctx).policies[0].result, false)
   assert.throws(() => gov.createPolicy('docs', { name: 'bad', using: 'tenant_id = = 1' }), code('POLICY_SYNTAX_ERROR'))
 })
+
+test('a value that contains itself is a TypeError, and the module keeps working', () => {
+  const gov = new tg.Governor()
+  gov.rlsEnable('docs')
+  gov.createPolicy('docs', { name: 'iso', using: "tenant_id = current_setting('app.tenant')" })
+  const ctx = { settings: { 'app.tenant': 'a' } }
+  const row = { id: 1, tenant_id: 'a' }
+  row.self = row
+  assert.throws(() => gov.canSelect('docs', row, ctx), (e) => code('INVALID_ARGUMENT')(e) && /contains itself/.test(e.message))
+  let deep = []
+  for (let i = 0; i < 500; i++) deep = [deep]
+  assert.throws(() => gov.canSelect('docs', { id: 2, tenant_id: 'a', tags: deep }, ctx), code('INVALID_ARGUMENT'))
+  const opts = { nowMs: 1 }
+  opts.loop = opts
+  assert.throws(() => gov.register('acme', opts), code('INVALID_ARGUMENT'))
+  // No trap: the same instance still answers.
+  assert.strictEqual(gov.canSelect('docs', { id: 3, tenant_id: 'a' }, ctx), true)
+  gov.register('acme', { plan: 'free' })
+  assert.strictEqual(gov.check('acme', { nowMs: 1000 }).allowed, true)
+})
