@@ -16,6 +16,8 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"unsafe"
 )
 
@@ -31,8 +33,20 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("tenantguard: %s: %s", e.Code, e.Message) }
 
+// lastError reads the error of the failed call just made. The C library keeps it per OS
+// thread, so every call that can fail runs with its goroutine locked to its thread until the
+// error is read (a goroutine may otherwise move to another thread between two cgo calls).
 func lastError(status uint32) error {
 	return &Error{Status: int(status), Code: C.GoString(C.tg_last_error_code()), Message: C.GoString(C.tg_last_error_message())}
+}
+
+// cString copies s for C, refusing a NUL byte (C would read the string only up to it, so
+// "acme\x00x" would act for tenant "acme").
+func cString(what, s string) (*C.char, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, &Error{Status: int(C.TG_STATUS_INVALID_ARGUMENT), Code: "INVALID_ARGUMENT", Message: what + " contains a NUL byte"}
+	}
+	return C.CString(s), nil
 }
 
 // Decision is the answer to a check.
@@ -56,9 +70,15 @@ func NewGovernor(toml string) (*Governor, error) {
 	}
 	var cfg *C.char
 	if toml != "" {
-		cfg = C.CString(toml)
+		c, err := cString("config", toml)
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
 		defer C.free(unsafe.Pointer(cfg))
 	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	g := &Governor{}
 	if s := C.tg_governor_new(cfg, C.TG_CONFIG_FORMAT_TOML, 0, &g.ptr); s != C.TG_STATUS_OK {
 		return nil, lastError(s)
@@ -71,8 +91,13 @@ func (g *Governor) Close() { C.tg_governor_free(g.ptr); g.ptr = nil }
 
 // Register adds a tenant on the default plan.
 func (g *Governor) Register(name string) error {
-	n := C.CString(name)
+	n, err := cString("name", name)
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(n))
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if s := C.tg_register(g.ptr, n, nil, C.uint64_t(Now)); s != C.TG_STATUS_OK {
 		return lastError(s)
 	}
@@ -81,8 +106,13 @@ func (g *Governor) Register(name string) error {
 
 // Check consumes cost units of qps for tenant at nowMs (or Now).
 func (g *Governor) Check(tenant string, cost, nowMs uint64) (Decision, error) {
-	t := C.CString(tenant)
+	t, err := cString("tenant", tenant)
+	if err != nil {
+		return Decision{}, err
+	}
 	defer C.free(unsafe.Pointer(t))
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var d C.TgDecision
 	if s := C.tg_check(g.ptr, t, nil, C.uint64_t(cost), C.uint64_t(nowMs), &d); s != C.TG_STATUS_OK {
 		return Decision{}, lastError(s)

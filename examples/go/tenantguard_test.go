@@ -33,3 +33,54 @@ func TestTheSameLimitsFromGo(t *testing.T) {
 		t.Fatal("a bad configuration must fail")
 	}
 }
+
+func TestNulBytesAreRefusedNotTruncated(t *testing.T) {
+	g, err := NewGovernor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.Register("acme"); err != nil {
+		t.Fatal(err)
+	}
+	var tgErr *Error
+	if _, err := g.Check("acme\x00attacker", 1, 1000); !errors.As(err, &tgErr) || tgErr.Code != "INVALID_ARGUMENT" {
+		t.Fatalf("want INVALID_ARGUMENT, got %v", err)
+	}
+	if err := g.Register("x\x00y"); !errors.As(err, &tgErr) || tgErr.Code != "INVALID_ARGUMENT" {
+		t.Fatalf("want INVALID_ARGUMENT, got %v", err)
+	}
+	// Nothing was charged to "acme".
+	d, err := g.Check("acme", 1, 1000)
+	if err != nil || *d.Remaining != 149 {
+		t.Fatalf("acme untouched: %+v %v", d, err)
+	}
+}
+
+// Errors read on the thread that failed: many goroutines failing at once each see their own.
+func TestErrorsBelongToTheirCall(t *testing.T) {
+	g, err := NewGovernor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	done := make(chan error)
+	for i := 0; i < 8; i++ {
+		go func(i int) {
+			for j := 0; j < 200; j++ {
+				_, err := g.Check("ghost", 1, 1000)
+				var tgErr *Error
+				if !errors.As(err, &tgErr) || tgErr.Code != "TENANT_NOT_FOUND" || tgErr.Message == "" {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}(i)
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
