@@ -178,13 +178,20 @@ public final class Governor implements AutoCloseable {
     public Lease lease(String tenant) throws InterruptedException {
         Decision d = acquire(tenant, null, null, NOW);
         while (!d.allowed() && d.action() == Action.QUEUE && d.ticket() != null) {
+            long ticket = d.ticket();
             try {
                 Thread.sleep(Math.max(1, d.retryAfterMs()));
-            } catch (InterruptedException e) {
-                call("cancel", "{\"tenant\": " + jsonString(tenant) + ", \"resource\": \"connections\", \"leaseId\": " + d.ticket() + "}", NOW);
+                d = acquire(tenant, null, ticket, NOW);
+            } catch (InterruptedException | RuntimeException e) {
+                // Give the place in the queue up whatever ended the wait, so it does not hold
+                // the head of the queue until its deadline.
+                try {
+                    call("cancel", "{\"tenant\": " + jsonString(tenant) + ", \"resource\": \"connections\", \"leaseId\": " + ticket + "}", NOW);
+                } catch (RuntimeException cancelFailed) {
+                    e.addSuppressed(cancelFailed);
+                }
                 throw e;
             }
-            d = acquire(tenant, null, d.ticket(), NOW);
         }
         if (!d.allowed() || d.leaseId() == null) {
             throw new QuotaExceededException(d);

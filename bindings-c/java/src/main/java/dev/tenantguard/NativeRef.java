@@ -1,6 +1,7 @@
 package dev.tenantguard;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * A native pointer shared by threads: calls take a use ({@link #acquire}/{@link #release}) and
@@ -10,6 +11,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class NativeRef {
     private final long ptr;
     private final AtomicInteger users = new AtomicInteger(); // -1 once closed
+    private volatile boolean closing; // set by close(): no new use is taken after it
     private final String what;
 
     NativeRef(long ptr, String what) {
@@ -21,7 +23,7 @@ final class NativeRef {
     long acquire() {
         while (true) {
             int u = users.get();
-            if (u < 0) {
+            if (u < 0 || closing) {
                 throw new IllegalStateException("the " + what + " is closed");
             }
             if (users.compareAndSet(u, u + 1)) {
@@ -39,9 +41,13 @@ final class NativeRef {
         users.decrementAndGet();
     }
 
-    /** Marks the pointer closed once no call uses it; true for the one caller that must free it. */
+    /**
+     * Refuses new uses at once, then marks the pointer closed once the calls in flight have
+     * finished; true for the one caller that must free it.
+     */
     boolean close() {
-        while (true) {
+        closing = true;
+        for (int spins = 0; ; spins++) {
             int u = users.get();
             if (u < 0) {
                 return false;
@@ -49,7 +55,13 @@ final class NativeRef {
             if (u == 0 && users.compareAndSet(0, -1)) {
                 return true;
             }
-            Thread.onSpinWait();
+            // Calls in flight end soon (a native call is bounded by the store timeout): spin
+            // briefly, then stop burning the CPU while waiting.
+            if (spins < 1_000) {
+                Thread.onSpinWait();
+            } else {
+                LockSupport.parkNanos(100_000);
+            }
         }
     }
 }

@@ -209,6 +209,45 @@ class GovernorTest {
     }
 
     @Test
+    void closeReturnsWhileOtherThreadsKeepCalling() throws Exception {
+        Governor gov = new Governor();
+        gov.register("acme");
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicLong afterClose = new java.util.concurrent.atomic.AtomicLong();
+        java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        List<Future<?>> futures = new ArrayList<>();
+        for (int t = 0; t < 3; t++) {
+            futures.add(pool.submit(() -> {
+                while (!stop.get()) {
+                    boolean wasClosed = closed.get();
+                    try {
+                        gov.check("acme", null, 1, 0);
+                        if (wasClosed) {
+                            afterClose.incrementAndGet(); // a call that began after close returned
+                        }
+                    } catch (IllegalStateException e) {
+                        // refused: closed
+                    }
+                }
+            }));
+        }
+        Thread.sleep(20);
+        long start = System.nanoTime();
+        gov.close(); // callers never stop: close must not wait for a pause in the traffic
+        closed.set(true);
+        long took = (System.nanoTime() - start) / 1_000_000;
+        Thread.sleep(20);
+        stop.set(true);
+        for (Future<?> f : futures) {
+            f.get();
+        }
+        pool.shutdown();
+        assertTrue(took < 2_000, "close took " + took + " ms");
+        assertEquals(0, afterClose.get(), "calls that began after close must be refused");
+    }
+
+    @Test
     void handlesShareTheTenantsState() {
         try (Governor gov = Governor.fromToml(REJECT)) {
             gov.register("acme");
