@@ -701,3 +701,35 @@ fn a_ticket_polled_during_an_outage_does_not_block_the_queue() {
     let next = st.acquire("c", p, now + 30, None, &ids).unwrap();
     assert!(matches!(next, AcquireOutcome::Granted { .. }), "the abandoned ticket still holds the queue: {next:?}");
 }
+
+/// After a long outage the backlog of releases is replayed a bounded part per call, so no
+/// single call waits for all of it, and it drains.
+#[test]
+#[ignore = "needs TG_REDIS_URL"]
+fn a_backlog_of_releases_is_replayed_in_bounded_parts() {
+    let server = Server::start();
+    let (g, store) = faulty_governor(&server, FailurePolicy::FailClosed);
+    let now = 5_000;
+    server.signal("STOP");
+    for id in 1..=200u64 {
+        let _ = g.release("acme", "connections", id, now);
+    }
+    assert_eq!(store.stats().pending_releases, 200, "{:?}", store.stats());
+    server.signal("CONT");
+    let t = Instant::now();
+    while store.ping().is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "no recovery: {:?}", store.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut left = 200;
+    let mut calls = 0;
+    while left > 0 {
+        g.concurrency_stats("acme", "connections").unwrap();
+        let now_left = store.stats().pending_releases;
+        assert!(left - now_left <= 64, "one call replayed {} at once", left - now_left);
+        left = now_left;
+        calls += 1;
+        assert!(calls <= 10, "the backlog does not drain: {left} left");
+    }
+    assert_eq!(g.concurrency_stats("acme", "connections").unwrap().active, 0);
+}

@@ -289,7 +289,7 @@ struct Inner {
     fallbacks: AtomicU64,
     /// Lease operations that failed or timed out, replayed in order once Redis answers (by
     /// the next call of any tenant).
-    pending: Mutex<Vec<Pending>>,
+    pending: Mutex<std::collections::VecDeque<Pending>>,
     pending_count: AtomicU64,
     /// Keys drawn from the OS's randomness: lease and ticket ids are hashes of a counter.
     id_keys: std::collections::hash_map::RandomState,
@@ -435,7 +435,7 @@ impl RedisStore {
                 errors: AtomicU64::new(0),
                 connects: AtomicU64::new(0),
                 fallbacks: AtomicU64::new(0),
-                pending: Mutex::new(Vec::new()),
+                pending: Mutex::new(std::collections::VecDeque::new()),
                 pending_count: AtomicU64::new(0),
                 id_keys: std::collections::hash_map::RandomState::new(),
                 id_seq: AtomicU64::new(0),
@@ -654,14 +654,24 @@ impl Inner {
 
     /// Replays the pending lease operations, oldest first; stops at the first failure.
     fn flush_pending(&self) -> Result<()> {
+        /// Replays per call: after a long outage the backlog is worked off by many calls, none
+        /// of which waits for all of it.
+        const BUDGET: usize = 64;
         if self.pending_count.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(p) = pending.first() {
+        // Another call is replaying: go on rather than wait for it. Not replayed yet means a
+        // release or undo still to come, so the answers meanwhile are only more cautious.
+        let mut pending = match self.pending.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+        };
+        for _ in 0..BUDGET {
+            let Some(p) = pending.front() else { break };
             let args = [self.now_arg(p.now_ms), p.op.to_owned(), p.id.to_string()];
             self.run_script(&self.scripts.concurrency, &p.keys, &args)?;
-            pending.remove(0);
+            pending.pop_front();
             self.pending_count.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
@@ -872,7 +882,7 @@ impl RedisTenantState {
 
     fn defer(&self, resource: &str, op: &'static str, id: u64, now_ms: u64) {
         let p = Pending { keys: self.conc_keys(resource), op, id, now_ms };
-        self.inner.pending.lock().unwrap_or_else(|p| p.into_inner()).push(p);
+        self.inner.pending.lock().unwrap_or_else(|p| p.into_inner()).push_back(p);
         self.inner.pending_count.fetch_add(1, Ordering::Relaxed);
     }
 
