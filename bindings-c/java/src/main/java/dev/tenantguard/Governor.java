@@ -81,8 +81,24 @@ public final class Governor implements AutoCloseable {
         return new Governor(json, ConfigFormat.JSON, 60);
     }
 
+    /**
+     * UTF-8 bytes of {@code s}, refusing an unpaired surrogate: {@code getBytes} would turn it
+     * into {@code '?'}, so {@code "t\uD800"} would act for a tenant named {@code "t?"}.
+     */
     static byte[] utf8(String s) {
-        return s == null ? null : s.getBytes(StandardCharsets.UTF_8);
+        if (s == null) {
+            return null;
+        }
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                throw new InvalidArgumentException(3, "INVALID_ARGUMENT",
+                        "a string holds an unpaired UTF-16 surrogate at index " + i + ", which has no UTF-8 form", null);
+            }
+        }
+        return s.getBytes(StandardCharsets.UTF_8);
     }
 
     static InvalidArgumentException invalid(String what, long value) {

@@ -209,6 +209,17 @@ class GovernorTest {
     }
 
     @Test
+    void unpairedSurrogatesAreRefusedNotReplaced() {
+        try (Governor gov = new Governor()) {
+            assertThrows(InvalidArgumentException.class, () -> gov.register("t\uD800"));
+            assertThrows(InvalidArgumentException.class, () -> gov.register("t\uDC00x"));
+            assertThrows(NotFoundException.class, () -> gov.check("t?"), "nothing was registered as t?");
+            gov.register("t\uD83D\uDE00"); // a valid pair (an emoji) is fine
+            assertTrue(gov.check("t\uD83D\uDE00").allowed());
+        }
+    }
+
+    @Test
     void closeReturnsWhileOtherThreadsKeepCalling() throws Exception {
         Governor gov = new Governor();
         gov.register("acme");
