@@ -72,6 +72,15 @@ function convert(err) {
   return err
 }
 
+/** Refuses a string with an unpaired UTF-16 surrogate: Node-API would replace it with U+FFFD,
+ * so two different names would act for one tenant. */
+function wellFormed(s, key) {
+  if (typeof s === 'string' && !s.isWellFormed()) {
+    throw new InvalidArgumentError({ code: 'INVALID_ARGUMENT', message: `${key} holds an unpaired UTF-16 surrogate, which has no UTF-8 form`, key })
+  }
+  return s
+}
+
 function quota(decision) {
   return new QuotaExceededError({ code: decision.code ?? 'QUOTA_EXCEEDED', message: `${decision.code} on ${decision.resource}`, decision })
 }
@@ -122,6 +131,10 @@ class Governor {
 
   /** Runs one host-neutral operation (`op`, camelCase `args`). */
   call(op, args = {}, nowMs) {
+    if (args) {
+      wellFormed(args.tenant, 'tenant')
+      wellFormed(args.name, 'name')
+    }
     try {
       return this.native.call(op, args, nowMs)
     } catch (e) {
@@ -134,6 +147,10 @@ class Governor {
    * With a Redis store the round trip then happens off the event loop.
    */
   async callAsync(op, args = {}, nowMs) {
+    if (args) {
+      wellFormed(args.tenant, 'tenant')
+      wellFormed(args.name, 'name')
+    }
     try {
       return JSON.parse(await this.native.callAsync(op, args, nowMs))
     } catch (e) {
@@ -173,6 +190,7 @@ class Governor {
       if (k !== 'resource' && k !== 'cost' && k !== 'nowMs') return this.call('check', { tenant, ...opts })
     }
     const { resource, cost, nowMs } = opts
+    wellFormed(tenant, 'tenant')
     try {
       return JSON.parse(this.native.check(tenant, resource, cost, nowMs))
     } catch (e) {
@@ -185,6 +203,7 @@ class Governor {
    * lookup and builds no decision object.
    */
   handle(tenant, { resource } = {}) {
+    wellFormed(tenant, 'tenant')
     try {
       const id = this.native.openHandle(tenant, resource)
       return new TenantHandle(id, tenant, handleResource(id))

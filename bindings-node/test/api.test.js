@@ -49,6 +49,17 @@ test('the async forms answer as the sync ones and reject with the same typed err
   assert.strictEqual(all.filter((d) => d.allowed).length, 150)
 })
 
+test('unpaired surrogates in names are refused, not replaced', async () => {
+  const gov = new tg.Governor()
+  assert.throws(() => gov.register('t\uD800'), (e) => e instanceof tg.InvalidArgumentError && e.key === 'name')
+  assert.throws(() => gov.check('t\uDC00'), tg.InvalidArgumentError)
+  assert.throws(() => gov.handle('t\uD800'), tg.InvalidArgumentError)
+  await assert.rejects(gov.checkAsync('t\uD800'), tg.InvalidArgumentError)
+  assert.throws(() => gov.check('t\uFFFD'), tg.NotFoundError, 'nothing was registered in its place')
+  gov.register('t\uD83D\uDE00') // a valid pair
+  assert.strictEqual(gov.check('t\uD83D\uDE00', { nowMs: 0 }).allowed, true)
+})
+
 test('acquire waits with timers and throws QuotaExceededError when refused', async () => {
   const gov = new tg.Governor({ toml: '[tenant_quotas]\nmax_throttle_delay = "20ms"\n[[tenant_quotas.tiers]]\nname = "free"\nmax_qps = 1000\nburst_allowance = 1.0\n' })
   gov.register('acme')

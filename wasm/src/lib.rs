@@ -96,7 +96,14 @@ fn from_js(v: JsValue, what: &str) -> Result<Value, JsValue> {
 
 /// A required string argument (a `TypeError` otherwise, never a coerced `"42"`).
 fn text(v: &JsValue, what: &str) -> Result<String, JsValue> {
-    v.as_string().ok_or_else(|| invalid(what, format!("{what} must be a string")))
+    // An unpaired surrogate has no UTF-8 form: refused, not replaced by U+FFFD (which would
+    // make two different names act for one tenant).
+    match v.dyn_ref::<js_sys::JsString>() {
+        Some(s) if !s.is_valid_utf16() => {
+            Err(invalid(what, format!("{what} holds an unpaired UTF-16 surrogate, which has no UTF-8 form")))
+        }
+        _ => v.as_string().ok_or_else(|| invalid(what, format!("{what} must be a string"))),
+    }
 }
 
 /// An options object merged over the positional arguments.

@@ -119,3 +119,11 @@ test('a value that contains itself is a TypeError, and the module keeps working'
   gov.register('acme', { plan: 'free' })
   assert.strictEqual(gov.check('acme', { nowMs: 1000 }).allowed, true)
 })
+
+test('unpaired surrogates in names are refused, not replaced', () => {
+  const gov = new tg.Governor()
+  assert.throws(() => gov.register('t\uD800'), code('INVALID_ARGUMENT'))
+  assert.throws(() => gov.check('t\uDC00'), code('INVALID_ARGUMENT'))
+  gov.register('t\uD83D\uDE00', { plan: 'free' })
+  assert.strictEqual(gov.check('t\uD83D\uDE00', { nowMs: 0 }).allowed, true)
+})
