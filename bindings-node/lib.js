@@ -72,13 +72,28 @@ function convert(err) {
   return err
 }
 
+// A lone surrogate (String.prototype.isWellFormed is Node 20+; the package supports 18).
+const LONE_SURROGATE = /\p{Surrogate}/u
+const isWellFormed = (s) => (typeof s.isWellFormed === 'function' ? s.isWellFormed() : !LONE_SURROGATE.test(s))
+
 /** Refuses a string with an unpaired UTF-16 surrogate: Node-API would replace it with U+FFFD,
  * so two different names would act for one tenant. */
 function wellFormed(s, key) {
-  if (typeof s === 'string' && !s.isWellFormed()) {
+  if (typeof s === 'string' && !isWellFormed(s)) {
     throw new InvalidArgumentError({ code: 'INVALID_ARGUMENT', message: `${key} holds an unpaired UTF-16 surrogate, which has no UTF-8 form`, key })
   }
   return s
+}
+
+/** `wellFormed` over every string of a request's arguments (names, rows, contexts). */
+function wellFormedDeep(v, key, depth = 0) {
+  if (typeof v === 'string') return wellFormed(v, key)
+  if (v === null || typeof v !== 'object' || depth > 128) return v
+  for (const k of Object.keys(v)) {
+    wellFormed(k, key)
+    wellFormedDeep(v[k], Array.isArray(v) ? key : k, depth + 1)
+  }
+  return v
 }
 
 function quota(decision) {
@@ -131,10 +146,7 @@ class Governor {
 
   /** Runs one host-neutral operation (`op`, camelCase `args`). */
   call(op, args = {}, nowMs) {
-    if (args) {
-      wellFormed(args.tenant, 'tenant')
-      wellFormed(args.name, 'name')
-    }
+    wellFormedDeep(args, 'request')
     try {
       return this.native.call(op, args, nowMs)
     } catch (e) {
@@ -147,10 +159,7 @@ class Governor {
    * With a Redis store the round trip then happens off the event loop.
    */
   async callAsync(op, args = {}, nowMs) {
-    if (args) {
-      wellFormed(args.tenant, 'tenant')
-      wellFormed(args.name, 'name')
-    }
+    wellFormedDeep(args, 'request')
     try {
       return JSON.parse(await this.native.callAsync(op, args, nowMs))
     } catch (e) {
@@ -191,6 +200,7 @@ class Governor {
     }
     const { resource, cost, nowMs } = opts
     wellFormed(tenant, 'tenant')
+    wellFormed(resource, 'resource')
     try {
       return JSON.parse(this.native.check(tenant, resource, cost, nowMs))
     } catch (e) {

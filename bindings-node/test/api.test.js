@@ -55,6 +55,8 @@ test('unpaired surrogates in names are refused, not replaced', async () => {
   assert.throws(() => gov.check('t\uDC00'), tg.InvalidArgumentError)
   assert.throws(() => gov.handle('t\uD800'), tg.InvalidArgumentError)
   await assert.rejects(gov.checkAsync('t\uD800'), tg.InvalidArgumentError)
+  assert.throws(() => gov.checkMany([{ tenant: 't\uD800' }]), tg.InvalidArgumentError)
+  assert.throws(() => gov.filter('docs', [{ tenant_id: 'a' }], { tenant: 't\uD800' }), tg.InvalidArgumentError)
   assert.throws(() => gov.check('t\uFFFD'), tg.NotFoundError, 'nothing was registered in its place')
   gov.register('t\uD83D\uDE00') // a valid pair
   assert.strictEqual(gov.check('t\uD83D\uDE00', { nowMs: 0 }).allowed, true)

@@ -8,7 +8,10 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMapping, PySequence, PySet, PyString,
+    PyTuple,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -131,7 +134,23 @@ const MAX_DEPTH: usize = 128;
 /// (a container that contains itself is infinitely deep): converting those would overflow the
 /// stack, which crashes the interpreter instead of raising.
 fn depythonize(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
+    // Walks what `pythonize` walks, in its order: dicts, lists and tuples; sets; any other
+    // sequence or mapping; dataclasses.
     fn depth_ok(obj: &Bound<'_, PyAny>, depth: usize) -> bool {
+        let deeper = |it: PyResult<Bound<'_, pyo3::types::PyIterator>>| match it {
+            Ok(it) => it.flatten().all(|v| depth_ok(&v, depth + 1)),
+            Err(_) => true, // not iterable after all: the conversion reports it
+        };
+        if obj.is_none()
+            || obj.is_instance_of::<PyBool>()
+            || obj.is_instance_of::<PyInt>()
+            || obj.is_instance_of::<PyString>()
+            || obj.is_instance_of::<PyFloat>()
+            || obj.is_instance_of::<PyBytes>()
+            || obj.is_instance_of::<PyByteArray>()
+        {
+            return true;
+        }
         if depth > MAX_DEPTH {
             return false;
         }
@@ -141,6 +160,21 @@ fn depythonize(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<V
             l.iter().all(|v| depth_ok(&v, depth + 1))
         } else if let Ok(t) = obj.cast::<PyTuple>() {
             t.iter().all(|v| depth_ok(&v, depth + 1))
+        } else if obj.is_instance_of::<PySet>()
+            || obj.is_instance_of::<PyFrozenSet>()
+            || obj.cast::<PySequence>().is_ok()
+        {
+            deeper(obj.try_iter())
+        } else if let Ok(m) = obj.cast::<PyMapping>() {
+            deeper(m.values().and_then(|v| v.try_iter()))
+        } else if let Ok(fields) = obj.getattr("__dataclass_fields__") {
+            match fields.try_iter() {
+                Ok(names) => names.flatten().all(|n| match n.cast::<PyString>() {
+                    Ok(name) => obj.getattr(name).map_or(true, |v| depth_ok(&v, depth + 1)),
+                    Err(_) => true,
+                }),
+                Err(_) => true,
+            }
         } else {
             true
         }

@@ -175,6 +175,24 @@ def test_values_that_contain_themselves_raise_instead_of_crashing() -> None:
     plan["features"] = plan
     with pytest.raises(tg.InvalidArgument):
         gov.create_plan(plan)
+    # Other containers the conversion walks: a deque, a dataclass.
+    from collections import deque
+    from dataclasses import dataclass, field
+
+    tags: "deque[Any]" = deque()
+    looped = {"tenant_id": "acme", "tags": tags}
+    tags.append(looped)
+    with pytest.raises(tg.InvalidArgument, match="contains itself"):
+        gov.can_select("documents", looped, {"tenant": "acme"})
+
+    @dataclass
+    class Node:
+        children: List[Any] = field(default_factory=list)
+
+    n = Node()
+    n.children.append(n)
+    with pytest.raises(tg.InvalidArgument, match="contains itself"):
+        gov.can_select("documents", {"tenant_id": "acme", "node": n}, {"tenant": "acme"})
     # Nesting within the limit still converts.
     ok: List[Any] = []
     for _ in range(50):

@@ -67,19 +67,45 @@ fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
 /// Objects and arrays nested deeper than this are refused (serde_json's limit for JSON text).
 const MAX_DEPTH: usize = 128;
 
-/// Whether `v` nests objects and arrays at most [`MAX_DEPTH`] deep. An object that contains
-/// itself is infinitely deep: converting it would recurse until the wasm stack overflows, a
-/// trap that no `catch` sees and that leaves the instance unusable.
-fn depth_ok(v: &JsValue, depth: usize) -> bool {
+/// What is wrong with a value before it is converted, if anything.
+enum Unfit {
+    /// Nested deeper than [`MAX_DEPTH`], or containing itself (infinitely deep): converting it
+    /// would recurse until the wasm stack overflows, a trap that no `catch` sees and that
+    /// leaves the instance unusable.
+    TooDeep,
+    /// A string with an unpaired UTF-16 surrogate, which has no UTF-8 form (the conversion
+    /// would put U+FFFD in its place, so two different names would act for one tenant).
+    LoneSurrogate,
+}
+
+/// Walks `v` the way the conversion will: arrays, maps and sets, and objects' own values.
+fn check_value(v: &JsValue, depth: usize) -> Result<(), Unfit> {
+    if let Some(s) = v.dyn_ref::<js_sys::JsString>() {
+        return if s.is_valid_utf16() { Ok(()) } else { Err(Unfit::LoneSurrogate) };
+    }
     if !v.is_object() {
-        return true;
+        return Ok(());
     }
     if depth >= MAX_DEPTH {
-        return false;
+        return Err(Unfit::TooDeep);
     }
-    match v.dyn_ref::<js_sys::Array>() {
-        Some(a) => a.iter().all(|x| depth_ok(&x, depth + 1)),
-        None => js_sys::Object::values(v.unchecked_ref()).iter().all(|x| depth_ok(&x, depth + 1)),
+    let each = |it: js_sys::Iterator| -> Result<(), Unfit> {
+        for x in it.into_iter().flatten() {
+            check_value(&x, depth + 1)?;
+        }
+        Ok(())
+    };
+    if let Some(a) = v.dyn_ref::<js_sys::Array>() {
+        a.iter().try_for_each(|x| check_value(&x, depth + 1))
+    } else if let Some(m) = v.dyn_ref::<js_sys::Map>() {
+        each(m.keys())?;
+        each(m.values())
+    } else if let Some(set) = v.dyn_ref::<js_sys::Set>() {
+        each(set.values())
+    } else {
+        let o: &js_sys::Object = v.unchecked_ref();
+        js_sys::Object::keys(o).iter().try_for_each(|k| check_value(&k, depth + 1))?;
+        js_sys::Object::values(o).iter().try_for_each(|x| check_value(&x, depth + 1))
     }
 }
 
@@ -88,8 +114,14 @@ fn from_js(v: JsValue, what: &str) -> Result<Value, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(Value::Null);
     }
-    if !depth_ok(&v, 0) {
-        return Err(invalid(what, format!("{what} is nested deeper than {MAX_DEPTH} levels, or contains itself")));
+    match check_value(&v, 0) {
+        Ok(()) => {}
+        Err(Unfit::TooDeep) => {
+            return Err(invalid(what, format!("{what} is nested deeper than {MAX_DEPTH} levels, or contains itself")));
+        }
+        Err(Unfit::LoneSurrogate) => {
+            return Err(invalid(what, format!("{what} holds an unpaired UTF-16 surrogate, which has no UTF-8 form")));
+        }
     }
     serde_wasm_bindgen::from_value(v).map_err(|e| invalid(what, format!("{what}: {e}")))
 }

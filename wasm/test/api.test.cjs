@@ -111,6 +111,9 @@ test('a value that contains itself is a TypeError, and the module keeps working'
   let deep = []
   for (let i = 0; i < 500; i++) deep = [deep]
   assert.throws(() => gov.canSelect('docs', { id: 2, tenant_id: 'a', tags: deep }, ctx), code('INVALID_ARGUMENT'))
+  const m = new Map()
+  m.set('self', m)
+  assert.throws(() => gov.canSelect('docs', { id: 4, tenant_id: 'a', m }, ctx), code('INVALID_ARGUMENT'))
   const opts = { nowMs: 1 }
   opts.loop = opts
   assert.throws(() => gov.register('acme', opts), code('INVALID_ARGUMENT'))
@@ -124,6 +127,8 @@ test('unpaired surrogates in names are refused, not replaced', () => {
   const gov = new tg.Governor()
   assert.throws(() => gov.register('t\uD800'), code('INVALID_ARGUMENT'))
   assert.throws(() => gov.check('t\uDC00'), code('INVALID_ARGUMENT'))
+  assert.throws(() => gov.call('registerTenant', { name: 't\uD800' }), code('INVALID_ARGUMENT'))
+  assert.throws(() => gov.register('ok', { name: 't\uD800' }), code('INVALID_ARGUMENT'))
   gov.register('t\uD83D\uDE00', { plan: 'free' })
   assert.strictEqual(gov.check('t\uD83D\uDE00', { nowMs: 0 }).allowed, true)
 })

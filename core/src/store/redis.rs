@@ -616,6 +616,11 @@ impl Inner {
                     || e.is_unrecoverable_error()
                     || e.is_cluster_error()
                 {
+                    if e.is_cluster_error() && e.redirect_node().is_none() {
+                        // CLUSTERDOWN / TRYAGAIN: the cluster is not serving; back off rather
+                        // than rebuild a cluster connection on every call.
+                        self.failed();
+                    }
                     // A dead connection (idle timeout, server restart), or a cluster whose slots
                     // moved (the connection does not resend, so it does not follow MOVED itself):
                     // the others in the pool are suspect too; the next call connects afresh,
@@ -668,10 +673,15 @@ impl Inner {
             Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
         };
         for _ in 0..BUDGET {
-            let Some(p) = pending.front() else { break };
+            let Some(p) = pending.pop_front() else { break };
             let args = [self.now_arg(p.now_ms), p.op.to_owned(), p.id.to_string()];
-            self.run_script(&self.scripts.concurrency, &p.keys, &args)?;
-            pending.pop_front();
+            if self.run_script(&self.scripts.concurrency, &p.keys, &args).is_err() {
+                // Kept, at the back: one entry that cannot be replayed now (its node down, its
+                // slot moving) must not hold back the others. This call goes on; its own
+                // round trip meets any outage itself.
+                pending.push_back(p);
+                break;
+            }
             self.pending_count.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
