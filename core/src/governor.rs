@@ -733,11 +733,7 @@ impl Governor {
                 let max_delay_ms = if take == Take::ConsumeIfNow { 0 } else { Self::max_delay(profile, spec, shadow) };
                 let req = RateRequest { now_ms: now, cost, max_delay_ms, consume };
                 let out = if self.inner.qps_hot && std::ptr::eq(name, plan::QPS) && params.is_single_gcra() {
-                    if e.hot.load(Ordering::Relaxed) == 0 {
-                        // Never used, or `qps` just came back from a several-window plan.
-                        e.state.qps_back_to_hot(&e.hot);
-                    }
-                    crate::limiter::gcra_atomic(&e.hot, &params.windows[0], req)
+                    crate::store::hot_gcra(&*e.state, &e.hot, &params.windows[0], req)
                 } else {
                     e.state.rate(name, params, req, &e.hot)?
                 };

@@ -525,15 +525,6 @@ fn settle_several(
     evals: &mut [Option<WindowEval>; 4],
     overflow: &mut [WindowEval],
 ) -> u64 {
-    let own: Vec<u64> = (0..windows.len())
-        .map(|i| {
-            if i < evals.len() {
-                evals[i].map_or(0, |e| e.wait_ms)
-            } else {
-                overflow.get(i - evals.len()).map_or(0, |e| e.wait_ms)
-            }
-        })
-        .collect();
     let mut delay = first;
     for _ in 0..8 {
         if delay > req.max_delay_ms {
@@ -542,23 +533,13 @@ fn settle_several(
         let at = req.now_ms.saturating_add(delay);
         let mut more = 0;
         for (i, (w, cell)) in windows.iter().zip(cells.iter()).enumerate() {
-            if own[i] == delay {
-                continue; // this window asked for exactly this delay: its answer stands
-            }
-            let mut e = match algorithm {
-                RateAlgorithm::Gcra => eval_gcra(*cell, w, at, req.cost),
-                RateAlgorithm::FixedWindow => eval_fixed(*cell, w, at, req.cost),
-                RateAlgorithm::SlidingWindow => eval_sliding(*cell, w, at, req.cost),
-            };
-            more = more.max(e.wait_ms);
-            // Keep the answer fields of the evaluation at `now`; only the state moves.
             let slot = if i < evals.len() { evals[i].as_mut() } else { overflow.get_mut(i - evals.len()) };
-            if let Some(orig) = slot {
-                e.remaining = orig.remaining;
-                e.reset_ms = orig.reset_ms;
-                e.wait_ms = orig.wait_ms;
-                *orig = e;
-            }
+            // A window that asked for exactly this delay: its answer stands.
+            let Some(e) = slot.filter(|e| e.wait_ms != delay) else { continue };
+            let later = eval_window(algorithm, *cell, w, at, req.cost);
+            more = more.max(later.wait_ms);
+            // The answer stays the one at `now`; only the state moves to where the request runs.
+            e.next = later.next;
         }
         if more == 0 {
             return delay;
@@ -567,6 +548,15 @@ fn settle_several(
     }
     // No agreement: refused, to be retried after the delay found so far.
     delay.max(req.max_delay_ms.saturating_add(1))
+}
+
+/// One window of `algorithm` at `now_ms`.
+fn eval_window(algorithm: RateAlgorithm, cell: RateCell, w: &WindowParams, now_ms: u64, cost: u64) -> WindowEval {
+    match algorithm {
+        RateAlgorithm::Gcra => eval_gcra(cell, w, now_ms, cost),
+        RateAlgorithm::FixedWindow => eval_fixed(cell, w, now_ms, cost),
+        RateAlgorithm::SlidingWindow => eval_sliding(cell, w, now_ms, cost),
+    }
 }
 
 /// Evaluates `req` against every window of a rate resource; commits the new cell states
@@ -585,11 +575,7 @@ pub fn evaluate(
     let mut evals: [Option<WindowEval>; 4] = [None; 4];
     let mut overflow: Vec<WindowEval> = Vec::new();
     for (i, (w, cell)) in windows.iter().zip(cells.iter()).enumerate() {
-        let e = match algorithm {
-            RateAlgorithm::Gcra => eval_gcra(*cell, w, req.now_ms, req.cost),
-            RateAlgorithm::FixedWindow => eval_fixed(*cell, w, req.now_ms, req.cost),
-            RateAlgorithm::SlidingWindow => eval_sliding(*cell, w, req.now_ms, req.cost),
-        };
+        let e = eval_window(algorithm, *cell, w, req.now_ms, req.cost);
         out.never |= e.never;
         out.delay_ms = out.delay_ms.max(e.wait_ms);
         out.remaining = out.remaining.min(e.remaining);

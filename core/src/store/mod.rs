@@ -449,6 +449,21 @@ impl MemoryTenantState {
     }
 }
 
+/// The single-window GCRA `qps` check on the tenant's hot word. A word at 0 (never used, or
+/// `qps` just back from a several-window plan) first takes back what `state` kept in a cell.
+#[inline]
+pub(crate) fn hot_gcra(
+    state: &dyn TenantState,
+    hot: &AtomicU64,
+    w: &limiter::WindowParams,
+    req: RateRequest,
+) -> RateOutcome {
+    if hot.load(Ordering::Relaxed) == 0 {
+        state.qps_back_to_hot(hot);
+    }
+    limiter::gcra_atomic(hot, w, req)
+}
+
 /// Whether a memory-store operation may create or replace a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
@@ -469,10 +484,7 @@ impl TenantState for MemoryTenantState {
     ) -> Result<RateOutcome> {
         let is_qps = std::ptr::eq(resource, crate::plan::QPS) || resource == crate::plan::QPS;
         if is_qps && params.is_single_gcra() {
-            if hot.load(Ordering::Relaxed) == 0 {
-                self.qps_back_to_hot(hot);
-            }
-            return Ok(limiter::gcra_atomic(hot, &params.windows[0], req));
+            return Ok(hot_gcra(self, hot, &params.windows[0], req));
         }
         let mut g = self.lock();
         if is_qps {
