@@ -96,6 +96,11 @@ function wellFormedDeep(v, key, depth = 0) {
   return v
 }
 
+/** `checkMany` answers: a decision, or the error (returned, not thrown) of a check that failed. */
+function manyResults(results) {
+  return results.map((r) => (r && r.error ? new (CLASSES[r.error.code] ?? TenantGuardError)(r.error) : r))
+}
+
 function quota(decision) {
   return new QuotaExceededError({ code: decision.code ?? 'QUOTA_EXCEEDED', message: `${decision.code} on ${decision.resource}`, decision })
 }
@@ -175,7 +180,7 @@ class Governor {
   /** `checkMany` off the event loop: one pool task, one Redis round trip in strict mode. */
   async checkManyAsync(checks, opts = {}) {
     const { results } = await this.callAsync('checkMany', { checks, ...opts })
-    return results.map((r) => (r && r.error ? new (CLASSES[r.error.code] ?? TenantGuardError)(r.error) : r))
+    return manyResults(results)
   }
 
   /** With a Redis store, async helpers run their operations on the thread pool. */
@@ -189,7 +194,7 @@ class Governor {
    */
   checkMany(checks, opts = {}) {
     const { results } = this.call('checkMany', { checks, ...opts })
-    return results.map((r) => (r && r.error ? new (CLASSES[r.error.code] ?? TenantGuardError)(r.error) : r))
+    return manyResults(results)
   }
 
   /** Checks (and consumes) `cost` units; returns the decision. The sync hot path. */
