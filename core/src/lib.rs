@@ -42,7 +42,9 @@ pub use clock::{Clock, ManualClock};
 pub use config::Config;
 pub use decision::{Action, Code, Decision};
 pub use error::{ConfigError, Error, Result};
-pub use governor::{CheckRequest, ExpiredLease, Governor, GovernorBuilder, ReloadReport, TenantHandle};
+pub use governor::{
+    CachedTenantHandle, CheckRequest, ExpiredLease, Governor, GovernorBuilder, ReloadReport, TenantHandle,
+};
 pub use plan::{
     EnforcementAction, Feature, Plan, PlanFeatures, RateAlgorithm, RateWindow, ResourceKind, ResourceLimits,
     ResourceSpec,

@@ -54,7 +54,7 @@ impl RateCell {
     pub fn is_idle(&self, now_ms: u64, window: &WindowParams) -> bool {
         match *self {
             RateCell::Empty => true,
-            RateCell::Gcra { tat_ns } => tat_ns <= now_ms.saturating_mul(NS_PER_MS),
+            RateCell::Gcra { tat_ns } => tat_ns <= ms_to_ns(now_ms),
             RateCell::Fixed { start, count, limit } => {
                 let lim = if limit == 0 { window.limit } else { limit };
                 let spill = count.saturating_sub(1) / lim.max(1);
@@ -86,6 +86,37 @@ pub struct WindowParams {
     pub inv_t: f64,
 }
 
+/// `ms` in ns, saturating. A compare and a plain multiply: `u64::saturating_mul` needs the
+/// overflow of a 64×64-bit product, which wasm32 computes with a 128-bit library call
+/// (`__multi3`), a tenth of a check's time there.
+#[inline(always)]
+pub(crate) fn ms_to_ns(ms: u64) -> u64 {
+    if ms <= u64::MAX / NS_PER_MS { ms * NS_PER_MS } else { u64::MAX }
+}
+
+/// `a × b`, saturating: `u64::saturating_mul` on 64-bit targets, [`mul_sat_narrow`] on
+/// 32-bit ones (wasm32).
+#[inline(always)]
+fn mul_sat(a: u64, b: u64) -> u64 {
+    if cfg!(target_pointer_width = "64") { a.saturating_mul(b) } else { mul_sat_narrow(a, b) }
+}
+
+/// `a × b`, saturating, without the 128-bit multiply of `u64::saturating_mul` on the usual
+/// path (see [`ms_to_ns`]): a plain multiply when both factors fit in 32 bits. Compiled (and
+/// tested) on every target.
+#[inline(always)]
+fn mul_sat_narrow(a: u64, b: u64) -> u64 {
+    if (a | b) >> 32 == 0 { a * b } else { mul_sat_wide(a, b) }
+}
+
+/// The wide case of [`mul_sat_narrow`], out of line: inlined, LLVM hoists the overflow
+/// intrinsic out of the fast-path branch and pays the 128-bit multiply on every call.
+#[cold]
+#[inline(never)]
+fn mul_sat_wide(a: u64, b: u64) -> u64 {
+    a.saturating_mul(b)
+}
+
 /// `x / t`, exactly, by multiplying with a precomputed `1 / t` and correcting by one.
 /// The float quotient of `x < 2^52` is within one of the true quotient.
 #[inline]
@@ -94,9 +125,9 @@ pub fn div_exact(x: u64, t: u64, inv_t: f64) -> u64 {
         return x.checked_div(t).unwrap_or(0);
     }
     let mut q = (x as f64 * inv_t) as u64;
-    if q.saturating_mul(t) > x {
+    if mul_sat(q, t) > x {
         q -= 1;
-    } else if (q + 1).saturating_mul(t) <= x {
+    } else if mul_sat(q + 1, t) <= x {
         q += 1;
     }
     q
@@ -234,7 +265,7 @@ fn ceil_ms(ns: u64) -> u64 {
 /// GCRA on one window, in u64 nanoseconds (saturating; valid until the year 2554).
 #[inline]
 pub fn gcra_eval(tat_ns: u64, w: &WindowParams, now_ms: u64, cost: u64) -> (u64, RateOutcomeWindow) {
-    let now = now_ms.saturating_mul(NS_PER_MS);
+    let now = ms_to_ns(now_ms);
     let tat = tat_ns.max(now);
     let horizon = now.saturating_add(w.span_ns);
     if cost > w.cap {
@@ -250,7 +281,7 @@ pub fn gcra_eval(tat_ns: u64, w: &WindowParams, now_ms: u64, cost: u64) -> (u64,
         };
         return (tat_ns, o);
     }
-    let new_tat = tat.saturating_add(cost.saturating_mul(w.t_ns));
+    let new_tat = tat.saturating_add(mul_sat(cost, w.t_ns));
     let wait_ns = new_tat.saturating_sub(horizon);
     // An immediate admission is never refused: the "as they are" fields only matter otherwise.
     let (remaining, remaining_now, reset_now_ms) = if wait_ns == 0 {
@@ -336,7 +367,7 @@ fn eval_gcra(cell: RateCell, w: &WindowParams, now_ms: u64, cost: u64) -> Window
         _ => 0,
     };
     let (next, o) = gcra_eval(tat, w, now_ms, cost);
-    let now = now_ms.saturating_mul(NS_PER_MS);
+    let now = ms_to_ns(now_ms);
     let t = tat.max(now);
     let horizon = now.saturating_add(w.span_ns);
     WindowEval {
@@ -632,6 +663,32 @@ mod tests {
         cells.resize(windows.len(), RateCell::Empty);
         let p = RateParams::new(windows, burst, alg);
         evaluate(cells, &p.windows, alg, r)
+    }
+
+    #[test]
+    fn narrow_multiply_saturates_as_saturating_mul() {
+        let edges = [
+            0u64,
+            1,
+            2,
+            999,
+            (1 << 32) - 1,
+            1 << 32,
+            (1 << 32) + 1,
+            1_000_000,
+            u64::MAX / 1_000_000,
+            u64::MAX / 1_000_000 + 1,
+            1 << 63,
+            u64::MAX,
+        ];
+        for &a in &edges {
+            for &b in &edges {
+                assert_eq!(mul_sat_narrow(a, b), a.saturating_mul(b), "{a} × {b}");
+            }
+        }
+        for ms in edges {
+            assert_eq!(ms_to_ns(ms), ms.saturating_mul(NS_PER_MS), "{ms} ms");
+        }
     }
 
     #[test]

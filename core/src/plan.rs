@@ -28,6 +28,14 @@ pub const DEFAULT_MAX_THROTTLE_DELAY_MS: u64 = 1_000;
 /// Default warning threshold for capacity resources (90%).
 pub const DEFAULT_WARNING_THRESHOLD: f64 = 0.9;
 
+/// Whether `name` is the built-in `qps` resource. By value: the pointer of an interned name
+/// equals [`QPS`]'s only where the compiler merged the constant's copies, which the wasm build
+/// did not (its checks missed the `qps` fast path).
+#[inline(always)]
+pub fn is_qps(name: &str) -> bool {
+    name.as_bytes() == QPS.as_bytes()
+}
+
 /// Interns a resource name for the life of the process (bounded by the distinct names
 /// configured), so decisions can carry it without allocating.
 pub fn intern(name: &str) -> &'static str {

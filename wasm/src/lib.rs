@@ -300,7 +300,7 @@ impl Governor {
         };
         let handle = self.engine.governor.handle(&name).map_err(|e| js_error(e.into()))?;
         Ok(TenantHandle {
-            handle,
+            handle: handle.into(),
             resource: resource.unwrap_or_else(|| defaults::CHECK_RESOURCE.to_owned()),
             last: None,
             error: None,
@@ -608,7 +608,7 @@ impl Governor {
 /// A pre-resolved tenant and resource: the hot path.
 #[wasm_bindgen]
 pub struct TenantHandle {
-    handle: tenantguard::TenantHandle,
+    handle: tenantguard::CachedTenantHandle,
     resource: String,
     last: Option<Decision>,
     error: Option<JsValue>,
@@ -619,7 +619,7 @@ impl TenantHandle {
     /// The tenant's name.
     #[wasm_bindgen(getter)]
     pub fn tenant(&self) -> String {
-        self.handle.name().to_owned()
+        self.handle.handle().name().to_owned()
     }
 
     /// The resource the checks are about.
@@ -638,7 +638,7 @@ impl TenantHandle {
         #[wasm_bindgen(js_name = nowMs)] now_ms: Option<f64>,
     ) -> Result<f64, JsValue> {
         let cost = whole(cost.unwrap_or(1.0), "cost")?;
-        let now = time(now_ms)?.unwrap_or_else(|| self.handle.now_ms());
+        let now = time(now_ms)?.unwrap_or_else(|| self.handle.handle().now_ms());
         let d = self.handle.check(&self.resource, cost, now).map_err(|e| js_error(e.into()))?;
         let wait = if d.allowed { d.delay_ms as f64 } else { f64::INFINITY };
         self.last = Some(d);

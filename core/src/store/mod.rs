@@ -482,7 +482,7 @@ impl TenantState for MemoryTenantState {
         req: RateRequest,
         hot: &AtomicU64,
     ) -> Result<RateOutcome> {
-        let is_qps = std::ptr::eq(resource, crate::plan::QPS) || resource == crate::plan::QPS;
+        let is_qps = crate::plan::is_qps(resource);
         if is_qps && params.is_single_gcra() {
             return Ok(hot_gcra(self, hot, &params.windows[0], req));
         }
