@@ -42,6 +42,13 @@ fi
   fi)
 
 # 4. Build. The linker and env stay fixed: changing them rebuilds std.
+# panic=immediate-abort (a nightly panic strategy; RUSTC_BOOTSTRAP): a panic traps at once
+# instead of formatting a message nobody sees (wasm32-unknown-unknown has no stderr). That
+# leaves out the panic formatting code and location strings: -4.5% raw, -7% gzipped.
+# RUSTFLAGS rather than the profile, which stable cargo must still parse; any RUSTFLAGS of
+# the caller's would silently replace it, hence env -u.
+env -u CARGO_ENCODED_RUSTFLAGS \
+RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld \
   /usr/bin/cargo build --locked --profile wasm-release -p tenantguard-wasm \
