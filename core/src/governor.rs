@@ -675,26 +675,20 @@ impl Governor {
     /// units fits (use [`add_usage`](Self::add_usage) to record it). Duration: an error.
     #[inline]
     pub fn check(&self, tenant: &str, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        match self
-            .inner
-            .tenants
-            .with(tenant.as_bytes(), |s| self.check_with(&s.entry, &s.profile, resource, cost, now_ms, Take::Consume))
-        {
-            Some(r) => r,
-            None => Err(Error::TenantNotFound(tenant.to_owned())),
-        }
+        self.inner.tenants.with_or(
+            tenant.as_bytes(),
+            |s| self.check_with(&s.entry, &s.profile, resource, cost, now_ms, Take::Consume),
+            || Err(Error::TenantNotFound(tenant.to_owned())),
+        )
     }
 
     /// Like [`check`](Self::check) but never consumes: what would happen now.
     pub fn peek(&self, tenant: &str, resource: &str, cost: u64, now_ms: u64) -> Result<Decision> {
-        match self
-            .inner
-            .tenants
-            .with(tenant.as_bytes(), |s| self.check_with(&s.entry, &s.profile, resource, cost, now_ms, Take::Peek))
-        {
-            Some(r) => r,
-            None => Err(Error::TenantNotFound(tenant.to_owned())),
-        }
+        self.inner.tenants.with_or(
+            tenant.as_bytes(),
+            |s| self.check_with(&s.entry, &s.profile, resource, cost, now_ms, Take::Peek),
+            || Err(Error::TenantNotFound(tenant.to_owned())),
+        )
     }
 
     /// [`check`](Self::check) for the tenant of an explicit context.

@@ -96,6 +96,22 @@ impl<T: Keyed> Registry<T> {
         g.find(h, |e| bytes_eq(e.key(), key)).map(f)
     }
 
+    /// Runs `f` on the element under the shard's read lock, or `missing` without one. The
+    /// answer is built in place: through [`with`](Self::with)'s `Option` a check's decision
+    /// was copied twice more (16-byte loads from 8-byte stores, which stall).
+    #[inline]
+    pub fn with_or<R>(&self, key: &[u8], f: impl FnOnce(&T) -> R, missing: impl FnOnce() -> R) -> R {
+        let (h, shard) = self.locate(key);
+        let g = read(shard);
+        match g.find(h, |e| bytes_eq(e.key(), key)) {
+            Some(e) => f(e),
+            None => {
+                drop(g);
+                missing()
+            }
+        }
+    }
+
     /// Runs `f` on the element under the shard's write lock.
     pub fn update<R>(&self, key: &[u8], f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let (h, shard) = self.locate(key);
