@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tenantguard::api::{ApiError, Engine, Request, defaults, js_numbers, js_whole as whole};
 use tenantguard::clock::default_clock;
 use tenantguard::store::StoreSpec;
-use tenantguard::{Decision, TenantHandle};
+use tenantguard::{CachedTenantHandle, Decision};
 
 mod hot;
 
@@ -168,7 +168,7 @@ impl NativeGovernor {
     pub fn open_handle(&self, tenant: String, resource: Option<String>) -> Result<u32> {
         let handle = self.engine.governor.handle(&tenant).map_err(|e| js_err(e.into()))?;
         let resource = resource.unwrap_or_else(|| defaults::CHECK_RESOURCE.to_owned());
-        Ok(HOT.with(|hot| hot.handles.borrow_mut().insert(Slot { handle, resource, last: None })))
+        Ok(HOT.with(|hot| hot.handles.borrow_mut().insert(Slot { handle: handle.into(), resource, last: None })))
     }
 
     /// Milliseconds since the epoch from the system clock.
@@ -180,7 +180,7 @@ impl NativeGovernor {
 
 /// One open handle: the resolved tenant and the resource its checks are about.
 struct Slot {
-    handle: TenantHandle,
+    handle: CachedTenantHandle,
     resource: String,
     last: Option<Decision>,
 }
@@ -238,7 +238,7 @@ pub(crate) fn fast(id: u32, cost: f64, now: Option<f64>) -> std::result::Result<
     HOT.with(|hot| {
         let mut handles = hot.handles.borrow_mut();
         let Some(Some(s)) = handles.slots.get_mut(id as usize) else { return Err(no_handle(id)) };
-        let d = s.handle.check(&s.resource, cost, now.unwrap_or_else(|| s.handle.now_ms()))?;
+        let d = s.handle.check(&s.resource, cost, now.unwrap_or_else(|| s.handle.handle().now_ms()))?;
         let wait = if d.allowed { d.delay_ms as f64 } else { f64::INFINITY };
         s.last = Some(d);
         Ok(wait)
