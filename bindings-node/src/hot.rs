@@ -43,8 +43,6 @@ enum Failure {
     Type(&'static str),
     /// A typed core error: an `Error` whose message is the error as JSON (see `lib.js`).
     Api(ApiError),
-    /// A panic caught at the boundary (cannot happen by the workspace lints; never crosses it).
-    Panic,
 }
 
 /// `checkHandle(id: number, cost: number, nowMs?: number): number`.
@@ -64,7 +62,7 @@ unsafe extern "C" fn check_handle(env: sys::napi_env, info: sys::napi_callback_i
             return out;
         }
         Ok(Err(f)) => f,
-        Err(_) => Failure::Panic,
+        Err(_) => Failure::Api(crate::panicked("checkHandle")),
     };
     // SAFETY: a valid env on Node's thread.
     unsafe { throw(env, failure) };
@@ -116,7 +114,6 @@ unsafe fn throw(env: sys::napi_env, failure: Failure) {
     let (type_error, message) = match failure {
         Failure::Type(m) => (true, m.to_owned()),
         Failure::Api(e) => (false, serde_json::to_string(&e).unwrap_or_default()),
-        Failure::Panic => (false, "tenantguard: internal error (panic caught in checkHandle)".to_owned()),
     };
     // JSON and our messages contain no NUL byte; fall back to a fixed text if one ever did.
     let message = CString::new(message).unwrap_or_else(|_| c"tenantguard: error message had a NUL byte".to_owned());

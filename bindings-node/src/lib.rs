@@ -22,6 +22,18 @@ fn js_err(e: ApiError) -> Error {
     Error::new(Status::GenericFailure, serde_json::to_string(&e).unwrap_or_default())
 }
 
+/// Runs the body of a Node-API entry, turning a panic into an `INTERNAL` error (thrown as
+/// `TENANTGUARD_INTERNAL`): a panic must never unwind into Node, where it would abort the
+/// process. `hot.rs` does the same for `checkHandle`.
+pub(crate) fn guard<T>(entry: &str, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|_| Err(js_err(panicked(entry))))
+}
+
+/// The error a caught panic becomes.
+pub(crate) fn panicked(entry: &str) -> ApiError {
+    ApiError::internal(format!("tenantguard: internal error (panic caught in {entry})"))
+}
+
 /// JS has one number type: napi-rs hands integral numbers beyond 32 bits over as floats.
 /// Integral numbers exactly representable in a double (|n| ≤ 2^53) become integers again.
 fn integers(v: Value) -> Value {
@@ -62,9 +74,12 @@ impl Task for CallTask {
     type JsValue = String;
 
     fn compute(&mut self) -> Result<String> {
-        let request = self.request.take().ok_or_else(|| js_err(ApiError::invalid("request", "already run")))?;
-        let answer = self.engine.execute(request, self.now).map(js_numbers).map_err(js_err)?;
-        serde_json::to_string(&answer).map_err(|e| js_err(ApiError::invalid("answer", e.to_string())))
+        // On a libuv worker thread: a panic here would abort the process too.
+        guard("callAsync", || {
+            let request = self.request.take().ok_or_else(|| js_err(ApiError::invalid("request", "already run")))?;
+            let answer = self.engine.execute(request, self.now).map(js_numbers).map_err(js_err)?;
+            serde_json::to_string(&answer).map_err(|e| js_err(ApiError::invalid("answer", e.to_string())))
+        })
     }
 
     fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
@@ -87,6 +102,10 @@ impl NativeGovernor {
     /// memory store if absent.
     #[napi(factory)]
     pub fn create(config: Option<Value>, default_rpm: Option<u32>, store: Option<Value>) -> Result<Self> {
+        guard("Governor", || Self::build(config, default_rpm, store))
+    }
+
+    fn build(config: Option<Value>, default_rpm: Option<u32>, store: Option<Value>) -> Result<Self> {
         let source = match config {
             None | Some(Value::Null) => None,
             Some(v) => Some(
@@ -109,31 +128,38 @@ impl NativeGovernor {
 
     /// The state store: `"memory"` or `"redis"`.
     #[napi]
-    pub fn store_kind(&self) -> String {
-        self.engine.governor.store_kind().to_owned()
+    pub fn store_kind(&self) -> Result<String> {
+        guard("storeKind", || Ok(self.engine.governor.store_kind().to_owned()))
     }
 
     /// The store's health counters (empty for the memory store).
     #[napi]
-    pub fn store_metrics(&self) -> Value {
-        let m: serde_json::Map<String, Value> =
-            self.engine.governor.store_metrics().into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect();
-        js_numbers(Value::Object(m))
+    pub fn store_metrics(&self) -> Result<Value> {
+        guard("storeMetrics", || {
+            let metrics = self.engine.governor.store_metrics();
+            let m: serde_json::Map<String, Value> =
+                metrics.into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect();
+            Ok(js_numbers(Value::Object(m)))
+        })
     }
 
     /// Runs one operation of the host-neutral API (`op`, `args`), at `nowMs` if given.
     #[napi]
     pub fn call(&self, op: String, args: Option<Value>, now_ms: Option<f64>) -> Result<Value> {
-        let (req, now) = request(op, args, now_ms)?;
-        self.engine.execute(req, now).map(js_numbers).map_err(js_err)
+        guard("call", || {
+            let (req, now) = request(op, args, now_ms)?;
+            self.engine.execute(req, now).map(js_numbers).map_err(js_err)
+        })
     }
 
     /// [`call`](Self::call) on the libuv thread pool: the promise settles with the answer or
     /// the typed error. The arguments are checked here, before the promise is made.
     #[napi]
     pub fn call_async(&self, op: String, args: Option<Value>, now_ms: Option<f64>) -> Result<AsyncTask<CallTask>> {
-        let (req, now) = request(op, args, now_ms)?;
-        Ok(AsyncTask::new(CallTask { engine: Arc::clone(&self.engine), request: Some(req), now }))
+        guard("callAsync", || {
+            let (req, now) = request(op, args, now_ms)?;
+            Ok(AsyncTask::new(CallTask { engine: Arc::clone(&self.engine), request: Some(req), now }))
+        })
     }
 
     /// A rate/concurrency/capacity check by tenant name, returning the decision as JSON text:
@@ -147,6 +173,16 @@ impl NativeGovernor {
         cost: Option<f64>,
         now_ms: Option<f64>,
     ) -> Result<String> {
+        guard("check", || self.check_json(&tenant, resource.as_deref(), cost, now_ms))
+    }
+
+    fn check_json(
+        &self,
+        tenant: &str,
+        resource: Option<&str>,
+        cost: Option<f64>,
+        now_ms: Option<f64>,
+    ) -> Result<String> {
         // JS numbers are doubles: NaN, infinities, fractions and negatives are refused, not
         // truncated (the same rule as the fast path and the wasm shell).
         let cost = cost.map(|c| whole("cost", c)).transpose().map_err(js_err)?.unwrap_or(defaults::CHECK_COST);
@@ -155,9 +191,8 @@ impl NativeGovernor {
             Some(n) => whole("nowMs", n).map_err(js_err)?,
             None => g.now_ms(),
         };
-        let d = g
-            .check(&tenant, resource.as_deref().unwrap_or(defaults::CHECK_RESOURCE), cost, now)
-            .map_err(|e| js_err(e.into()))?;
+        let d =
+            g.check(tenant, resource.unwrap_or(defaults::CHECK_RESOURCE), cost, now).map_err(|e| js_err(e.into()))?;
         serde_json::to_string(&d).map_err(|e| js_err(ApiError::invalid("decision", e.to_string())))
     }
 
@@ -166,15 +201,17 @@ impl NativeGovernor {
     /// Handles belong to the JS thread that opened them; free them with [`handle_close`].
     #[napi]
     pub fn open_handle(&self, tenant: String, resource: Option<String>) -> Result<u32> {
-        let handle = self.engine.governor.handle(&tenant).map_err(|e| js_err(e.into()))?;
-        let resource = resource.unwrap_or_else(|| defaults::CHECK_RESOURCE.to_owned());
-        Ok(HOT.with(|hot| hot.handles.borrow_mut().insert(Slot { handle: handle.into(), resource, last: None })))
+        guard("openHandle", || {
+            let handle = self.engine.governor.handle(&tenant).map_err(|e| js_err(e.into()))?;
+            let resource = resource.unwrap_or_else(|| defaults::CHECK_RESOURCE.to_owned());
+            Ok(HOT.with(|hot| hot.handles.borrow_mut().insert(Slot { handle: handle.into(), resource, last: None })))
+        })
     }
 
     /// Milliseconds since the epoch from the system clock.
     #[napi]
-    pub fn now_ms(&self) -> i64 {
-        i64::try_from(self.engine.governor.now_ms()).unwrap_or(i64::MAX)
+    pub fn now_ms(&self) -> Result<i64> {
+        guard("nowMs", || Ok(i64::try_from(self.engine.governor.now_ms()).unwrap_or(i64::MAX)))
     }
 }
 
@@ -248,11 +285,13 @@ pub(crate) fn fast(id: u32, cost: f64, now: Option<f64>) -> std::result::Result<
 /// The decision of handle `id`'s last fast check as JSON text (`null` if none yet).
 #[napi]
 pub fn last_decision(id: u32) -> Result<String> {
-    HOT.with(|hot| match hot.handles.borrow().slots.get(id as usize) {
-        Some(Some(s)) => serde_json::to_string(&s.last),
-        _ => Ok("null".to_owned()),
+    guard("lastDecision", || {
+        HOT.with(|hot| match hot.handles.borrow().slots.get(id as usize) {
+            Some(Some(s)) => serde_json::to_string(&s.last),
+            _ => Ok("null".to_owned()),
+        })
+        .map_err(|e| js_err(ApiError::invalid("decision", e.to_string())))
     })
-    .map_err(|e| js_err(ApiError::invalid("decision", e.to_string())))
 }
 
 /// Adds the hand-written hot function (see the `hot` module) to the exports.
@@ -263,22 +302,35 @@ pub fn exports(exports: Object, env: Env) -> Result<()> {
 
 /// The resource handle `id` checks (`""` for an unknown handle).
 #[napi]
-pub fn handle_resource(id: u32) -> String {
-    HOT.with(|hot| match hot.handles.borrow().slots.get(id as usize) {
-        Some(Some(s)) => s.resource.clone(),
-        _ => String::new(),
+pub fn handle_resource(id: u32) -> Result<String> {
+    guard("handleResource", || {
+        Ok(HOT.with(|hot| match hot.handles.borrow().slots.get(id as usize) {
+            Some(Some(s)) => s.resource.clone(),
+            _ => String::new(),
+        }))
     })
 }
 
 /// Frees handle `id` (idempotent; ids are reused afterwards).
 #[napi]
-pub fn handle_close(id: u32) {
-    HOT.with(|hot| {
-        let mut slab = hot.handles.borrow_mut();
-        if let Some(slot) = slab.slots.get_mut(id as usize)
-            && slot.take().is_some()
-        {
-            slab.free.push(id);
-        }
-    });
+pub fn handle_close(id: u32) -> Result<()> {
+    guard("handleClose", || {
+        HOT.with(|hot| {
+            let mut slab = hot.handles.borrow_mut();
+            if let Some(slot) = slab.slots.get_mut(id as usize)
+                && slot.take().is_some()
+            {
+                slab.free.push(id);
+            }
+        });
+        Ok(())
+    })
+}
+
+/// Panics inside [`guard`], for the test that a panic becomes a `TENANTGUARD_INTERNAL` error
+/// and the process lives on (`test/errors.test.js`). Not part of the API.
+#[napi(js_name = "__panicForTest", skip_typescript)]
+#[allow(clippy::panic, reason = "the point of this test hook")]
+pub fn panic_for_test() -> Result<()> {
+    guard("__panicForTest", || panic!("deliberate panic (test hook)"))
 }

@@ -231,3 +231,16 @@ test('RLS explain, update/delete checks and policy management', () => {
   assert.strictEqual(gov.dropPolicy('docs', 'iso'), true)
   gov.rlsForce('docs')
 })
+
+test('a panic inside the addon becomes a TENANTGUARD_INTERNAL error, and the process lives on', () => {
+  const native = require('../index.js')
+  assert.strictEqual(typeof native.__panicForTest, 'function')
+  assert.throws(() => native.__panicForTest(), (e) => {
+    const body = JSON.parse(e.message)
+    return body.code === 'INTERNAL' && /panic caught in __panicForTest/.test(body.message)
+  })
+  // Still usable afterwards.
+  const gov = new tg.Governor()
+  gov.register('acme', { plan: 'free' })
+  assert.strictEqual(gov.check('acme', { nowMs: 1000 }).allowed, true)
+})

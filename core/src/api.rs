@@ -70,6 +70,19 @@ impl ApiError {
     pub fn invalid(key: &str, message: impl Into<String>) -> Self {
         ApiError::from(Error::invalid(key, message))
     }
+
+    /// An `INTERNAL` error: a defect of tenantguard's, not of the input (an answer that
+    /// would not encode, a panic a shell caught at its boundary).
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError {
+            code: "INTERNAL".into(),
+            message: message.into(),
+            key: None,
+            line: None,
+            column: None,
+            decision: None,
+        }
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -731,14 +744,7 @@ impl std::fmt::Debug for Engine {
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError {
-        code: "INTERNAL".into(),
-        message: e.to_string(),
-        key: None,
-        line: None,
-        column: None,
-        decision: None,
-    })
+    serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 impl Engine {
