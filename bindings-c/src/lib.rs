@@ -418,6 +418,18 @@ unsafe fn decide(
     })
 }
 
+/// Panics inside [`guard`], for the test that a panic comes back as [`TgStatus::Panic`] with
+/// the last error set and never crosses the boundary (`tests/test_hostile.c`). Not part of
+/// the API: cbindgen leaves it out of the header.
+///
+/// # Safety
+/// Safe to call at any time: it takes no pointers.
+#[unsafe(no_mangle)]
+#[allow(clippy::panic, reason = "the point of this test hook")]
+pub extern "C" fn tg__test_panic() -> TgStatus {
+    guard(|| panic!("deliberate panic (test hook)"))
+}
+
 /// The ABI version of the loaded library ([`TG_ABI_VERSION`] when it was built); loaders
 /// compare it with the header's `TG_ABI_VERSION` and refuse a mismatch.
 ///
