@@ -72,6 +72,15 @@ function convert(err) {
   return err
 }
 
+/** Runs a call into the addon, throwing its errors as the typed classes (`convert`). */
+function typed(f) {
+  try {
+    return f()
+  } catch (e) {
+    throw convert(e)
+  }
+}
+
 // A lone surrogate (String.prototype.isWellFormed is Node 20+; the package supports 18).
 const LONE_SURROGATE = /\p{Surrogate}/u
 const isWellFormed = (s) => (typeof s.isWellFormed === 'function' ? s.isWellFormed() : !LONE_SURROGATE.test(s))
@@ -144,10 +153,10 @@ class Governor {
   }
 
   /** `'memory'` or `'redis'`. */
-  get storeKind() { return this.native.storeKind() }
+  get storeKind() { return typed(() => this.native.storeKind()) }
 
   /** The store's health counters (calls, errors, reconnects, fallback decisions); `{}` for memory. */
-  storeMetrics() { return this.native.storeMetrics() }
+  storeMetrics() { return typed(() => this.native.storeMetrics()) }
 
   /** Runs one host-neutral operation (`op`, camelCase `args`). */
   call(op, args = {}, nowMs) {
@@ -172,7 +181,7 @@ class Governor {
     }
   }
 
-  nowMs() { return this.native.nowMs() }
+  nowMs() { return typed(() => this.native.nowMs()) }
 
   /** `check` off the event loop (see `callAsync`). */
   checkAsync(tenant, opts = {}) { return this.callAsync('check', { tenant, ...opts }) }
@@ -185,7 +194,7 @@ class Governor {
 
   /** With a Redis store, async helpers run their operations on the thread pool. */
   #op(op, args) {
-    return this.native.storeKind() === 'redis' ? this.callAsync(op, args) : this.call(op, args)
+    return this.storeKind === 'redis' ? this.callAsync(op, args) : this.call(op, args)
   }
 
   /**
@@ -356,7 +365,15 @@ class RateLimiter {
 }
 
 // Handles dropped without close() are freed when collected.
-const handles = new FinalizationRegistry((id) => handleClose(id))
+const handles = new FinalizationRegistry((id) => {
+  // An exception thrown here would end the process: a failure (a defect inside the addon)
+  // becomes a process warning instead.
+  try {
+    handleClose(id)
+  } catch (e) {
+    process.emitWarning(convert(e))
+  }
+})
 
 /**
  * A pre-resolved tenant and resource: the hot path. Belongs to the thread that made it.
@@ -387,18 +404,19 @@ class TenantHandle {
   /** Like `Governor.check`, returning the decision object. */
   check({ cost = 1, nowMs } = {}) {
     this.tryCheck(cost, nowMs)
-    return JSON.parse(lastDecision(this.#id))
+    return JSON.parse(typed(() => lastDecision(this.#id)))
   }
 
   /** The decision of this handle's last `tryCheck`/`check`, or null. */
-  lastDecision() { return JSON.parse(lastDecision(this.#id)) }
+  lastDecision() { return JSON.parse(typed(() => lastDecision(this.#id))) }
 
   /** Frees the handle (idempotent); later checks throw InvalidArgumentError. */
   close() {
     if (this.#id !== -1) {
       handles.unregister(this)
-      handleClose(this.#id)
+      const id = this.#id
       this.#id = -1
+      typed(() => handleClose(id))
     }
   }
 

@@ -328,7 +328,7 @@ pub fn handle_close(id: u32) -> Result<()> {
 }
 
 /// Panics inside [`guard`], for the test that a panic becomes a `TENANTGUARD_INTERNAL` error
-/// and the process lives on (`test/errors.test.js`). Not part of the API.
+/// and the process lives on (`test/api.test.js`). Not part of the API.
 #[napi(js_name = "__panicForTest", skip_typescript)]
 #[allow(clippy::panic, reason = "the point of this test hook")]
 pub fn panic_for_test() -> Result<()> {
