@@ -803,7 +803,7 @@ impl Governor {
                     e.meter.violation(if queued { Violation::Queued } else { Violation::Throttled }, now);
                 }
             }
-            if consume && name == plan::QPS {
+            if consume && plan::is_qps(name) {
                 e.meter.admitted(now, cost);
             }
         } else {
@@ -815,7 +815,7 @@ impl Governor {
                 d.shadow = true;
                 if consume {
                     e.meter.violation(Violation::Shadow, now);
-                    if name == plan::QPS {
+                    if plan::is_qps(name) {
                         e.meter.admitted(now, cost);
                     }
                 }
