@@ -90,3 +90,71 @@ fn a_cached_handle_is_send_and_its_clones_share_the_tenant() {
         .count();
     assert_eq!(admitted, 150, "free's burst, shared by both clones");
 }
+
+/// A small deterministic generator (xorshift64*), so the sequence below is replayable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn random_admin_changes_never_make_a_cached_handle_answer_differently() {
+    let plans = ["free", "starter", "pro", "enterprise", "unlimited"];
+    for seed in 1..=20u64 {
+        let (by_name, by_handle) = two_governors();
+        let mut h = CachedTenantHandle::from(by_handle.handle("acme").unwrap());
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut now = 1_000;
+        for step in 0..400 {
+            now += rng.below(40);
+            match rng.below(20) {
+                0 => {
+                    let plan = plans[rng.below(plans.len() as u64) as usize];
+                    for g in [&by_name, &by_handle] {
+                        g.change_plan("acme", plan, now).unwrap();
+                    }
+                }
+                1 => {
+                    let ovr = Override {
+                        resource: "qps".into(),
+                        limit: Some(1 + rng.below(20)),
+                        burst: Some(1.0 + rng.below(3) as f64),
+                        idle_ms: None,
+                        expires_at_ms: if rng.below(2) == 0 { None } else { Some(now + rng.below(500)) },
+                        reason: None,
+                    };
+                    // Refused on `unlimited` (nothing to override): alike on both.
+                    let a = by_name.set_override("acme", ovr.clone(), now).map(|_| ());
+                    let b = by_handle.set_override("acme", ovr, now).map(|_| ());
+                    assert_eq!(a.is_ok(), b.is_ok(), "seed {seed}, step {step}");
+                }
+                2 => {
+                    for g in [&by_name, &by_handle] {
+                        g.clear_override("acme", "qps").unwrap();
+                    }
+                }
+                3 => {
+                    let shadow = rng.below(2) == 0;
+                    for g in [&by_name, &by_handle] {
+                        g.set_shadow("acme", shadow).unwrap();
+                    }
+                }
+                _ => {
+                    let cost = 1 + rng.below(3);
+                    let want = by_name.check("acme", "qps", cost, now).unwrap();
+                    let got = h.check("qps", cost, now).unwrap();
+                    assert_eq!(got, want, "seed {seed}, step {step}, t={now}");
+                }
+            }
+        }
+    }
+}
