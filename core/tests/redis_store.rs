@@ -733,3 +733,107 @@ fn a_backlog_of_releases_is_replayed_in_bounded_parts() {
     }
     assert_eq!(g.concurrency_stats("acme", "connections").unwrap().active, 0);
 }
+
+/// A direct connection to one cluster node (`host:port`).
+fn node(addr: &str) -> redis::Connection {
+    redis::Client::open(format!("redis://{addr}")).unwrap().get_connection().unwrap()
+}
+
+/// Puts a slot back to normal on both nodes, whatever the test's outcome.
+struct Stable<'a> {
+    slot: u16,
+    nodes: [&'a str; 2],
+}
+
+impl Drop for Stable<'_> {
+    fn drop(&mut self) {
+        for addr in self.nodes {
+            let _ = redis::cmd("CLUSTER").arg("SETSLOT").arg(self.slot).arg("STABLE").query::<()>(&mut node(addr));
+        }
+    }
+}
+
+/// During a slot migration a tenant's keys move to the importing node, and the owner answers
+/// `ASK` for keys it no longer has. The store follows the redirect (`ASKING` on that node)
+/// instead of falling back, and the limit holds across the calls.
+#[test]
+#[ignore = "needs TG_REDIS_CLUSTER_URL (scripts/test.sh starts a Redis Cluster)"]
+fn cluster_calls_follow_ask_redirects_during_a_slot_migration() {
+    let url = std::env::var("TG_REDIS_CLUSTER_URL")
+        .expect("TG_REDIS_CLUSTER_URL is not set: run scripts/test.sh, which starts a Redis Cluster");
+    let seed = url.trim_start_matches("redis://").trim_end_matches('/').to_owned();
+    let tenant = format!("ask-{}-{}", std::process::id(), rand_suffix());
+    // The store's keys are `<prefix>:{<tenant>}:...`: the hash tag is the tenant's name.
+    let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(&tenant).query(&mut node(&seed)).unwrap();
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut node(&seed)).unwrap();
+    // `<id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <state> <slots...>`
+    let mut owner = None;
+    let mut other = None;
+    for line in nodes.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (id, addr) = (f[0].to_owned(), f[1].split('@').next().unwrap().to_owned());
+        let owns = f[8..].iter().any(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
+        });
+        if owns {
+            owner = Some((id, addr));
+        } else if other.is_none() && f[2].contains("master") {
+            other = Some((id, addr));
+        }
+    }
+    let ((src_id, src), (dst_id, dst)) = (owner.unwrap(), other.unwrap());
+    let _stable = Stable { slot, nodes: [src.as_str(), dst.as_str()] };
+    redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg("IMPORTING").arg(&src_id).query::<()>(&mut node(&dst)).unwrap();
+    redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg("MIGRATING").arg(&dst_id).query::<()>(&mut node(&src)).unwrap();
+
+    let store = RedisStore::new(
+        RedisOptions::new(&url)
+            .cluster(true)
+            .prefix(format!("tgask:{}", std::process::id()))
+            .time(TimeSource::Caller)
+            .timeout(Duration::from_secs(2)),
+    )
+    .unwrap();
+    let cfg = Config::from_toml(
+        "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"t\"\nmax_qps = 2\nburst_allowance = 1.0\nenforcement_action = \"reject\"\n",
+    )
+    .unwrap();
+    let g = Governor::builder().config(cfg).store(Arc::new(store.clone())).build();
+    g.register(&tenant, Some("t"), IsolationMode::SharedSchema, 0).unwrap();
+    let answers: Vec<bool> = (0..3).map(|_| g.check(&tenant, "qps", 1, 1_000).unwrap().allowed).collect();
+    assert_eq!(answers, [true, true, false], "2 per second, then refused: the state lives on the importing node");
+    let st = store.stats();
+    assert_eq!((st.errors, st.fallbacks), (0, 0), "a call fell back instead of following ASK");
+    assert!(st.ask_redirects >= 3, "{st:?}");
+    // The keys were written on the importing node, none on the owner.
+    let on = |addr: &str| -> u64 {
+        let keys: Vec<String> =
+            redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(100).query(&mut node(addr)).unwrap();
+        keys.iter().filter(|k| k.contains(&tenant)).count() as u64
+    };
+    assert!(on(&dst) > 0 && on(&src) == 0, "keys: importing node {}, owner {}", on(&dst), on(&src));
+    // A script of several keys (a connection lease) cannot run while its keys are split
+    // between the nodes (TRYAGAIN): that call falls back, but only that tenant's. Another
+    // tenant, in another slot, is still served by Redis: no backoff for everyone.
+    let other = format!("ask-other-{}", std::process::id());
+    let other_slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(&other).query(&mut node(&seed)).unwrap();
+    assert_ne!(other_slot, slot);
+    g.register(&other, Some("t"), IsolationMode::SharedSchema, 0).unwrap();
+    let before = store.stats();
+    let lease = g.acquire(&tenant, "connections", None, 1_000).unwrap();
+    let after_lease = store.stats();
+    assert_eq!(after_lease.fallbacks, before.fallbacks + 1, "{after_lease:?}");
+    assert_eq!(after_lease.pending_releases, 0, "a refused script has nothing to undo: {after_lease:?}");
+    g.release(&tenant, "connections", lease.lease_id.unwrap(), 1_000).unwrap();
+    assert!(g.check(&other, "qps", 1, 1_000).unwrap().allowed);
+    let after = store.stats();
+    assert_eq!(after.fallbacks, after_lease.fallbacks, "the other tenant fell back: {after:?}");
+    assert!(after.calls > after_lease.calls, "{after:?}");
+    // Tidy up: drop the tenant's keys on the importing node (ASKING: it does not own the slot).
+    let mut d = node(&dst);
+    let keys: Vec<String> = redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(100).query(&mut d).unwrap();
+    for k in keys.iter().filter(|k| k.contains(&tenant)) {
+        let _ = redis::pipe().cmd("ASKING").cmd("DEL").arg(k).query::<((), u64)>(&mut d);
+    }
+}

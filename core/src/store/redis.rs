@@ -252,6 +252,8 @@ pub struct RedisStats {
     pub errors: u64,
     /// Connections opened (the first and every reconnect).
     pub connects: u64,
+    /// Cluster calls sent on to a slot's importing node (an ASK redirect during a migration).
+    pub ask_redirects: u64,
     /// Decisions taken by a failure policy because Redis could not answer.
     pub fallbacks: u64,
     /// Lease releases waiting for Redis to come back.
@@ -286,6 +288,7 @@ struct Inner {
     calls: AtomicU64,
     errors: AtomicU64,
     connects: AtomicU64,
+    asks: AtomicU64,
     fallbacks: AtomicU64,
     /// Lease operations that failed or timed out, replayed in order once Redis answers (by
     /// the next call of any tenant).
@@ -434,6 +437,7 @@ impl RedisStore {
                 calls: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
                 connects: AtomicU64::new(0),
+                asks: AtomicU64::new(0),
                 fallbacks: AtomicU64::new(0),
                 pending: Mutex::new(std::collections::VecDeque::new()),
                 pending_count: AtomicU64::new(0),
@@ -463,6 +467,7 @@ impl RedisStore {
             calls: self.inner.calls.load(Ordering::Relaxed),
             errors: self.inner.errors.load(Ordering::Relaxed),
             connects: self.inner.connects.load(Ordering::Relaxed),
+            ask_redirects: self.inner.asks.load(Ordering::Relaxed),
             fallbacks: self.inner.fallbacks.load(Ordering::Relaxed),
             pending_releases: self.inner.pending_count.load(Ordering::Relaxed),
         }
@@ -569,7 +574,7 @@ impl Inner {
     }
 
     /// Runs `f` on a pooled connection. A connection that failed is dropped, not pooled.
-    fn call<R>(&self, f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<R>) -> Result<R> {
+    fn call<R>(&self, f: impl FnMut(&mut dyn redis::ConnectionLike) -> redis::RedisResult<R>) -> Result<R> {
         self.call_flagged(f).map_err(|(e, _)| e)
     }
 
@@ -577,7 +582,7 @@ impl Inner {
     /// (a timeout after writing: the server may still run it).
     fn call_flagged<R>(
         &self,
-        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<R>,
+        f: impl FnMut(&mut dyn redis::ConnectionLike) -> redis::RedisResult<R>,
     ) -> std::result::Result<R, (Error, bool)> {
         let out = self.try_call(f);
         match &out {
@@ -593,7 +598,7 @@ impl Inner {
 
     fn try_call<R>(
         &self,
-        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<R>,
+        mut f: impl FnMut(&mut dyn redis::ConnectionLike) -> redis::RedisResult<R>,
     ) -> std::result::Result<R, (Error, bool)> {
         self.check_backoff().map_err(|e| (e, false))?;
         let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -607,6 +612,26 @@ impl Inner {
                 self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(con);
                 Ok(r)
             }
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain) => {
+                // A script of several keys during its slot's migration: this call cannot run
+                // until the keys have moved. That concerns the tenants of one slot only, so no
+                // backoff for everyone, and the connection is fine.
+                self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(con);
+                Err((store_err(&e), false))
+            }
+            Err(e) if matches!(e.retry_method(), redis::RetryMethod::AskRedirect) => {
+                // The tenant's slot is migrating and its keys are not on this node: the command
+                // did not run. The cluster connection is fine (its slot map is right until the
+                // migration ends); the command goes to the importing node, once.
+                self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(con);
+                match e.redirect_node() {
+                    Some((addr, _slot)) => {
+                        let addr = addr.to_owned();
+                        self.follow_ask(&addr, &mut f)
+                    }
+                    None => Err((store_err(&e), false)),
+                }
+            }
             Err(e) => {
                 if e.is_timeout() {
                     // A stalled server: back off so that nothing else waits for it.
@@ -617,8 +642,8 @@ impl Inner {
                     || e.is_cluster_error()
                 {
                     if e.is_cluster_error() && e.redirect_node().is_none() {
-                        // CLUSTERDOWN / TRYAGAIN: the cluster is not serving; back off rather
-                        // than rebuild a cluster connection on every call.
+                        // CLUSTERDOWN: the cluster is not serving; back off rather than
+                        // rebuild a cluster connection on every call.
                         self.failed();
                     }
                     // A dead connection (idle timeout, server restart), or a cluster whose slots
@@ -633,6 +658,44 @@ impl Inner {
                 Err((store_err(&e), true))
             }
         }
+    }
+
+    /// Runs `f` on the node an ASK redirect named (`host:port`), on a connection of its own
+    /// after `ASKING`, as the cluster protocol asks during a slot migration. `ASKING` covers
+    /// the next command only, so the scripts are loaded there first: an `EVALSHA` that met
+    /// `NOSCRIPT` would retry without it and be redirected back.
+    fn follow_ask<R>(
+        &self,
+        addr: &str,
+        f: &mut impl FnMut(&mut dyn redis::ConnectionLike) -> redis::RedisResult<R>,
+    ) -> std::result::Result<R, (Error, bool)> {
+        use redis::IntoConnectionInfo;
+        let t = self.opts.timeout;
+        let connect = || -> redis::RedisResult<redis::Connection> {
+            let (host, port) = addr
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_owned(), p.parse::<u16>().ok()?)))
+                .ok_or_else(|| {
+                    redis::RedisError::from((redis::ErrorKind::Client, "bad ASK address", addr.to_owned()))
+                })?;
+            let info = self.opts.url.as_str().into_connection_info()?.set_addr(redis::ConnectionAddr::Tcp(host, port));
+            let c = redis::Client::open(info)?.get_connection_with_timeout(t)?;
+            c.set_read_timeout(Some(t))?;
+            c.set_write_timeout(Some(t))?;
+            Ok(c)
+        };
+        let mut con = connect().map_err(|e| (store_err(&e), false))?;
+        self.asks.fetch_add(1, Ordering::Relaxed);
+        let s = &self.scripts;
+        for script in [&s.rate, &s.concurrency, &s.duration, &s.capacity, &s.evict] {
+            script.prepare_invoke().load(&mut con).map_err(|e| (store_err(&e), false))?;
+        }
+        redis::cmd("ASKING").query::<()>(&mut con).map_err(|e| (store_err(&e), false))?;
+        f(&mut con).map_err(|e| {
+            // TRYAGAIN (a script of several keys, not all of them moved yet) did not run.
+            let may_have_run = e.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain);
+            (store_err(&e), may_have_run)
+        })
     }
 
     /// A fresh lease or ticket id: random in [1, 2^52), unique with overwhelming probability
@@ -796,6 +859,7 @@ impl Store for RedisStore {
             ("calls_total", s.calls),
             ("errors_total", s.errors),
             ("connects_total", s.connects),
+            ("ask_redirects_total", s.ask_redirects),
             ("fallback_decisions_total", s.fallbacks),
             ("pending_releases", s.pending_releases),
         ]
@@ -922,7 +986,7 @@ impl RedisTenantState {
         params: &RateParams,
         req: RateRequest,
         fed: Option<(u64, u64)>,
-    ) -> Result<([String; 2], Vec<String>)> {
+    ) -> Result<(Vec<String>, Vec<String>)> {
         let alg = match params.algorithm {
             RateAlgorithm::Gcra => "g",
             RateAlgorithm::FixedWindow => "f",
@@ -950,7 +1014,14 @@ impl RedisTenantState {
             };
             args.extend([w.limit, w.window_ms, w.t_ns, w.cap, w.span_ns].map(|v| v.to_string()));
         }
-        Ok(([self.key("rate"), self.key(&format!("fed:{}", escape(resource)))], args))
+        // The demand hash only when the script uses it: during a slot migration Redis refuses
+        // a script that declares several keys (TRYAGAIN) unless all of them have moved, while
+        // a one-key script follows the ASK redirect.
+        let mut keys = vec![self.key("rate")];
+        if demand > 0 {
+            keys.push(self.key(&format!("fed:{}", escape(resource))));
+        }
+        Ok((keys, args))
     }
 
     /// Federated mode: admit from the units reserved, else one round trip that decides this
