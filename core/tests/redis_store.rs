@@ -747,8 +747,12 @@ struct Stable<'a> {
 
 impl Drop for Stable<'_> {
     fn drop(&mut self) {
+        // No unwrap here: a panic while unwinding from a failed assertion would abort and
+        // hide it.
         for addr in self.nodes {
-            let _ = redis::cmd("CLUSTER").arg("SETSLOT").arg(self.slot).arg("STABLE").query::<()>(&mut node(addr));
+            if let Ok(mut c) = redis::Client::open(format!("redis://{addr}")).and_then(|c| c.get_connection()) {
+                let _ = redis::cmd("CLUSTER").arg("SETSLOT").arg(self.slot).arg("STABLE").query::<()>(&mut c);
+            }
         }
     }
 }
@@ -783,10 +787,6 @@ fn cluster_calls_follow_ask_redirects_during_a_slot_migration() {
         }
     }
     let ((src_id, src), (dst_id, dst)) = (owner.unwrap(), other.unwrap());
-    let _stable = Stable { slot, nodes: [src.as_str(), dst.as_str()] };
-    redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg("IMPORTING").arg(&src_id).query::<()>(&mut node(&dst)).unwrap();
-    redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg("MIGRATING").arg(&dst_id).query::<()>(&mut node(&src)).unwrap();
-
     let store = RedisStore::new(
         RedisOptions::new(&url)
             .cluster(true)
@@ -801,24 +801,33 @@ fn cluster_calls_follow_ask_redirects_during_a_slot_migration() {
     .unwrap();
     let g = Governor::builder().config(cfg).store(Arc::new(store.clone())).build();
     g.register(&tenant, Some("t"), IsolationMode::SharedSchema, 0).unwrap();
+    // A lease taken before the migration: its keys are on the owner.
+    let held = g.acquire(&tenant, "connections", None, 1_000).unwrap().lease_id.unwrap();
+    assert_eq!(store.stats().fallbacks, 0);
+
+    let _stable = Stable { slot, nodes: [src.as_str(), dst.as_str()] };
+    redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg("IMPORTING").arg(&src_id).query::<()>(&mut node(&dst)).unwrap();
+    redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg("MIGRATING").arg(&dst_id).query::<()>(&mut node(&src)).unwrap();
+
     let answers: Vec<bool> = (0..3).map(|_| g.check(&tenant, "qps", 1, 1_000).unwrap().allowed).collect();
     assert_eq!(answers, [true, true, false], "2 per second, then refused: the state lives on the importing node");
     let st = store.stats();
     assert_eq!((st.errors, st.fallbacks), (0, 0), "a call fell back instead of following ASK");
     assert!(st.ask_redirects >= 3, "{st:?}");
-    // The keys were written on the importing node, none on the owner.
+    // The rate state was written on the importing node, not on the owner.
     let on = |addr: &str| -> u64 {
         let keys: Vec<String> =
             redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(100).query(&mut node(addr)).unwrap();
-        keys.iter().filter(|k| k.contains(&tenant)).count() as u64
+        keys.iter().filter(|k| k.contains(&tenant) && k.ends_with(":rate")).count() as u64
     };
-    assert!(on(&dst) > 0 && on(&src) == 0, "keys: importing node {}, owner {}", on(&dst), on(&src));
+    assert!(on(&dst) == 1 && on(&src) == 0, "rate keys: importing node {}, owner {}", on(&dst), on(&src));
     // A script of several keys (a connection lease) cannot run while its keys are split
     // between the nodes (TRYAGAIN): that call falls back, but only that tenant's. Another
     // tenant, in another slot, is still served by Redis: no backoff for everyone.
-    let other = format!("ask-other-{}", std::process::id());
-    let other_slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(&other).query(&mut node(&seed)).unwrap();
-    assert_ne!(other_slot, slot);
+    let other = (0..)
+        .map(|i| format!("ask-other-{}-{i}", std::process::id()))
+        .find(|t| redis::cmd("CLUSTER").arg("KEYSLOT").arg(t).query::<u16>(&mut node(&seed)).unwrap() != slot)
+        .unwrap();
     g.register(&other, Some("t"), IsolationMode::SharedSchema, 0).unwrap();
     let before = store.stats();
     let lease = g.acquire(&tenant, "connections", None, 1_000).unwrap();
@@ -830,10 +839,28 @@ fn cluster_calls_follow_ask_redirects_during_a_slot_migration() {
     let after = store.stats();
     assert_eq!(after.fallbacks, after_lease.fallbacks, "the other tenant fell back: {after:?}");
     assert!(after.calls > after_lease.calls, "{after:?}");
+    // Releasing the lease taken before the migration: its keys are split (TRYAGAIN), so the
+    // release waits to be replayed. Calls of other tenants meanwhile retry it at a bounded
+    // pace, not each one.
+    g.release(&tenant, "connections", held, 1_000).unwrap();
+    let waiting = store.stats();
+    assert_eq!(waiting.pending_releases, 1, "{waiting:?}");
+    for _ in 0..50 {
+        g.check(&other, "qps", 0, 1_000).unwrap();
+    }
+    let later = store.stats();
+    assert_eq!(later.pending_releases, 1, "{later:?}");
+    assert!(later.errors - waiting.errors <= 3, "each call retried the stuck release: {later:?}");
+    assert_eq!(later.fallbacks, waiting.fallbacks, "{later:?}");
     // Tidy up: drop the tenant's keys on the importing node (ASKING: it does not own the slot).
     let mut d = node(&dst);
     let keys: Vec<String> = redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(100).query(&mut d).unwrap();
     for k in keys.iter().filter(|k| k.contains(&tenant)) {
         let _ = redis::pipe().cmd("ASKING").cmd("DEL").arg(k).query::<((), u64)>(&mut d);
+    }
+    let mut o = node(&src);
+    let keys: Vec<String> = redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(100).query(&mut o).unwrap();
+    for k in keys.iter().filter(|k| k.contains(&tenant)) {
+        let _ = redis::cmd("DEL").arg(k).query::<u64>(&mut o);
     }
 }

@@ -294,6 +294,13 @@ struct Inner {
     /// the next call of any tenant).
     pending: Mutex<std::collections::VecDeque<Pending>>,
     pending_count: AtomicU64,
+    /// When a replay failed while Redis otherwise answers (a slot migrating): replays wait
+    /// until then (25 ms doubling to 1 s), so that calls do not each retry the stuck entry.
+    /// Cleared when Redis recovers from an outage.
+    replay_backoff: Mutex<Backoff>,
+    /// The connection to the importing node of the last ASK redirect followed, with the
+    /// scripts loaded there (a migration sends many calls to one node).
+    ask_con: Mutex<Option<(String, redis::Connection)>>,
     /// Keys drawn from the OS's randomness: lease and ticket ids are hashes of a counter.
     id_keys: std::collections::hash_map::RandomState,
     id_seq: AtomicU64,
@@ -441,6 +448,8 @@ impl RedisStore {
                 fallbacks: AtomicU64::new(0),
                 pending: Mutex::new(std::collections::VecDeque::new()),
                 pending_count: AtomicU64::new(0),
+                replay_backoff: Mutex::new(Backoff { failures: 0, until: None }),
+                ask_con: Mutex::new(None),
                 id_keys: std::collections::hash_map::RandomState::new(),
                 id_seq: AtomicU64::new(0),
                 member: {
@@ -545,6 +554,8 @@ impl Inner {
         if b.failures != 0 || b.until.is_some() {
             b.failures = 0;
             b.until = None;
+            // Recovered from an outage: replay at once.
+            *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff { failures: 0, until: None };
         }
     }
 
@@ -661,9 +672,10 @@ impl Inner {
     }
 
     /// Runs `f` on the node an ASK redirect named (`host:port`), on a connection of its own
-    /// after `ASKING`, as the cluster protocol asks during a slot migration. `ASKING` covers
-    /// the next command only, so the scripts are loaded there first: an `EVALSHA` that met
-    /// `NOSCRIPT` would retry without it and be redirected back.
+    /// after `ASKING`, as the cluster protocol asks during a slot migration: two round trips
+    /// (plus connecting and loading the scripts the first time). `ASKING` covers the next
+    /// command only, so the scripts are loaded there first: an `EVALSHA` that met `NOSCRIPT`
+    /// would retry without it and be redirected back.
     fn follow_ask<R>(
         &self,
         addr: &str,
@@ -684,18 +696,35 @@ impl Inner {
             c.set_write_timeout(Some(t))?;
             Ok(c)
         };
-        let mut con = connect().map_err(|e| (store_err(&e), false))?;
-        self.asks.fetch_add(1, Ordering::Relaxed);
-        let s = &self.scripts;
-        for script in [&s.rate, &s.concurrency, &s.duration, &s.capacity, &s.evict] {
-            script.prepare_invoke().load(&mut con).map_err(|e| (store_err(&e), false))?;
-        }
+        let cached = self.ask_con.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut con = match cached {
+            Some((a, c)) if a == addr => c,
+            _ => {
+                let mut c = connect().map_err(|e| (store_err(&e), false))?;
+                let s = &self.scripts;
+                for script in [&s.rate, &s.concurrency, &s.duration, &s.capacity, &s.evict] {
+                    script.prepare_invoke().load(&mut c).map_err(|e| (store_err(&e), false))?;
+                }
+                c
+            }
+        };
         redis::cmd("ASKING").query::<()>(&mut con).map_err(|e| (store_err(&e), false))?;
-        f(&mut con).map_err(|e| {
-            // TRYAGAIN (a script of several keys, not all of them moved yet) did not run.
-            let may_have_run = e.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain);
-            (store_err(&e), may_have_run)
-        })
+        match f(&mut con) {
+            Ok(r) => {
+                self.asks.fetch_add(1, Ordering::Relaxed);
+                *self.ask_con.lock().unwrap_or_else(|p| p.into_inner()) = Some((addr.to_owned(), con));
+                Ok(r)
+            }
+            Err(e) => {
+                // TRYAGAIN (a script of several keys, not all of them moved yet) did not run,
+                // and leaves the connection fine; anything else drops it.
+                let try_again = e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain);
+                if try_again {
+                    *self.ask_con.lock().unwrap_or_else(|p| p.into_inner()) = Some((addr.to_owned(), con));
+                }
+                Err((store_err(&e), !try_again))
+            }
+        }
     }
 
     /// A fresh lease or ticket id: random in [1, 2^52), unique with overwhelming probability
@@ -728,6 +757,11 @@ impl Inner {
         if self.pending_count.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
+        if let Some(until) = self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()).until
+            && Instant::now() < until
+        {
+            return Ok(());
+        }
         // Another call is replaying: go on rather than wait for it. Not replayed yet means a
         // release or undo still to come, so the answers meanwhile are only more cautious.
         let mut pending = match self.pending.try_lock() {
@@ -743,8 +777,13 @@ impl Inner {
                 // slot moving) must not hold back the others. This call goes on; its own
                 // round trip meets any outage itself.
                 pending.push_back(p);
+                let mut b = self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner());
+                b.failures = b.failures.saturating_add(1);
+                let ms = (25u64 << b.failures.clamp(1, 7).saturating_sub(1)).min(1_000);
+                b.until = Some(Instant::now() + Duration::from_millis(ms));
                 break;
             }
+            *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff { failures: 0, until: None };
             self.pending_count.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
