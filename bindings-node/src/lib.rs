@@ -276,7 +276,7 @@ pub(crate) fn fast(id: u32, cost: f64, now: Option<f64>) -> std::result::Result<
         let mut handles = hot.handles.borrow_mut();
         let Some(Some(s)) = handles.slots.get_mut(id as usize) else { return Err(no_handle(id)) };
         let d = s.handle.check(&s.resource, cost, now.unwrap_or_else(|| s.handle.handle().now_ms()))?;
-        let wait = if d.allowed { d.delay_ms as f64 } else { f64::INFINITY };
+        let wait = d.wait_ms().map_or(f64::INFINITY, |ms| ms as f64);
         s.last = Some(d);
         Ok(wait)
     })

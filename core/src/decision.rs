@@ -122,6 +122,14 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// How long to wait before proceeding: `Some(0)` go now, `Some(ms)` after a throttle or
+    /// queue delay, `None` refused. (The JS shells' `tryCheck` answers it as a number, with
+    /// `Infinity` for `None`.)
+    #[inline]
+    pub fn wait_ms(&self) -> Option<u64> {
+        self.allowed.then_some(self.delay_ms)
+    }
+
     /// A plain allow for `resource`.
     pub fn allow(resource: &'static str, limit: Option<u64>, remaining: Option<u64>) -> Self {
         Self {
@@ -167,5 +175,18 @@ impl Decision {
     /// True when the request may proceed immediately (allowed with no delay).
     pub fn is_immediate(&self) -> bool {
         self.allowed && self.delay_ms == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_is_the_delay_of_an_admission_and_none_for_a_refusal() {
+        let go = Decision::allow("qps", Some(10), Some(9));
+        assert_eq!(go.wait_ms(), Some(0));
+        assert_eq!(Decision { delay_ms: 40, action: Action::Throttle, ..go.clone() }.wait_ms(), Some(40));
+        assert_eq!(Decision::reject("qps", Code::RateLimited, Some(10), Some(0), 100).wait_ms(), None);
     }
 }

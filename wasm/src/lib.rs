@@ -637,12 +637,7 @@ impl TenantHandle {
         cost: Option<f64>,
         #[wasm_bindgen(js_name = nowMs)] now_ms: Option<f64>,
     ) -> Result<f64, JsValue> {
-        let cost = whole(cost.unwrap_or(1.0), "cost")?;
-        let now = time(now_ms)?.unwrap_or_else(|| self.handle.handle().now_ms());
-        let d = self.handle.check(&self.resource, cost, now).map_err(|e| js_error(e.into()))?;
-        let wait = if d.allowed { d.delay_ms as f64 } else { f64::INFINITY };
-        self.last = Some(d);
-        Ok(wait)
+        self.checked(cost.unwrap_or(1.0), now_ms)
     }
 
     /// The fast path behind `tryCheck` in the package's entry modules (`wasm/js/`): `nowMs`
@@ -650,20 +645,10 @@ impl TenantHandle {
     /// (no `Result` array): NaN on error, which `__takeError()` then hands over to be thrown.
     #[wasm_bindgen(js_name = __check, skip_typescript)]
     pub fn fast_check(&mut self, cost: f64, now_ms: f64) -> f64 {
-        let outcome = whole(cost, "cost")
-            .and_then(|c| Ok((c, whole(now_ms, "nowMs")?)))
-            .and_then(|(c, n)| self.handle.check(&self.resource, c, n).map_err(|e| js_error(e.into())));
-        match outcome {
-            Ok(d) => {
-                let wait = if d.allowed { d.delay_ms as f64 } else { f64::INFINITY };
-                self.last = Some(d);
-                wait
-            }
-            Err(e) => {
-                self.error = Some(e);
-                f64::NAN
-            }
-        }
+        self.checked(cost, Some(now_ms)).unwrap_or_else(|e| {
+            self.error = Some(e);
+            f64::NAN
+        })
     }
 
     /// The error of the last `__check` that returned NaN.
@@ -677,6 +662,20 @@ impl TenantHandle {
     #[wasm_bindgen(unchecked_return_type = "Decision | null")]
     pub fn last_decision(&self) -> Result<JsValue, JsValue> {
         to_js(&self.last)
+    }
+}
+
+impl TenantHandle {
+    /// Both `tryCheck` forms: the check at `now_ms` (the handle's clock if `None`), kept for
+    /// `lastDecision()`, answered as the wait (`Infinity`: refused).
+    #[inline]
+    fn checked(&mut self, cost: f64, now_ms: Option<f64>) -> Result<f64, JsValue> {
+        let cost = whole(cost, "cost")?;
+        let now = time(now_ms)?.unwrap_or_else(|| self.handle.handle().now_ms());
+        let d = self.handle.check(&self.resource, cost, now).map_err(|e| js_error(e.into()))?;
+        let wait = d.wait_ms().map_or(f64::INFINITY, |ms| ms as f64);
+        self.last = Some(d);
+        Ok(wait)
     }
 }
 
