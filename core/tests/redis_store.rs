@@ -412,6 +412,15 @@ fn faulty_governor(server: &Server, policy: FailurePolicy) -> (Governor, RedisSt
     (g, store)
 }
 
+/// Waits (up to 5 s) until the store answers a ping again after a fault.
+fn wait_for_recovery(store: &RedisStore, what: &str) {
+    let t = Instant::now();
+    while store.ping().is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "{what}: no recovery: {:?}", store.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn rand_suffix() -> u64 {
     use std::sync::atomic::Ordering;
     static N: AtomicU64 = AtomicU64::new(0);
@@ -484,11 +493,7 @@ fn a_stalled_server_follows_the_failure_policy_and_recovers() {
 
     for ((g, store), policy) in govs.iter().zip(policies) {
         // After the backoff the store reconnects; the pending release is replayed first.
-        let t = Instant::now();
-        while store.ping().is_err() {
-            assert!(t.elapsed() < Duration::from_secs(5), "{policy:?}: no recovery: {:?}", store.stats());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_recovery(store, &format!("{policy:?}"));
         assert!(g.check("acme", "qps", 1, now).unwrap().allowed);
         assert_eq!(store.stats().pending_releases, 0, "{policy:?}");
         // The in-process admissions were not added to Redis: 15 were left there (20 - 5), one
@@ -530,11 +535,7 @@ fn a_timed_out_acquire_is_undone_after_recovery() {
     assert!(!d.allowed, "fail-closed refuses while Redis is stalled: {d:?}");
     assert_eq!(store.stats().pending_releases, 1, "the timed-out acquisition is to be undone");
     server.signal("CONT");
-    let t = Instant::now();
-    while store.ping().is_err() {
-        assert!(t.elapsed() < Duration::from_secs(5), "no recovery: {:?}", store.stats());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_recovery(&store, "");
     // The next call replays the undo first: the server did grant the timed-out acquisition
     // when it resumed (high-water mark 2), and it is gone again.
     let s = g.concurrency_stats("acme", "connections").unwrap();
@@ -692,11 +693,7 @@ fn a_ticket_polled_during_an_outage_does_not_block_the_queue() {
     let polled = st.acquire("c", p, now + 10, Some(ticket), &ids).unwrap();
     assert!(matches!(polled, AcquireOutcome::Rejected { timed_out: true, .. }), "{polled:?}");
     server.signal("CONT");
-    let t = Instant::now();
-    while store.ping().is_err() {
-        assert!(t.elapsed() < Duration::from_secs(5), "no recovery: {:?}", store.stats());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_recovery(&store, "");
     assert!(st.release("c", lease, now + 20).unwrap());
     let next = st.acquire("c", p, now + 30, None, &ids).unwrap();
     assert!(matches!(next, AcquireOutcome::Granted { .. }), "the abandoned ticket still holds the queue: {next:?}");
@@ -716,11 +713,7 @@ fn a_backlog_of_releases_is_replayed_in_bounded_parts() {
     }
     assert_eq!(store.stats().pending_releases, 200, "{:?}", store.stats());
     server.signal("CONT");
-    let t = Instant::now();
-    while store.ping().is_err() {
-        assert!(t.elapsed() < Duration::from_secs(5), "no recovery: {:?}", store.stats());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_recovery(&store, "");
     let mut left = 200;
     let mut calls = 0;
     while left > 0 {

@@ -274,9 +274,24 @@ macro_rules! lua {
     };
 }
 
+#[derive(Default)]
 struct Backoff {
     failures: u32,
     until: Option<Instant>,
+}
+
+impl Backoff {
+    /// One more failure: wait 25 ms, doubling per failure up to `cap_ms`.
+    fn fail(&mut self, cap_ms: u64) {
+        self.failures = self.failures.saturating_add(1);
+        let ms = (25u64 << self.failures.clamp(1, 8).saturating_sub(1)).min(cap_ms);
+        self.until = Some(Instant::now() + Duration::from_millis(ms));
+    }
+
+    /// Whether it is still running.
+    fn active(&self) -> bool {
+        self.until.is_some_and(|until| Instant::now() < until)
+    }
 }
 
 struct Inner {
@@ -433,7 +448,7 @@ impl RedisStore {
                 client,
                 opts,
                 pool: Mutex::new(Vec::new()),
-                backoff: Mutex::new(Backoff { failures: 0, until: None }),
+                backoff: Mutex::new(Backoff::default()),
                 scripts: Scripts {
                     rate: lua!("rate.lua"),
                     concurrency: lua!("concurrency.lua"),
@@ -448,7 +463,7 @@ impl RedisStore {
                 fallbacks: AtomicU64::new(0),
                 pending: Mutex::new(std::collections::VecDeque::new()),
                 pending_count: AtomicU64::new(0),
-                replay_backoff: Mutex::new(Backoff { failures: 0, until: None }),
+                replay_backoff: Mutex::new(Backoff::default()),
                 ask_con: Mutex::new(None),
                 id_keys: std::collections::hash_map::RandomState::new(),
                 id_seq: AtomicU64::new(0),
@@ -543,19 +558,15 @@ impl Inner {
     /// they are all suspect) and starts or extends the backoff.
     fn failed(&self) {
         self.pool.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        b.failures = b.failures.saturating_add(1);
-        let ms = (25u64 << b.failures.clamp(1, 8).saturating_sub(1)).min(2_000);
-        b.until = Some(Instant::now() + Duration::from_millis(ms));
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner()).fail(2_000);
     }
 
     fn succeeded(&self) {
         let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
         if b.failures != 0 || b.until.is_some() {
-            b.failures = 0;
-            b.until = None;
+            *b = Backoff::default();
             // Recovered from an outage: replay at once.
-            *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff { failures: 0, until: None };
+            *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
         }
     }
 
@@ -709,22 +720,18 @@ impl Inner {
             }
         };
         redis::cmd("ASKING").query::<()>(&mut con).map_err(|e| (store_err(&e), false))?;
-        match f(&mut con) {
-            Ok(r) => {
-                self.asks.fetch_add(1, Ordering::Relaxed);
-                *self.ask_con.lock().unwrap_or_else(|p| p.into_inner()) = Some((addr.to_owned(), con));
-                Ok(r)
-            }
-            Err(e) => {
-                // TRYAGAIN (a script of several keys, not all of them moved yet) did not run,
-                // and leaves the connection fine; anything else drops it.
-                let try_again = e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain);
-                if try_again {
-                    *self.ask_con.lock().unwrap_or_else(|p| p.into_inner()) = Some((addr.to_owned(), con));
-                }
-                Err((store_err(&e), !try_again))
-            }
+        let out = f(&mut con);
+        // TRYAGAIN (a script of several keys, not all of them moved yet) did not run, and
+        // leaves the connection fine; any other error drops it.
+        let try_again =
+            out.as_ref().is_err_and(|e| e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::TryAgain));
+        if out.is_ok() || try_again {
+            *self.ask_con.lock().unwrap_or_else(|p| p.into_inner()) = Some((addr.to_owned(), con));
         }
+        out.inspect(|_| {
+            self.asks.fetch_add(1, Ordering::Relaxed);
+        })
+        .map_err(|e| (store_err(&e), !try_again))
     }
 
     /// A fresh lease or ticket id: random in [1, 2^52), unique with overwhelming probability
@@ -757,9 +764,7 @@ impl Inner {
         if self.pending_count.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
-        if let Some(until) = self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()).until
-            && Instant::now() < until
-        {
+        if self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()).active() {
             return Ok(());
         }
         // Another call is replaying: go on rather than wait for it. Not replayed yet means a
@@ -777,13 +782,10 @@ impl Inner {
                 // slot moving) must not hold back the others. This call goes on; its own
                 // round trip meets any outage itself.
                 pending.push_back(p);
-                let mut b = self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner());
-                b.failures = b.failures.saturating_add(1);
-                let ms = (25u64 << b.failures.clamp(1, 7).saturating_sub(1)).min(1_000);
-                b.until = Some(Instant::now() + Duration::from_millis(ms));
+                self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()).fail(1_000);
                 break;
             }
-            *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff { failures: 0, until: None };
+            *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
             self.pending_count.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
