@@ -91,9 +91,7 @@ impl<T: Keyed> Registry<T> {
     /// Runs `f` on the element under the shard's read lock.
     #[inline]
     pub fn with<R>(&self, key: &[u8], f: impl FnOnce(&T) -> R) -> Option<R> {
-        let (h, shard) = self.locate(key);
-        let g = read(shard);
-        g.find(h, |e| bytes_eq(e.key(), key)).map(f)
+        self.with_or(key, |e| Some(f(e)), || None)
     }
 
     /// Runs `f` on the element under the shard's read lock, or `missing` without one. The
