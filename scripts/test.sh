@@ -53,6 +53,7 @@ cargo run --release --locked --quiet -p noisy_neighbor
 
 step "bench smoke run (figures are not judged here; see BENCHMARKS.md); criterion benches compile"
 cargo run --release --locked --quiet -p tenantguard-bench -- --quick
+cargo run --release --locked --quiet -p tenantguard-bench --bin order -- 1000 100000
 cargo bench --locked --no-run -p tenantguard --quiet
 
 step "node: npm install, napi build (regenerates index.js / index.d.ts: drift fails the build)"
