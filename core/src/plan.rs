@@ -28,11 +28,12 @@ pub const DEFAULT_MAX_THROTTLE_DELAY_MS: u64 = 1_000;
 /// Default warning threshold for capacity resources (90%).
 pub const DEFAULT_WARNING_THRESHOLD: f64 = 0.9;
 
-/// Whether `name` is the built-in `qps` resource. By value: the pointer of an interned name
-/// equals [`QPS`]'s only where the compiler merged the constant's copies, which the wasm build
-/// did not (its checks missed the `qps` fast path).
-/// Byte by byte: a slice comparison is a `memcmp` call where it is not inlined (the wasm
-/// build, whose `compiler_builtins` is optimised for size).
+/// Whether `name` is the built-in `qps` resource.
+///
+/// By value, not by pointer: an interned name's pointer equals [`QPS`]'s only where the
+/// compiler merged the constant's copies, which the wasm build did not (its checks missed the
+/// `qps` fast path). Byte by byte: a slice comparison is a `memcmp` call where it is not
+/// inlined (the wasm build, whose `compiler_builtins` is optimised for size).
 #[inline(always)]
 pub fn is_qps(name: &str) -> bool {
     matches!(name.as_bytes(), [b'q', b'p', b's'])
