@@ -727,7 +727,7 @@ impl Governor {
                 let max_delay_ms = if take == Take::ConsumeIfNow { 0 } else { Self::max_delay(profile, spec, shadow) };
                 let req = RateRequest { now_ms: now, cost, max_delay_ms, consume };
                 let out = if self.inner.qps_hot && plan::is_qps(name) && params.is_single_gcra() {
-                    crate::store::hot_gcra(&*e.state, &e.hot, &params.windows[0], req)
+                    crate::store::hot_gcra(|| &*e.state, &e.hot, &params.windows[0], req)
                 } else {
                     e.state.rate(name, params, req, &e.hot)?
                 };
