@@ -572,6 +572,8 @@ pub enum Request {
     EvictIdle(#[serde(default)] TimeArgs),
     /// The state store's kind and health counters → `{kind, metrics: {name: value}}`.
     StoreMetrics(#[serde(default)] TimeArgs),
+    /// Replays the store's kept lease operations now → `{}` (or `STORE_UNAVAILABLE`).
+    FlushStore(#[serde(default)] TimeArgs),
     /// Per-user RPM check → decision (or `RATE_LIMITED` error).
     UserQuotaCheck(UserQuotaArgs),
     /// Per-user RPM override → `{}`.
@@ -660,6 +662,7 @@ impl Request {
             "prometheus" => Request::Prometheus(read(a)?),
             "evictIdle" => Request::EvictIdle(read(a)?),
             "storeMetrics" => Request::StoreMetrics(read(a)?),
+            "flushStore" => Request::FlushStore(read(a)?),
             "userQuotaCheck" => Request::UserQuotaCheck(read(a)?),
             "userQuotaSet" => Request::UserQuotaSet(read(a)?),
             "userQuotaSnapshot" => Request::UserQuotaSnapshot(read(a)?),
@@ -957,6 +960,10 @@ impl Engine {
             Request::QuotaTracking(a) => to_json(&g.quota_tracking(&a.tenant, t(a.now_ms))?)?,
             Request::Prometheus(a) => json!({ "text": g.prometheus(t(a.now_ms)) }),
             Request::EvictIdle(a) => json!({ "evicted": g.evict_idle(t(a.now_ms)) }),
+            Request::FlushStore(_) => {
+                g.flush_store()?;
+                json!({})
+            }
             Request::StoreMetrics(_) => {
                 let m: serde_json::Map<String, Value> =
                     g.store_metrics().into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect();

@@ -1583,6 +1583,18 @@ impl Governor {
         self.inner.store.metrics()
     }
 
+    /// Replays now the lease releases and undos that a shared store kept from calls it could
+    /// not answer (see [`Store::flush`]). They are otherwise replayed by later calls, so call
+    /// this before a process exits and, in a process that may sit idle after an outage, from
+    /// a timer. Nothing to do for the memory store.
+    ///
+    /// # Errors
+    /// [`Error::Store`] (`STORE_UNAVAILABLE`) when some still cannot be replayed, with how
+    /// many; they stay queued.
+    pub fn flush_store(&self) -> Result<()> {
+        self.inner.store.flush()
+    }
+
     /// The state store's kind (`"memory"`, `"redis"`).
     pub fn store_kind(&self) -> &'static str {
         self.inner.store.kind()

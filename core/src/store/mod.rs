@@ -76,6 +76,19 @@ pub trait Store: Send + Sync {
     fn metrics(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+    /// Replays now every lease operation kept from a call that failed (releases and undos
+    /// made while the store could not answer), all of them, without the pacing that calls
+    /// otherwise replay them at. Such operations are otherwise replayed only by later calls,
+    /// so a process that goes idle or shuts down calls this (see
+    /// [`Governor::flush_store`](crate::Governor::flush_store)). Nothing to do for the
+    /// memory store.
+    ///
+    /// # Errors
+    /// [`Error::Store`](crate::Error::Store) when an operation still cannot be replayed,
+    /// saying how many remain; they stay queued for a later call.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// One rate rule of a [`Store::rate_batch`].

@@ -756,7 +756,8 @@ impl Inner {
         })
     }
 
-    /// Replays the pending lease operations, oldest first; stops at the first failure.
+    /// Replays the pending lease operations, oldest first, a bounded number per call; stops
+    /// at the first failure.
     fn flush_pending(&self) -> Result<()> {
         /// Replays per call: after a long outage the backlog is worked off by many calls, none
         /// of which waits for all of it.
@@ -774,16 +775,22 @@ impl Inner {
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
         };
-        for _ in 0..BUDGET {
+        // A failure is this call's own round trip's to meet (it goes on either way).
+        let _ = self.replay(&mut pending, BUDGET);
+        Ok(())
+    }
+
+    /// Replays up to `budget` pending lease operations, oldest first. The first that fails is
+    /// kept, at the back (one entry that cannot be replayed now, its node down or its slot
+    /// moving, must not hold back the others), starts the replay backoff, and is answered.
+    fn replay(&self, pending: &mut std::collections::VecDeque<Pending>, budget: usize) -> Result<()> {
+        for _ in 0..budget {
             let Some(p) = pending.pop_front() else { break };
             let args = [self.now_arg(p.now_ms), p.op.to_owned(), p.id.to_string()];
-            if self.run_script(&self.scripts.concurrency, &p.keys, &args).is_err() {
-                // Kept, at the back: one entry that cannot be replayed now (its node down, its
-                // slot moving) must not hold back the others. This call goes on; its own
-                // round trip meets any outage itself.
+            if let Err(e) = self.run_script(&self.scripts.concurrency, &p.keys, &args) {
                 pending.push_back(p);
                 self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()).fail(1_000);
-                break;
+                return Err(e);
             }
             *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
             self.pending_count.fetch_sub(1, Ordering::Relaxed);
@@ -904,6 +911,19 @@ impl Store for RedisStore {
             ("fallback_decisions_total", s.fallbacks),
             ("pending_releases", s.pending_releases),
         ]
+    }
+
+    fn flush(&self) -> Result<()> {
+        let inner = &self.inner;
+        // Waits for a call that is replaying: this one must see the queue empty or fail.
+        let mut pending = inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+        inner.replay(&mut pending, usize::MAX).map_err(|e| {
+            let cause = match e {
+                Error::Store(m) => m,
+                other => other.to_string(),
+            };
+            Error::Store(format!("{} lease operation(s) still to replay: {cause}", pending.len()))
+        })
     }
 }
 
