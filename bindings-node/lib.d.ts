@@ -57,6 +57,12 @@ export class Governor {
   readonly storeKind: 'memory' | 'redis'
   /** The store's health counters (`calls_total`, `errors_total`, `fallback_decisions_total`, ...). */
   storeMetrics(): Record<string, number>
+  /**
+   * Replays now the lease releases a shared store kept from calls it could not answer
+   * (otherwise replayed by later calls): call it before the process exits. Throws a
+   * `StoreError` (`TENANTGUARD_STORE_UNAVAILABLE`) saying how many are left when the store still cannot answer.
+   */
+  flushStore(): void
   /** Runs one operation of the host-neutral API (`op` and camelCase `args`, as in the conformance corpus). */
   call(op: string, args?: Record<string, unknown>, nowMs?: number): any
   /**

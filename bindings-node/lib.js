@@ -158,6 +158,13 @@ class Governor {
   /** The store's health counters (calls, errors, reconnects, fallback decisions); `{}` for memory. */
   storeMetrics() { return typed(() => this.native.storeMetrics()) }
 
+  /**
+   * Replays now the lease releases a shared store kept from calls it could not answer
+   * (otherwise replayed by later calls): call it before the process exits. Throws
+   * `TENANTGUARD_STORE_UNAVAILABLE` saying how many are left when the store still cannot answer.
+   */
+  flushStore() { this.call('flushStore', {}) }
+
   /** Runs one host-neutral operation (`op`, camelCase `args`). */
   call(op, args = {}, nowMs) {
     wellFormedDeep(args, 'request')

@@ -52,6 +52,9 @@ int main(void) {
   OK(tg_call(a, "storeMetrics", NULL, TG_NOW, &json));
   assert(strstr(json, "\"kind\":\"redis\"") && strstr(json, "\"calls_total\""));
   tg_string_free(json);
+  OK(tg_call(a, "flushStore", NULL, TG_NOW, &json));
+  assert(strcmp(json, "{}") == 0);
+  tg_string_free(json);
   tg_governor_free(a);
   tg_governor_free(b);
 

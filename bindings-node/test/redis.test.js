@@ -104,6 +104,7 @@ test('the memory store by default', () => {
   const g = new tg.Governor()
   assert.strictEqual(g.storeKind, 'memory')
   assert.deepStrictEqual(g.storeMetrics(), {})
+  assert.strictEqual(g.flushStore(), undefined)
 })
 
 test('bad store options are InvalidArgumentError', () => {

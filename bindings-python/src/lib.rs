@@ -408,6 +408,14 @@ impl PyGovernor {
         self.gov.store_metrics().into_iter().collect()
     }
 
+    /// Replays now the lease releases a shared store kept from calls it could not answer
+    /// (otherwise replayed by later calls): call it before the process exits. Raises
+    /// `StoreError` (code `STORE_UNAVAILABLE`) saying how many are left when the store still
+    /// cannot answer.
+    fn flush_store(&self, py: Python<'_>) -> PyResult<()> {
+        self.io(py, || self.gov.flush_store()).py(py)
+    }
+
     /// Milliseconds since the epoch from the system clock (what `now_ms=None` means).
     fn now_ms(&self) -> u64 {
         self.gov.now_ms()

@@ -157,6 +157,10 @@ class Host:
     def op_store_metrics(self, now_ms: Optional[int] = None) -> Any:
         return {"kind": self.gov.store_kind, "metrics": self.gov.store_metrics()}
 
+    def op_flush_store(self, now_ms: Optional[int] = None) -> Any:
+        assert self.gov.flush_store() is None
+        return {}
+
     def op_peek(self, tenant: str, resource: str = "qps", cost: int = 1, now_ms: Optional[int] = None) -> Any:
         return self.gov.peek(tenant, resource, cost, now_ms)
 

@@ -64,6 +64,17 @@ public final class Governor implements AutoCloseable {
     }
 
     /**
+     * Replays now the lease releases a shared store kept from calls it could not answer
+     * (otherwise replayed by later calls): call it before the process exits.
+     *
+     * @throws TenantGuardException {@code STORE_UNAVAILABLE}, saying how many are left, when the
+     *     store still cannot answer
+     */
+    public void flushStore() {
+        call("flushStore", null, NOW);
+    }
+
+    /**
      * The state store's kind and health counters as JSON:
      * {@code {"kind": "redis", "metrics": {"calls_total": ..., "fallback_decisions_total": ...}}}.
      */

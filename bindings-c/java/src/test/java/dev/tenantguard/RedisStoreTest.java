@@ -62,6 +62,8 @@ class RedisStoreTest {
             b.release("acme", "connections", lease.leaseId(), 5000);
             assertThrows(NotFoundException.class, () -> a.release("acme", "connections", lease.leaseId(), 5000));
             assertTrue(a.storeMetrics().contains("\"kind\":\"redis\""), a.storeMetrics());
+            a.flushStore();
+            assertTrue(a.storeMetrics().contains("\"pending_releases\":0"), a.storeMetrics());
         }
     }
 
