@@ -20,10 +20,10 @@ if ! cargo clippy --version >/dev/null 2>&1; then
   echo "error: clippy missing: rustup component add clippy" >&2
   exit 1
 fi
-# Edition 2024 needs Rust 1.85 or later.
+# Edition 2024 needs Rust 1.85; the Node shell (napi-rs 3, let chains) needs 1.88.
 ver=$(rustc --version | awk '{print $2}')
 major=${ver%%.*}; rest=${ver#*.}; minor=${rest%%.*}
-if [ "$major" -lt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -lt 85 ]; }; then
-  echo "error: rustc $ver is too old; tenantguard needs 1.85 or later" >&2
+if [ "$major" -lt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -lt 88 ]; }; then
+  echo "error: rustc $ver is too old; tenantguard needs 1.88 or later" >&2
   exit 1
 fi

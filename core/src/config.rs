@@ -733,15 +733,15 @@ impl Config {
 
         // Storage and transaction sections apply to every plan.
         if let Some(st) = &q.storage {
-            if let Some(w) = st.warning_threshold {
-                if !w.is_finite() || w <= 0.0 || w > 1.0 {
-                    return Err(err_at(
-                        text,
-                        format,
-                        "tenant_quotas.storage.warning_threshold",
-                        format!("must be in (0, 1], got {w}"),
-                    ));
-                }
+            if let Some(w) = st.warning_threshold
+                && (!w.is_finite() || w <= 0.0 || w > 1.0)
+            {
+                return Err(err_at(
+                    text,
+                    format,
+                    "tenant_quotas.storage.warning_threshold",
+                    format!("must be in (0, 1], got {w}"),
+                ));
             }
             if let Some(d) = st.check_interval {
                 s.storage_check_interval_ms = d.0;
@@ -818,15 +818,15 @@ impl Config {
             };
             let mut list = Vec::new();
             if o.max_qps.is_some() || o.burst_allowance.is_some() {
-                if let Some(b) = o.burst_allowance {
-                    if !b.is_finite() || b < 1.0 {
-                        return Err(err_at(
-                            text,
-                            format,
-                            &format!("{path}.burst_allowance"),
-                            format!("must be ≥ 1.0, got {b}"),
-                        ));
-                    }
+                if let Some(b) = o.burst_allowance
+                    && (!b.is_finite() || b < 1.0)
+                {
+                    return Err(err_at(
+                        text,
+                        format,
+                        &format!("{path}.burst_allowance"),
+                        format!("must be ≥ 1.0, got {b}"),
+                    ));
                 }
                 list.push(Override { limit: o.max_qps, burst: o.burst_allowance, ..mk(plan::QPS) });
             }

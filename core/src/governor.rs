@@ -152,10 +152,12 @@ impl Catalog {
         tenant: &str,
     ) -> Arc<Profile> {
         let config = self.config_overrides(tenant);
-        if !shadow && config.is_empty() && runtime.iter().all(|a| a.from_config) {
-            if let Some(p) = self.shared.iter().find(|p| Arc::ptr_eq(&p.plan, plan)) {
-                return p.clone();
-            }
+        if !shadow
+            && config.is_empty()
+            && runtime.iter().all(|a| a.from_config)
+            && let Some(p) = self.shared.iter().find(|p| Arc::ptr_eq(&p.plan, plan))
+        {
+            return p.clone();
         }
         Arc::new(build_profile(plan.clone(), shadow, runtime, config))
     }
@@ -242,11 +244,11 @@ fn build_profile(plan: Arc<ResolvedPlan>, shadow: bool, runtime: &[ActiveOverrid
     let mut overrides: Vec<ActiveOverride> = Vec::new();
     let mut add = |o: &Override, from_config: bool| {
         let name = intern(&o.resource);
-        if let Some(base) = plan.resource(name) {
-            if let Ok(spec) = apply_override(&base.spec, o) {
-                overrides.retain(|a| a.resolved.name != name || a.from_config != from_config);
-                overrides.push(ActiveOverride { resolved: Resolved::new(name, spec), ovr: o.clone(), from_config });
-            }
+        if let Some(base) = plan.resource(name)
+            && let Ok(spec) = apply_override(&base.spec, o)
+        {
+            overrides.retain(|a| a.resolved.name != name || a.from_config != from_config);
+            overrides.push(ActiveOverride { resolved: Resolved::new(name, spec), ovr: o.clone(), from_config });
         }
     };
     // Runtime overrides take precedence over configured ones: list them first.

@@ -127,7 +127,7 @@ fn random_expressions_never_panic() {
         let src: String = (0..n)
             .map(|_| PIECES[(r.next() as usize) % PIECES.len()])
             .collect::<Vec<_>>()
-            .join(if r.next() % 3 == 0 { "" } else { " " });
+            .join(if r.next().is_multiple_of(3) { "" } else { " " });
         let outcome = std::panic::catch_unwind(|| match parse(&src) {
             Ok(e) => {
                 let _ = e.eval(&row, &ctx);

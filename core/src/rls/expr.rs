@@ -630,12 +630,12 @@ impl Parser {
                 self.expect_op("]")?;
                 let arr = Expr::Array(items);
                 // Fold an array of literals once, at compile time (same rules as at run time).
-                if let Expr::Array(items) = &arr {
-                    if !items.is_empty() && items.iter().all(|i| matches!(i, Expr::Lit(_))) {
-                        if let Ok(v) = arr.eval(&Row::new(), &EvalContext::default()) {
-                            return Ok(Expr::Lit(v));
-                        }
-                    }
+                if let Expr::Array(items) = &arr
+                    && !items.is_empty()
+                    && items.iter().all(|i| matches!(i, Expr::Lit(_)))
+                    && let Ok(v) = arr.eval(&Row::new(), &EvalContext::default())
+                {
+                    return Ok(Expr::Lit(v));
                 }
                 Ok(arr)
             }
@@ -737,12 +737,12 @@ fn like<T: PartialEq + Copy>(text: &[T], pat: &[T], esc: Option<T>, any: T, one:
         if p < pat.len() {
             let c = pat[p];
             if Some(c) == esc {
-                if let Some(&lit) = pat.get(p + 1) {
-                    if lit == text[t] {
-                        p += 2;
-                        t += 1;
-                        continue;
-                    }
+                if let Some(&lit) = pat.get(p + 1)
+                    && lit == text[t]
+                {
+                    p += 2;
+                    t += 1;
+                    continue;
                 }
             } else if c == any {
                 star_p = p;
@@ -857,10 +857,10 @@ impl Expr {
             }
             Expr::Cmp(op, l, r) => {
                 // Fast path: leaves compared in place (no clone of column values).
-                if let (Some(a), Some(c)) = (l.leaf(row, ctx), r.leaf(row, ctx)) {
-                    if let Some(res) = cmp_ref(*op, a?, c?) {
-                        return Ok(b3(res?));
-                    }
+                if let (Some(a), Some(c)) = (l.leaf(row, ctx), r.leaf(row, ctx))
+                    && let Some(res) = cmp_ref(*op, a?, c?)
+                {
+                    return Ok(b3(res?));
                 }
                 b3(cmp(*op, l.eval(row, ctx)?, r.eval(row, ctx)?)?)
             }
@@ -899,11 +899,11 @@ impl Expr {
                             None => break,
                         }
                     }
-                    if refs.len() == items.len() {
-                        if let Some(found) = any_ref(CmpOp::Eq, v, refs.into_iter(), false) {
-                            let found = found?;
-                            return Ok(b3(if *neg { found.map(|x| !x) } else { found }));
-                        }
+                    if refs.len() == items.len()
+                        && let Some(found) = any_ref(CmpOp::Eq, v, refs.into_iter(), false)
+                    {
+                        let found = found?;
+                        return Ok(b3(if *neg { found.map(|x| !x) } else { found }));
                     }
                 }
                 let v = e.eval(row, ctx)?;
