@@ -119,7 +119,7 @@ export class Governor {
   clearOverride(tenant: string, resource: string): boolean
   /** Monitor-only mode for one tenant, or for every tenant when `tenant` is omitted. */
   setShadow(shadow: boolean, options?: { tenant?: string }): void
-  /** Feature gate (`rls`, `cdc`, `migrations`, `customQuotas`, ...): a reject decision with FEATURE_NOT_IN_PLAN when off. */
+  /** Feature gate (`rls`, `cdc`, `migrations`, `custom_quotas`, `all_isolation_modes`): a reject decision with FEATURE_NOT_IN_PLAN when off. */
   checkFeature(tenant: string, feature: string): Decision
   /** Abandons a queue ticket; true if it was waiting. */
   cancel(tenant: string, ticket: number, options?: { resource?: string }): boolean
@@ -142,7 +142,7 @@ export class Governor {
   changePlan(tenant: string, plan: string, options?: { nowMs?: number }): Tenant
   /** Moves every tenant of plan `from` to `to`; returns their ids. */
   downgrade(from: string, to: string): string[]
-  /** Deletes a custom plan; its tenants fall back to the default plan. */
+  /** Deletes a plan (any but the protected `unlimited`); its tenants move to `unlimited`. */
   deletePlan(id: string): { deleted: string; fallback: string; tenants: string[] }
 
   rlsEnable(table: string, on?: boolean): void
@@ -154,8 +154,12 @@ export class Governor {
   filter<R extends Row>(table: string, rows: readonly R[], context?: RlsContext): R[]
   /** The policies as a PostgreSQL predicate. */
   toSql(table: string, options?: { command?: string; context?: RlsContext }): unknown
-  /** Throws PolicyViolationError when the update is not admitted (USING on `row`, WITH CHECK on `newRow`). */
-  checkUpdate(table: string, row: Row, newRow: Row, context?: RlsContext): void
+  /**
+   * Whether UPDATE changes `row` into `newRow`: false when USING hides `row` from UPDATE (the
+   * statement updates nothing, as in PostgreSQL); throws PolicyViolationError when `newRow`
+   * fails WITH CHECK.
+   */
+  checkUpdate(table: string, row: Row, newRow: Row, context?: RlsContext): boolean
   /** Whether DELETE may remove `row`. */
   canDelete(table: string, row: Row, context?: RlsContext): boolean
   /** Which policies admitted or refused `row`, and why. */

@@ -329,7 +329,7 @@ class Governor {
     return indices.map((i) => rows[i])
   }
   toSql(table, { command = 'select', context = {} } = {}) { return this.call('rlsToSql', { table, command, context: this.#ctx(context) }) }
-  checkUpdate(table, row, newRow, context = {}) { this.call('rlsCheckUpdate', { table, row, newRow, context: this.#ctx(context) }) }
+  checkUpdate(table, row, newRow, context = {}) { return this.call('rlsCheckUpdate', { table, row, newRow, context: this.#ctx(context) }).updated }
   canDelete(table, row, context = {}) { return this.call('rlsCheckDelete', { table, row, context: this.#ctx(context) }).deleted }
   /** Which policies admitted or refused `row`, and why. */
   explain(table, row, { command = 'select', context = {} } = {}) {

@@ -84,7 +84,8 @@ export interface Status {
     readonly name: string
     readonly kind: 'rate' | 'concurrency' | 'capacity' | 'duration'
     readonly current: number
-    readonly limit: number
+    /** null when the resource has no limit. */
+    readonly limit: number | null
     readonly overridden: boolean
   }>
   readonly usage_stats: Readonly<Record<string, number>>

@@ -238,7 +238,8 @@ void tg_governor_free(struct TgGovernor *gov);
 // Thread safety: Thread-safe.
 enum TgStatus tg_now_ms(const struct TgGovernor *gov, uint64_t *out);
 
-// Registers tenant `name` on `plan` (NULL: the default plan) with shared-schema isolation.
+// Registers tenant `name` on `plan` (NULL: the plan of the first `tenant_pattern` its name
+// matches, else `default_tier`) with shared-schema isolation.
 // Use `tg_call` with `registerTenant` for the other isolation modes.
 //
 // # Safety

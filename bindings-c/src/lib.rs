@@ -546,7 +546,8 @@ pub unsafe extern "C" fn tg_now_ms(gov: *const TgGovernor, out: *mut u64) -> TgS
     })
 }
 
-/// Registers tenant `name` on `plan` (NULL: the default plan) with shared-schema isolation.
+/// Registers tenant `name` on `plan` (NULL: the plan of the first `tenant_pattern` its name
+/// matches, else `default_tier`) with shared-schema isolation.
 /// Use `tg_call` with `registerTenant` for the other isolation modes.
 ///
 /// # Safety

@@ -227,6 +227,8 @@ test('RLS explain, update/delete checks and policy management', () => {
   assert.deepStrictEqual([why.allowed, why.policies[0].name, why.policies[0].result], [false, 'iso', false])
   assert.strictEqual(gov.canDelete('docs', { tenant_id: 'a' }, ctx), true)
   assert.throws(() => gov.checkUpdate('docs', { tenant_id: 'a' }, { tenant_id: 'b' }, ctx), tg.PolicyViolationError)
+  assert.strictEqual(gov.checkUpdate('docs', { tenant_id: 'a' }, { tenant_id: 'a' }, ctx), true)
+  assert.strictEqual(gov.checkUpdate('docs', { tenant_id: 'b' }, { tenant_id: 'a' }, ctx), false, 'USING hides the row: nothing to update')
   assert.deepStrictEqual(gov.listPolicies('docs').map((p) => p.name), ['iso'])
   assert.strictEqual(gov.dropPolicy('docs', 'iso'), true)
   gov.rlsForce('docs')

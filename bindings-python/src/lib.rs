@@ -133,6 +133,12 @@ const MAX_DEPTH: usize = 128;
 /// A Python value as JSON, refusing dicts, lists and tuples nested deeper than [`MAX_DEPTH`]
 /// (a container that contains itself is infinitely deep): converting those would overflow the
 /// stack, which crashes the interpreter instead of raising.
+/// A dict or any other mapping (`collections.abc.Mapping`): what config, store options, rows
+/// and contexts may be.
+fn is_mapping(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance_of::<PyDict>() || obj.cast::<PyMapping>().is_ok()
+}
+
 fn depythonize(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
     // Walks what `pythonize` walks, in its order: dicts, lists and tuples; sets; any other
     // sequence or mapping; dataclasses.
@@ -207,8 +213,11 @@ fn config_from(
         return Err(invalid(py, "config", "give one of config (dict), toml, json or path"));
     }
     let parsed = if let Some(c) = config {
-        if !c.is_instance_of::<PyDict>() {
-            return Err(PyTypeError::new_err(format!("config must be a dict, not {}", c.get_type().name()?)));
+        if !is_mapping(c) {
+            return Err(PyTypeError::new_err(format!(
+                "config must be a dict (a mapping), not {}",
+                c.get_type().name()?
+            )));
         }
         let value: Value = depythonize(py, c, "config")?;
         Config::from_json(&value.to_string())
@@ -360,9 +369,9 @@ fn store_from(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<StoreSpec> {
     if let Ok(url) = obj.extract::<String>() {
         return Ok(StoreSpec::url(url));
     }
-    if !obj.is_instance_of::<PyDict>() {
+    if !is_mapping(obj) {
         return Err(PyTypeError::new_err(format!(
-            "store must be a Redis URL or a dict, not {}",
+            "store must be a Redis URL or a dict (a mapping), not {}",
             obj.get_type().name()?
         )));
     }
@@ -966,8 +975,11 @@ impl PyGovernor {
 impl PyGovernor {
     /// A Python dict as a row of `table` (declared column types applied).
     fn py_row(&self, py: Python<'_>, table: &str, row: &Bound<'_, PyAny>) -> PyResult<tenantguard::rls::expr::Row> {
-        if !row.is_instance_of::<PyDict>() {
-            return Err(PyTypeError::new_err(format!("a row must be a dict, not {}", row.get_type().name()?)));
+        if !is_mapping(row) {
+            return Err(PyTypeError::new_err(format!(
+                "a row must be a dict (a mapping), not {}",
+                row.get_type().name()?
+            )));
         }
         let v: Value = depythonize(py, row, "row")?;
         self.gov.rls().row(table, &v).py(py)
@@ -977,9 +989,12 @@ impl PyGovernor {
     fn rls_ctx(&self, py: Python<'_>, ctx: Option<&Bound<'_, PyAny>>) -> PyResult<tenantguard::rls::RlsContext> {
         let mut c: tenantguard::rls::RlsContext = match ctx {
             None => Default::default(),
-            Some(c) if c.is_instance_of::<PyDict>() => from_py(py, c, "context")?,
+            Some(c) if is_mapping(c) => from_py(py, c, "context")?,
             Some(c) => {
-                return Err(PyTypeError::new_err(format!("context must be a dict, not {}", c.get_type().name()?)));
+                return Err(PyTypeError::new_err(format!(
+                    "context must be a dict (a mapping), not {}",
+                    c.get_type().name()?
+                )));
             }
         };
         c.now_ms = c.now_ms.or_else(|| Some(self.gov.now_ms()));

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import threading
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Dict, List
 
 import pytest
@@ -152,6 +153,11 @@ def test_wrong_types_raise_type_errors_not_crashes() -> None:
         gov.check("acme", colour="red")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         tg.Governor(42)  # type: ignore[arg-type]
+    # A config may be any mapping; a sequence is still a TypeError.
+    frozen = tg.Governor(MappingProxyType({"tenant_quotas": {"default_tier": "pro"}}))
+    assert frozen.register("x")["plan_id"] == "pro"
+    with pytest.raises(TypeError):
+        tg.Governor([("tenant_quotas", {})])  # type: ignore[arg-type]
     with pytest.raises(tg.InvalidArgument):
         gov.create_plan({"id": "x"})
     with pytest.raises(tg.InvalidArgument):
@@ -251,6 +257,10 @@ def test_handle_user_quotas_and_rate_limiter() -> None:
     assert rl.remaining("k", 2, now_ms=0) == 0 and rl.remaining("k", 2, now_ms=120_000) == 2
     with pytest.raises(tg.InvalidArgument):
         tg.RateLimiter(window="soon")
+    with pytest.raises(tg.InvalidArgument):  # exactly one of window_ms and window
+        tg.RateLimiter()  # type: ignore[call-overload]
+    with pytest.raises(tg.InvalidArgument):
+        tg.RateLimiter(1_000, window="1s")  # type: ignore[call-overload]
 
 
 def test_acquire_waits_out_throttles_and_raises_on_reject() -> None:
@@ -400,6 +410,10 @@ def test_row_level_security() -> None:
         gov.create_policy("documents", "x", using="true", command="truncate")
     with pytest.raises(TypeError):
         gov.can_select("documents", [1, 2], ctx)  # type: ignore[arg-type]
+    # Any mapping will do, not only a dict: rows and contexts.
+    frozen_ctx = MappingProxyType(dict(ctx))
+    assert gov.can_select("documents", MappingProxyType(rows[0]), frozen_ctx)
+    assert not gov.can_select("documents", MappingProxyType(rows[1]), frozen_ctx)
     assert gov.drop_policy("documents", "not_archived") and gov.can_select("documents", rows[2], ctx)
     assert [p["name"] for p in gov.policies("documents")] == ["tenant_isolation"]
 

@@ -158,7 +158,7 @@ class Host:
         return {"kind": self.gov.store_kind, "metrics": self.gov.store_metrics()}
 
     def op_flush_store(self, now_ms: Optional[int] = None) -> Any:
-        assert self.gov.flush_store() is None
+        self.gov.flush_store()
         return {}
 
     def op_peek(self, tenant: str, resource: str = "qps", cost: int = 1, now_ms: Optional[int] = None) -> Any:

@@ -89,7 +89,7 @@ func NewGovernor(toml string) (*Governor, error) {
 // Close frees the governor.
 func (g *Governor) Close() { C.tg_governor_free(g.ptr); g.ptr = nil }
 
-// Register adds a tenant on the default plan.
+// Register adds a tenant on the plan its name matches (tenant_pattern), else default_tier.
 func (g *Governor) Register(name string) error {
 	n, err := cString("name", name)
 	if err != nil {

@@ -524,7 +524,7 @@ impl Governor {
         self.op("rlsEnable", base, JsValue::NULL).map(drop)
     }
 
-    /// `CREATE POLICY` on `table` (`{name, using, withCheck, command, roles, permissive}`).
+    /// `CREATE POLICY` on `table` (`{name, using, withCheck, command, roles, restrictive}`).
     #[wasm_bindgen(js_name = createPolicy)]
     pub fn create_policy(
         &self,

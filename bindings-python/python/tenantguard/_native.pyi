@@ -1,6 +1,6 @@
 """Type stubs of the native module (checked against the built module by ``stubtest`` in CI)."""
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, final
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, final, overload
 
 from typing_extensions import disjoint_base
 
@@ -185,7 +185,11 @@ class UserQuotaManager:
 
 @final
 class RateLimiter:
-    def __new__(cls, window_ms: Optional[int] = None, *, window: Optional[str] = None) -> "RateLimiter": ...
+    # Exactly one of the two (`RateLimiter()` is an InvalidArgument).
+    @overload
+    def __new__(cls, window_ms: int, *, window: None = None) -> "RateLimiter": ...
+    @overload
+    def __new__(cls, window_ms: None = None, *, window: str) -> "RateLimiter": ...
     @property
     def window_ms(self) -> int: ...
     def check(self, key: str, limit: int, now_ms: Optional[int] = None) -> bool: ...

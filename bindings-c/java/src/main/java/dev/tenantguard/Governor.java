@@ -139,12 +139,12 @@ public final class Governor implements AutoCloseable {
         }
     }
 
-    /** Registers a tenant on the default plan. */
+    /** Registers a tenant on the plan of the first {@code tenant_pattern} its name matches, else {@code default_tier}. */
     public void register(String name) {
         register(name, null);
     }
 
-    /** Registers a tenant on {@code plan} ({@code null}: the default plan), shared-schema isolation. */
+    /** Registers a tenant on {@code plan} ({@code null}: by {@code tenant_pattern}, else {@code default_tier}), shared-schema isolation. */
     public void register(String name, String plan) {
         long p = ref.acquire();
         try {
