@@ -86,7 +86,8 @@ export interface Status {
         readonly name: string
         readonly kind: 'rate' | 'concurrency' | 'capacity' | 'duration'
         readonly current: number
-        readonly limit: number
+        /** null when the resource has no limit. */
+        readonly limit: number | null
         readonly overridden: boolean
     }>
     readonly usage_stats: Readonly<Record<string, number>>
@@ -220,7 +221,7 @@ export class Governor {
      */
     check(tenant: string, options?: CheckOptions): Decision;
     /**
-     * `CREATE POLICY` on `table` (`{name, using, withCheck, command, roles, permissive}`).
+     * `CREATE POLICY` on `table` (`{name, using, withCheck, command, roles, restrictive}`).
      */
     createPolicy(table: string, policy: Policy, options?: { replace?: boolean }): void;
     /**
