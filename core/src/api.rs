@@ -767,7 +767,23 @@ impl Engine {
         default_rpm: u32,
         clock: std::sync::Arc<dyn crate::Clock>,
     ) -> Result<Self, ApiError> {
-        Self::from_config_with_store(config, default_rpm, clock, std::sync::Arc::new(crate::store::MemoryStore::new()))
+        Self::from_config_with_spec(config, default_rpm, clock, &crate::store::StoreSpec::default())
+    }
+
+    /// [`Engine::from_config_with_clock`] with the store the host's options name or, when they
+    /// name none, the configuration's federated store ([`StoreSpec::build_for`](crate::store::StoreSpec::build_for)).
+    pub fn from_config_with_spec(
+        config: Option<&ConfigSource>,
+        default_rpm: u32,
+        clock: std::sync::Arc<dyn crate::Clock>,
+        store: &crate::store::StoreSpec,
+    ) -> Result<Self, ApiError> {
+        let cfg = match config {
+            Some(c) => c.parse()?,
+            None => Config::default(),
+        };
+        let store = store.build_for(&cfg)?;
+        Ok(Self::new(Governor::builder().config(cfg).clock(clock).store(store).build(), default_rpm))
     }
 
     /// [`Engine::from_config_with_clock`] keeping counters and leases in `store` (e.g. a

@@ -148,7 +148,17 @@ struct RawQuotas {
     overrides: Vec<RawOverride>,
     storage: Option<RawStorage>,
     transaction: Option<RawTransaction>,
-    federation: Option<IgnoredAny>,
+    federation: Option<RawFederation>,
+}
+
+/// S2 `[tenant_quotas.federation]`: the shared store that federated mode coordinates through.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFederation {
+    coordination_backend: Option<String>,
+    redis_url: Option<String>,
+    sync_interval: Option<DurationMs>,
+    quota_allocation: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -297,6 +307,12 @@ pub struct Settings {
     pub prometheus_port: Option<u16>,
     /// Violations per minute above which the host should alert (informational).
     pub alert_threshold: Option<u64>,
+    /// S2 federated mode (`mode = "federated"` with `[tenant_quotas.federation]`): the shared
+    /// store the limits are enforced through, in federated mode. A governor built from this
+    /// configuration ([`Governor::from_toml`](crate::Governor::from_toml), the shells, or
+    /// [`StoreSpec::build_for`](crate::store::StoreSpec::build_for)) opens it unless the host
+    /// names a store itself. It cannot change on reload.
+    pub federation: Option<crate::store::StoreSpec>,
 }
 
 impl Default for Settings {
@@ -313,6 +329,7 @@ impl Default for Settings {
             transaction_check_interval_ms: 1_000,
             prometheus_port: None,
             alert_threshold: None,
+            federation: None,
         }
     }
 }
@@ -625,6 +642,65 @@ impl<'de> serde::de::Visitor<'de> for TomlVisitor {
     }
 }
 
+/// The store of S2 federated mode, from `mode` and `[tenant_quotas.federation]`.
+fn federation(
+    mode: Option<RawMode>,
+    section: Option<RawFederation>,
+    text: &str,
+    format: Format,
+) -> Result<Option<crate::store::StoreSpec>, ConfigError> {
+    const KEY: &str = "tenant_quotas.federation";
+    let f = match (mode, section) {
+        (Some(RawMode::Federated), Some(f)) => f,
+        (Some(RawMode::Federated), None) => {
+            return Err(err_at(
+                text,
+                format,
+                "tenant_quotas.mode",
+                "federated mode needs a [tenant_quotas.federation] section with `redis_url` (the shared store)",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(err_at(
+                text,
+                format,
+                KEY,
+                "a federation section needs mode = \"federated\" in [tenant_quotas]",
+            ));
+        }
+        (_, None) => return Ok(None),
+    };
+    if let Some(b) = f.coordination_backend.as_deref().filter(|b| *b != "redis") {
+        return Err(err_at(
+            text,
+            format,
+            &format!("{KEY}.coordination_backend"),
+            format!("unknown coordination backend `{b}` (the one supported is `redis`)"),
+        ));
+    }
+    // Each process reserves its share of the global limit in proportion to its demand.
+    if let Some(a) = f.quota_allocation.as_deref().filter(|a| *a != "proportional") {
+        return Err(err_at(
+            text,
+            format,
+            &format!("{KEY}.quota_allocation"),
+            format!("unknown quota allocation `{a}` (the one supported is `proportional`: shares follow demand)"),
+        ));
+    }
+    let Some(url) = f.redis_url else {
+        return Err(err_at(text, format, KEY, "federated mode needs `redis_url` (the shared store)"));
+    };
+    if f.sync_interval.is_some_and(|d| d.0 == 0) {
+        return Err(err_at(text, format, &format!("{KEY}.sync_interval"), "must be at least 1ms"));
+    }
+    Ok(Some(crate::store::StoreSpec {
+        redis_url: Some(url),
+        mode: Some("federated".into()),
+        sync_interval_ms: f.sync_interval.map(|d| d.0),
+        ..Default::default()
+    }))
+}
+
 impl Config {
     /// Parses the S2 TOML format.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
@@ -675,15 +751,8 @@ impl Config {
         let Some(q) = raw.tenant_quotas else {
             return Ok(cfg);
         };
+        cfg.settings.federation = federation(q.mode, q.federation, text, format)?;
         let s = &mut cfg.settings;
-        if q.mode == Some(RawMode::Federated) || q.federation.is_some() {
-            return Err(err_at(
-                text,
-                format,
-                if q.mode == Some(RawMode::Federated) { "tenant_quotas.mode" } else { "tenant_quotas.federation" },
-                "federated quotas need the shared (Redis) store, which this build does not include; use mode = \"local\"",
-            ));
-        }
         s.enabled = q.enabled.unwrap_or(true);
         s.identifier = q.identifier;
         s.shadow_mode = q.shadow_mode.unwrap_or(false);

@@ -513,14 +513,20 @@ impl Governor {
         GovernorBuilder { config: Config::default(), store: Arc::new(MemoryStore::new()), clock: default_clock() }
     }
 
-    /// A governor configured from S2 TOML.
+    /// A governor configured from S2 TOML, on the memory store or, in federated mode, on the
+    /// configuration's shared store (see [`StoreSpec::build_for`](crate::store::StoreSpec::build_for)).
     pub fn from_toml(text: &str) -> Result<Self> {
-        Ok(Self::builder().config(Config::from_toml(text)?).build())
+        Self::configured(Config::from_toml(text)?)
     }
 
-    /// A governor configured from the JSON model.
+    /// A governor configured from the JSON model (the store as in [`from_toml`](Self::from_toml)).
     pub fn from_json(text: &str) -> Result<Self> {
-        Ok(Self::builder().config(Config::from_json(text)?).build())
+        Self::configured(Config::from_json(text)?)
+    }
+
+    fn configured(config: Config) -> Result<Self> {
+        let store = crate::store::StoreSpec::default().build_for(&config)?;
+        Ok(Self::builder().config(config).store(store).build())
     }
 
     /// The installed clock's time (for the convenience forms).
@@ -1406,9 +1412,20 @@ impl Governor {
 
     /// Swaps in a new configuration atomically. Every tenant keeps its counters and leases;
     /// plans are re-resolved (explicit plan if it still exists, else assignment, else
-    /// default); configured overrides are replaced, runtime overrides kept.
+    /// default); configured overrides are replaced, runtime overrides kept. Federated mode
+    /// and its store ([`Settings::federation`](crate::config::Settings::federation)) cannot
+    /// change: a configuration that changes them is a `CONFIG_INVALID` error naming
+    /// `tenant_quotas.federation`, and nothing is swapped.
     pub fn reload(&self, config: Config) -> Result<ReloadReport> {
         let _g = lock(&self.inner.admin);
+        if self.inner.catalog.load().settings.federation != config.settings.federation {
+            return Err(Error::Config(crate::error::ConfigError {
+                key: "tenant_quotas.federation".into(),
+                line: None,
+                column: None,
+                message: "federated mode and its store are chosen when the governor is built; restart the process to change them".into(),
+            }));
+        }
         let now = self.now_ms();
         let new_cat = Arc::new(Catalog::new(config));
         let old_cat = self.inner.catalog.swap(new_cat.clone());

@@ -2,6 +2,7 @@
 //! Configuration files: the S2 examples load, errors name key and line, TOML and JSON agree.
 
 use std::path::PathBuf;
+use tenantguard::store::StoreSpec;
 use tenantguard::{Config, Governor, IsolationMode, ResourceKind};
 
 fn example(name: &str) -> PathBuf {
@@ -36,11 +37,86 @@ fn s2_examples_2_and_3_load() {
 }
 
 #[test]
-fn s2_example_5_federated_is_refused_honestly() {
-    let e = Config::from_path(example("federated.toml")).unwrap_err();
-    assert_eq!(e.key, "tenant_quotas.mode");
-    assert_eq!(e.line, Some(11));
-    assert!(e.message.contains("Redis"), "{e}");
+fn s2_example_5_federated_names_its_shared_store() {
+    let cfg = Config::from_path(example("federated.toml")).unwrap();
+    let expected = StoreSpec {
+        redis_url: Some("redis://quota-coordinator.global:6379".into()),
+        mode: Some("federated".into()),
+        sync_interval_ms: Some(100),
+        ..StoreSpec::default()
+    };
+    assert_eq!(cfg.settings.federation, Some(expected));
+    // `mode = "local"` (the default) names no shared store.
+    let local = Config::from_toml("[tenant_quotas]\nmode = \"local\"\n").unwrap();
+    assert_eq!(local.settings.federation, None);
+}
+
+const FEDERATED: &str =
+    "[tenant_quotas]\nmode = \"federated\"\n[tenant_quotas.federation]\nredis_url = \"redis://127.0.0.1:1/\"\n";
+
+#[test]
+fn federation_mistakes_are_config_errors_naming_the_key() {
+    let cases = [
+        ("[tenant_quotas]\nmode = \"federated\"\n", "tenant_quotas.mode", 2, "[tenant_quotas.federation]"),
+        (
+            "[tenant_quotas]\n[tenant_quotas.federation]\nredis_url = \"redis://x/\"\n",
+            "tenant_quotas.federation",
+            2,
+            "mode = \"federated\"",
+        ),
+        (
+            "[tenant_quotas]\nmode = \"federated\"\n[tenant_quotas.federation]\nsync_interval = \"100ms\"\n",
+            "tenant_quotas.federation",
+            3,
+            "redis_url",
+        ),
+        (
+            &format!("{FEDERATED}coordination_backend = \"etcd\"\n"),
+            "tenant_quotas.federation.coordination_backend",
+            5,
+            "`etcd`",
+        ),
+        (
+            &format!("{FEDERATED}quota_allocation = \"equal\"\n"),
+            "tenant_quotas.federation.quota_allocation",
+            5,
+            "`equal`",
+        ),
+        (&format!("{FEDERATED}sync_interval = \"0s\"\n"), "tenant_quotas.federation.sync_interval", 5, "at least"),
+        (&format!("{FEDERATED}regions = 3\n"), "tenant_quotas.federation.regions", 5, "unknown field"),
+    ];
+    for (text, key, line, fragment) in cases {
+        let e = Config::from_toml(text).unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), (key, Some(line)), "{text}: {e}");
+        assert!(e.message.contains(fragment), "{text}: {e}");
+    }
+}
+
+#[test]
+fn a_reload_cannot_change_federated_mode() {
+    let g = Governor::new();
+    g.register("acme", None, IsolationMode::SharedSchema, 0).unwrap();
+    let e = g.reload(Config::from_toml(FEDERATED).unwrap()).unwrap_err();
+    assert_eq!(e.code(), "CONFIG_INVALID");
+    assert!(e.to_string().contains("tenant_quotas.federation"), "{e}");
+    // Nothing was swapped: the default tier still applies.
+    assert_eq!(g.tenant("acme").unwrap().plan_id, "free");
+    g.reload(Config::from_toml("[tenant_quotas]\ndefault_tier = \"pro\"\n").unwrap()).unwrap();
+}
+
+#[cfg(not(feature = "redis"))]
+#[test]
+fn a_federated_config_without_redis_support_is_an_error_not_a_local_limit() {
+    let e = Governor::from_toml(FEDERATED).err().expect("no silent fallback to the memory store");
+    assert_eq!(e.code(), "INVALID_ARGUMENT");
+    assert!(e.to_string().contains("no Redis support"), "{e}");
+    let e = tenantguard::api::Engine::from_config(
+        Some(&serde_json::from_value(serde_json::json!({ "toml": FEDERATED })).unwrap()),
+        60,
+    )
+    .err()
+    .expect("the shells' constructor too");
+    assert_eq!(e.code, "INVALID_ARGUMENT");
 }
 
 #[test]

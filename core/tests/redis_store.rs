@@ -591,6 +591,41 @@ fn federated_mode_reserves_ahead_within_the_stated_bound() {
     );
 }
 
+/// S2 example 5's form: a configuration in federated mode opens its own shared store, in
+/// federated mode (few round trips), with the host's options that name no server (prefix,
+/// time source, mode) applied to it.
+#[test]
+#[ignore = "needs TG_REDIS_URL"]
+fn a_federated_configuration_opens_its_shared_store() {
+    let toml = format!(
+        "[tenant_quotas]\nmode = \"federated\"\n[tenant_quotas.federation]\ncoordination_backend = \"redis\"\nredis_url = \"{}\"\nsync_interval = \"100ms\"\nquota_allocation = \"proportional\"\n[[tenant_quotas.tiers]]\nname = \"t\"\nmax_qps = 1000\nburst_allowance = 1.0\nenforcement_action = \"reject\"\n",
+        url()
+    );
+    let run = |mode: Option<&str>| {
+        let cfg = Config::from_toml(&toml).unwrap();
+        let host = tenantguard::store::StoreSpec {
+            prefix: Some(format!("tgtest:{}:fedcfg:{}", std::process::id(), rand_suffix())),
+            time: Some("caller".into()),
+            mode: mode.map(str::to_owned),
+            ..Default::default()
+        };
+        let store = host.build_for(&cfg).unwrap();
+        let g = Governor::builder().config(cfg).store(store).build();
+        assert_eq!(g.store_kind(), "redis");
+        g.register("acme", Some("t"), IsolationMode::SharedSchema, 0).unwrap();
+        let admitted = (0..2_000u64).filter(|ms| g.check("acme", "qps", 1, 1_000_000 + ms).unwrap().allowed).count();
+        let calls = g.store_metrics().into_iter().find(|(k, _)| *k == "calls_total").unwrap().1;
+        (admitted, calls)
+    };
+    let (admitted, calls) = run(None);
+    assert_eq!(admitted, 2_000);
+    assert!(calls < 300, "federated mode: {calls} round trips for 2000 checks");
+    let (admitted, calls) = run(Some("strict"));
+    assert_eq!((admitted, calls), (2_000, 2_000), "the host asked for strict mode");
+    // The Rust convenience constructor opens it too.
+    assert_eq!(Governor::from_toml(&toml).unwrap().store_kind(), "redis");
+}
+
 /// The leases of a process that dies without releasing are reclaimed by the store's lease TTL,
 /// and another process gets the slot.
 #[test]

@@ -188,6 +188,24 @@ impl StoreSpec {
         self.build_redis(url)
     }
 
+    /// The store of a governor configured with `config`: the one these options name or, when
+    /// they name no Redis server, the one of the configuration's federated mode
+    /// ([`Settings::federation`](crate::config::Settings::federation)), with any other option
+    /// given here (failure policy, timeout...) applied to it; the memory store when neither
+    /// names one.
+    pub fn build_for(&self, config: &crate::Config) -> Result<std::sync::Arc<dyn Store>> {
+        match (&self.redis_url, &config.settings.federation) {
+            (None, Some(f)) => {
+                // A host that asks for strict mode gets it, without the federation's interval.
+                let mode = self.mode.clone().or_else(|| f.mode.clone());
+                let federated = mode.as_deref() == Some("federated");
+                let sync_interval_ms = self.sync_interval_ms.or(if federated { f.sync_interval_ms } else { None });
+                Self { redis_url: f.redis_url.clone(), mode, sync_interval_ms, ..self.clone() }.build()
+            }
+            _ => self.build(),
+        }
+    }
+
     #[cfg(feature = "redis")]
     fn build_redis(&self, url: &str) -> Result<std::sync::Arc<dyn Store>> {
         use redis::{FailurePolicy, Mode, RedisOptions, RedisStore, TimeSource};
