@@ -502,9 +502,8 @@ pub unsafe extern "C" fn tg_governor_new_with_store(
             None => StoreSpec::default(),
             Some(j) => StoreSpec::from_json(j).map_err(|e| Failure::from(ApiError::from(e)))?,
         };
-        let store = spec.build().map_err(|e| Failure::from(ApiError::from(e)))?;
         let rpm = if default_rpm == 0 { defaults::USER_RPM } else { default_rpm };
-        let engine = Engine::from_config_with_store(source.as_ref(), rpm, default_clock(), store)?;
+        let engine = Engine::from_config_with_spec(source.as_ref(), rpm, default_clock(), &spec)?;
         let boxed = Box::into_raw(Box::new(TgGovernor { engine }));
         // SAFETY: caller contract; on failure the governor is reclaimed below.
         if let Err(e) = unsafe { put(out, boxed, "out") } {

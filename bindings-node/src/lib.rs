@@ -117,11 +117,10 @@ impl NativeGovernor {
             Some(Value::String(url)) => StoreSpec::url(url),
             Some(v) => StoreSpec::from_value(integers(v)).map_err(|e| js_err(e.into()))?,
         };
-        let store = spec.build().map_err(|e| js_err(e.into()))?;
         let rpm = default_rpm.unwrap_or(defaults::USER_RPM);
         Ok(Self {
             engine: Arc::new(
-                Engine::from_config_with_store(source.as_ref(), rpm, default_clock(), store).map_err(js_err)?,
+                Engine::from_config_with_spec(source.as_ref(), rpm, default_clock(), &spec).map_err(js_err)?,
             ),
         })
     }

@@ -400,8 +400,8 @@ impl PyGovernor {
             Some(s) => store_from(py, s)?,
             None => StoreSpec::default(),
         };
-        let remote = !spec.is_memory();
-        let store = spec.build().map_err(|e| py_err(py, e))?;
+        let store = spec.build_for(&cfg).map_err(|e| py_err(py, e))?;
+        let remote = store.kind() != "memory";
         Ok(Self { gov: Governor::builder().config(cfg).store(store).build(), remote })
     }
 

@@ -187,3 +187,20 @@ def test_federated_three_processes_with_skewed_traffic() -> None:
     assert a > b > c, "allocation follows traffic"
     assert a >= 0.5 * total, "the heaviest process gets the largest share"
     assert calls < sum(o["attempted"] for o in outs) / 2, "most decisions are local"
+
+
+def test_a_federated_config_opens_its_own_store() -> None:
+    """S2 example 5's form: the file names the Redis; the host's options without a URL apply."""
+    toml = CONFIG.replace("[tenant_quotas]\n", '[tenant_quotas]\nmode = "federated"\n') + (
+        f'[tenant_quotas.federation]\ncoordination_backend = "redis"\nredis_url = "{URL}"\nsync_interval = "100ms"\n'
+    )
+    g = tg.Governor(toml=toml, store={"prefix": prefix(), "time": "caller"})
+    assert g.store_kind == "redis"
+    g.register("acme")
+    admitted = sum(1 for ms in range(1_000) if g.check("acme", now_ms=1_000_000 + ms))
+    # 200/s with a burst of 200 over one second: strict mode would admit 400 in 1000 round
+    # trips; federated mode admits from reserved shares, at most one interval more.
+    assert 300 <= admitted <= 420
+    assert g.store_metrics()["calls_total"] < 500
+    with pytest.raises(tg.ConfigError):
+        g.reload(toml=CONFIG)  # federated mode cannot be switched off by a reload
