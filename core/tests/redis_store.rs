@@ -601,9 +601,10 @@ fn a_federated_configuration_opens_its_shared_store() {
         "[tenant_quotas]\nmode = \"federated\"\n[tenant_quotas.federation]\ncoordination_backend = \"redis\"\nredis_url = \"{}\"\nsync_interval = \"100ms\"\nquota_allocation = \"proportional\"\n[[tenant_quotas.tiers]]\nname = \"t\"\nmax_qps = 1000\nburst_allowance = 1.0\nenforcement_action = \"reject\"\n",
         url()
     );
-    let run = |mode: Option<&str>| {
+    let run = |mode: Option<&str>, host_url: bool| {
         let cfg = Config::from_toml(&toml).unwrap();
         let host = tenantguard::store::StoreSpec {
+            redis_url: host_url.then(url),
             prefix: Some(format!("tgtest:{}:fedcfg:{}", std::process::id(), rand_suffix())),
             time: Some("caller".into()),
             mode: mode.map(str::to_owned),
@@ -617,11 +618,14 @@ fn a_federated_configuration_opens_its_shared_store() {
         let calls = g.store_metrics().into_iter().find(|(k, _)| *k == "calls_total").unwrap().1;
         (admitted, calls)
     };
-    let (admitted, calls) = run(None);
+    let (admitted, calls) = run(None, false);
     assert_eq!(admitted, 2_000);
     assert!(calls < 300, "federated mode: {calls} round trips for 2000 checks");
-    let (admitted, calls) = run(Some("strict"));
+    let (admitted, calls) = run(Some("strict"), false);
     assert_eq!((admitted, calls), (2_000, 2_000), "the host asked for strict mode");
+    // A host that names its own Redis still gets the configuration's federated mode.
+    let (admitted, calls) = run(None, true);
+    assert!(admitted == 2_000 && calls < 300, "host URL: {admitted} admitted in {calls} round trips");
     // The Rust convenience constructor opens it too.
     assert_eq!(Governor::from_toml(&toml).unwrap().store_kind(), "redis");
 }
@@ -786,8 +790,8 @@ fn flush_store_replays_every_kept_release_or_says_how_many_are_left() {
     assert!(err.to_string().contains("102 lease operation(s) still to replay"), "{err}");
     assert_eq!(store.stats().pending_releases, 102, "nothing is dropped");
     server.signal("CONT");
-    wait_for_recovery(&store, "");
-    // One call replays all of it (a check's own replay takes 64 at most).
+    // At once, inside the backoff the failures started: an explicit flush tries anyway. One
+    // call replays all of it (a check's own replay takes 64 at most).
     g.flush_store().unwrap();
     assert_eq!(store.stats().pending_releases, 0, "{:?}", store.stats());
     let s = g.concurrency_stats("acme", "connections").unwrap();

@@ -153,7 +153,7 @@ pub enum Mode {
 impl Mode {
     /// Federated mode with the default 100 ms interval.
     pub fn federated() -> Self {
-        Mode::Federated { sync_interval_ms: 100 }
+        Mode::Federated { sync_interval_ms: super::DEFAULT_SYNC_INTERVAL_MS }
     }
 }
 
@@ -786,16 +786,57 @@ impl Inner {
     fn replay(&self, pending: &mut std::collections::VecDeque<Pending>, budget: usize) -> Result<()> {
         for _ in 0..budget {
             let Some(p) = pending.pop_front() else { break };
-            let args = [self.now_arg(p.now_ms), p.op.to_owned(), p.id.to_string()];
-            if let Err(e) = self.run_script(&self.scripts.concurrency, &p.keys, &args) {
+            if let Err(e) = self.replay_one(&p) {
                 pending.push_back(p);
                 self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()).fail(1_000);
                 return Err(e);
             }
             *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
-            self.pending_count.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Replays one kept operation; once it went through it leaves the count.
+    fn replay_one(&self, p: &Pending) -> Result<()> {
+        let args = [self.now_arg(p.now_ms), p.op.to_owned(), p.id.to_string()];
+        self.run_script(&self.scripts.concurrency, &p.keys, &args)?;
+        self.pending_count.fetch_sub(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// [`Store::flush`]: one pass over the whole queue. An entry that fails is kept and the
+    /// pass goes on (one slot migrating must not hold back the others) unless the failure
+    /// started the global backoff: then Redis is down and the rest would fail alike.
+    fn replay_all(&self) -> Result<()> {
+        // Waits for a call that is replaying: this one must see the queue empty or fail.
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        // An explicit flush (a process about to exit) tries now, even inside the wait that
+        // an earlier failure started: Redis may be back already. Another failure restarts it.
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner()).until = None;
+        let mut failure = None;
+        for _ in 0..pending.len() {
+            let Some(p) = pending.pop_front() else { break };
+            if let Err(e) = self.replay_one(&p) {
+                pending.push_back(p);
+                failure = Some(e);
+                if self.backoff.lock().unwrap_or_else(|p| p.into_inner()).active() {
+                    break;
+                }
+            }
+        }
+        let Some(e) = failure else {
+            *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
+            return Ok(());
+        };
+        self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()).fail(1_000);
+        let cause = match e {
+            Error::Store(m) => m,
+            other => other.to_string(),
+        };
+        Err(Error::Store(format!("{} lease operation(s) still to replay: {cause}", pending.len())))
     }
 
     fn now_arg(&self, now_ms: u64) -> String {
@@ -914,16 +955,7 @@ impl Store for RedisStore {
     }
 
     fn flush(&self) -> Result<()> {
-        let inner = &self.inner;
-        // Waits for a call that is replaying: this one must see the queue empty or fail.
-        let mut pending = inner.pending.lock().unwrap_or_else(|p| p.into_inner());
-        inner.replay(&mut pending, usize::MAX).map_err(|e| {
-            let cause = match e {
-                Error::Store(m) => m,
-                other => other.to_string(),
-            };
-            Error::Store(format!("{} lease operation(s) still to replay: {cause}", pending.len()))
-        })
+        self.inner.replay_all()
     }
 }
 
@@ -1017,7 +1049,9 @@ impl RedisTenantState {
 
     fn defer(&self, resource: &str, op: &'static str, id: u64, now_ms: u64) {
         let p = Pending { keys: self.conc_keys(resource), op, id, now_ms };
-        self.inner.pending.lock().unwrap_or_else(|p| p.into_inner()).push_back(p);
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.push_back(p);
+        // Counted under the lock: a replay cannot take it off before it is counted.
         self.inner.pending_count.fetch_add(1, Ordering::Relaxed);
     }
 
