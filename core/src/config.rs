@@ -308,10 +308,11 @@ pub struct Settings {
     /// Violations per minute above which the host should alert (informational).
     pub alert_threshold: Option<u64>,
     /// S2 federated mode (`mode = "federated"` with `[tenant_quotas.federation]`): the shared
-    /// store the limits are enforced through, in federated mode. A governor built from this
-    /// configuration ([`Governor::from_toml`](crate::Governor::from_toml), the shells, or
-    /// [`StoreSpec::build_for`](crate::store::StoreSpec::build_for)) opens it unless the host
-    /// names a store itself. It cannot change on reload.
+    /// store the limits are enforced through, in federated mode.
+    /// [`Governor::from_toml`](crate::Governor::from_toml), the shells and
+    /// [`StoreSpec::build_for`](crate::store::StoreSpec::build_for) open it unless the host
+    /// names its own Redis; [`GovernorBuilder::config`](crate::GovernorBuilder::config) does
+    /// not. It cannot change on reload.
     pub federation: Option<crate::store::StoreSpec>,
 }
 
@@ -690,13 +691,24 @@ fn federation(
     let Some(url) = f.redis_url else {
         return Err(err_at(text, format, KEY, "federated mode needs `redis_url` (the shared store)"));
     };
+    const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
+    if !SCHEMES.iter().any(|s| url.starts_with(s)) {
+        return Err(located(
+            text,
+            format,
+            &format!("{KEY}.redis_url"),
+            true,
+            format!("`{url}` is not a Redis URL (redis://host:port/db)"),
+        ));
+    }
     if f.sync_interval.is_some_and(|d| d.0 == 0) {
         return Err(err_at(text, format, &format!("{KEY}.sync_interval"), "must be at least 1ms"));
     }
     Ok(Some(crate::store::StoreSpec {
         redis_url: Some(url),
         mode: Some("federated".into()),
-        sync_interval_ms: f.sync_interval.map(|d| d.0),
+        // Written out, so that leaving it out and writing the default compare equal on reload.
+        sync_interval_ms: Some(f.sync_interval.map_or(crate::store::DEFAULT_SYNC_INTERVAL_MS, |d| d.0)),
         ..Default::default()
     }))
 }

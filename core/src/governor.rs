@@ -388,7 +388,9 @@ pub struct GovernorBuilder {
 }
 
 impl GovernorBuilder {
-    /// Uses this configuration (default: built-in plans).
+    /// Uses this configuration (default: built-in plans). The store stays the one given to
+    /// [`store`](Self::store): for a configuration in S2 federated mode pass
+    /// `StoreSpec::default().build_for(&config)?` there (what [`Governor::from_toml`] does).
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self

@@ -46,6 +46,10 @@ fn s2_example_5_federated_names_its_shared_store() {
         ..StoreSpec::default()
     };
     assert_eq!(cfg.settings.federation, Some(expected));
+    // Writing the default interval or leaving it out is the same configuration.
+    let implicit =
+        Config::from_toml(&FEDERATED.replace("redis://127.0.0.1:1/", "redis://quota-coordinator.global:6379"));
+    assert_eq!(implicit.unwrap().settings.federation, cfg.settings.federation);
     // `mode = "local"` (the default) names no shared store.
     let local = Config::from_toml("[tenant_quotas]\nmode = \"local\"\n").unwrap();
     assert_eq!(local.settings.federation, None);
@@ -84,6 +88,12 @@ fn federation_mistakes_are_config_errors_naming_the_key() {
         ),
         (&format!("{FEDERATED}sync_interval = \"0s\"\n"), "tenant_quotas.federation.sync_interval", 5, "at least"),
         (&format!("{FEDERATED}regions = 3\n"), "tenant_quotas.federation.regions", 5, "unknown field"),
+        (
+            "[tenant_quotas]\nmode = \"federated\"\n[tenant_quotas.federation]\nredis_url = \"http://x/\"\n",
+            "tenant_quotas.federation.redis_url",
+            4,
+            "not a Redis URL",
+        ),
     ];
     for (text, key, line, fragment) in cases {
         let e = Config::from_toml(text).unwrap_err();
@@ -108,7 +118,8 @@ fn a_reload_cannot_change_federated_mode() {
 #[test]
 fn a_federated_config_without_redis_support_is_an_error_not_a_local_limit() {
     let e = Governor::from_toml(FEDERATED).err().expect("no silent fallback to the memory store");
-    assert_eq!(e.code(), "INVALID_ARGUMENT");
+    assert_eq!(e.code(), "CONFIG_INVALID");
+    assert!(e.to_string().contains("tenant_quotas.federation.redis_url"), "{e}");
     assert!(e.to_string().contains("no Redis support"), "{e}");
     let e = tenantguard::api::Engine::from_config(
         Some(&serde_json::from_value(serde_json::json!({ "toml": FEDERATED })).unwrap()),
@@ -116,7 +127,7 @@ fn a_federated_config_without_redis_support_is_an_error_not_a_local_limit() {
     )
     .err()
     .expect("the shells' constructor too");
-    assert_eq!(e.code, "INVALID_ARGUMENT");
+    assert_eq!((e.code.as_str(), e.key.as_deref()), ("CONFIG_INVALID", Some("tenant_quotas.federation.redis_url")));
 }
 
 #[test]

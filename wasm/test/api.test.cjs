@@ -37,7 +37,7 @@ test('errors: Error objects with the Node shell\'s codes (TypeError for bad argu
   assert.throws(() => new tg.Governor(42), TypeError)
   // Federated mode needs the Redis store, which an edge build has not: an error, not local limits.
   const federated = '[tenant_quotas]\nmode = "federated"\n[tenant_quotas.federation]\nredis_url = "redis://127.0.0.1:6379/"\n'
-  assert.throws(() => new tg.Governor({ toml: federated }), (e) => code('INVALID_ARGUMENT')(e) && /no Redis support/.test(e.message))
+  assert.throws(() => new tg.Governor({ toml: federated }), (e) => code('CONFIG_INVALID')(e) && e.key === 'tenant_quotas.federation.redis_url' && /no Redis support/.test(e.message))
   assert.throws(() => new tg.Governor(null, { defaultRpm: -1 }), TypeError)
   for (let i = 0; i < 10; i++) gov.check('acme', { nowMs: 0 })
   const d = gov.check('acme', { nowMs: 0 })

@@ -40,6 +40,9 @@ impl IdGen {
     }
 }
 
+/// Federated mode's default interval between reservations (S2's `sync_interval`), in ms.
+pub const DEFAULT_SYNC_INTERVAL_MS: u64 = 100;
+
 /// Parameters of a duration resource.
 #[derive(Debug, Clone, Copy)]
 pub struct DurationParams {
@@ -188,22 +191,35 @@ impl StoreSpec {
         self.build_redis(url)
     }
 
-    /// The store of a governor configured with `config`: the one these options name or, when
-    /// they name no Redis server, the one of the configuration's federated mode
-    /// ([`Settings::federation`](crate::config::Settings::federation)), with any other option
-    /// given here (failure policy, timeout...) applied to it; the memory store when neither
-    /// names one.
+    /// The store of a governor configured with `config`. Without federated mode in the
+    /// configuration, the one these options name. With it
+    /// ([`Settings::federation`](crate::config::Settings::federation)), the configuration's
+    /// Redis unless these options name their own, in federated mode at its `sync_interval`
+    /// unless these options set a mode (`"strict"`) or an interval; every other option given
+    /// here (failure policy, timeout, prefix...) applies as given.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build); a Redis store the configuration names that this build cannot
+    /// open (no Redis support: WebAssembly) is a [`ConfigError`](crate::ConfigError) naming
+    /// `tenant_quotas.federation.redis_url`.
     pub fn build_for(&self, config: &crate::Config) -> Result<std::sync::Arc<dyn Store>> {
-        match (&self.redis_url, &config.settings.federation) {
-            (None, Some(f)) => {
-                // A host that asks for strict mode gets it, without the federation's interval.
-                let mode = self.mode.clone().or_else(|| f.mode.clone());
-                let federated = mode.as_deref() == Some("federated");
-                let sync_interval_ms = self.sync_interval_ms.or(if federated { f.sync_interval_ms } else { None });
-                Self { redis_url: f.redis_url.clone(), mode, sync_interval_ms, ..self.clone() }.build()
+        let Some(f) = &config.settings.federation else { return self.build() };
+        let mode = self.mode.clone().or_else(|| f.mode.clone());
+        let federated = mode.as_deref() == Some("federated");
+        let sync_interval_ms = self.sync_interval_ms.or(if federated { f.sync_interval_ms } else { None });
+        let from_config = self.redis_url.is_none();
+        let redis_url = self.redis_url.clone().or_else(|| f.redis_url.clone());
+        Self { redis_url, mode, sync_interval_ms, ..self.clone() }.build().map_err(|e| match e {
+            crate::Error::InvalidArgument { name, message } if from_config && name == "store.redisUrl" => {
+                crate::Error::Config(crate::ConfigError {
+                    key: "tenant_quotas.federation.redis_url".into(),
+                    line: None,
+                    column: None,
+                    message,
+                })
             }
-            _ => self.build(),
-        }
+            other => other,
+        })
     }
 
     #[cfg(feature = "redis")]
@@ -220,7 +236,7 @@ impl StoreSpec {
             (Some("strict"), Some(_)) | (None, Some(_)) => {
                 return Err(bad("syncIntervalMs", "only applies to mode `federated`".into()));
             }
-            (Some("federated"), ms) => Mode::Federated { sync_interval_ms: ms.unwrap_or(100) },
+            (Some("federated"), ms) => Mode::Federated { sync_interval_ms: ms.unwrap_or(DEFAULT_SYNC_INTERVAL_MS) },
             (Some(m), _) => return Err(bad("mode", format!("unknown mode `{m}` (strict, federated)"))),
         };
         if let Some(p) = &self.failure_policy {
