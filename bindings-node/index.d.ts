@@ -14,7 +14,7 @@ export declare class NativeGovernor {
   /**
    * `config`: `{toml}` or `{json}` (object or text) or nothing for the built-in plans.
    * `store`: a Redis URL or the core's `StoreSpec` object (`redisUrl`, `mode`, ...); the
-   * memory store if absent.
+   * memory store if absent, or a federated configuration's (`StoreSpec::build_for`).
    */
   static create(config?: any | undefined | null, defaultRpm?: number | undefined | null, store?: any | undefined | null): NativeGovernor
   /** The state store: `"memory"` or `"redis"`. */

@@ -51,7 +51,10 @@ export interface StoreOptions {
 
 /** The per-tenant governor: plans, tenants, quotas, rate limits and row-level security. */
 export class Governor {
-  /** `store`: a Redis URL or options; counters and leases stay in process without it. */
+  /**
+   * `store`: a Redis URL or options; without it counters and leases stay in process, unless
+   * the configuration is in S2 federated mode (then on its Redis; options without a URL apply to it).
+   */
   constructor(config?: ConfigSource | null, options?: { defaultRpm?: number; store?: string | StoreOptions })
   /** `'memory'` or `'redis'`. */
   readonly storeKind: 'memory' | 'redis'
@@ -63,6 +66,8 @@ export class Governor {
    * `StoreError` (`TENANTGUARD_STORE_UNAVAILABLE`) saying how many are left when the store still cannot answer.
    */
   flushStore(): void
+  /** `flushStore()` on the libuv thread pool: the event loop runs while the releases replay. */
+  flushStoreAsync(): Promise<void>
   /** Runs one operation of the host-neutral API (`op` and camelCase `args`, as in the conformance corpus). */
   call(op: string, args?: Record<string, unknown>, nowMs?: number): any
   /**

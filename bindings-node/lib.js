@@ -165,6 +165,9 @@ class Governor {
    */
   flushStore() { this.call('flushStore', {}) }
 
+  /** `flushStore()` on the libuv thread pool: the event loop runs while the releases replay. */
+  async flushStoreAsync() { await this.callAsync('flushStore', {}) }
+
   /** Runs one host-neutral operation (`op`, camelCase `args`). */
   call(op, args = {}, nowMs) {
     wellFormedDeep(args, 'request')

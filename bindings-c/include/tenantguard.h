@@ -190,7 +190,8 @@ uint32_t tg_abi_version(void);
 // Creates a governor from a configuration text in `format` (a `TgConfigFormat` value), or with the built-in plans when
 // `config` is NULL. `default_rpm` is the S1 per-user quota default (0 means 60). On success
 // `*out` owns the governor: free it with `tg_governor_free`. Counters and leases stay in
-// process; see `tg_governor_new_with_store` to share them through Redis.
+// process, unless the configuration is in S2 federated mode (then on its Redis); see
+// `tg_governor_new_with_store` to share them through Redis.
 //
 // # Safety
 // `config` is NULL or a NUL-terminated string; `out` is valid for writing a pointer.
@@ -201,7 +202,8 @@ enum TgStatus tg_governor_new(const char *config,
                               uint32_t default_rpm,
                               struct TgGovernor **out);
 
-// `tg_governor_new` with a state store: `store_json` is NULL (in process) or a JSON object
+// `tg_governor_new` with a state store: `store_json` is NULL (in process, or a federated
+// configuration's Redis) or a JSON object
 // such as `{"redisUrl": "redis://127.0.0.1:6379/", "mode": "federated",
 // "failurePolicy": "local:0.5"}` (keys: redisUrl, prefix, mode, syncIntervalMs,
 // failurePolicy, resourceFailurePolicies, timeoutMs, time, leaseTtlMs, cluster; snake_case

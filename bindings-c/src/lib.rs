@@ -445,7 +445,8 @@ pub extern "C" fn tg_abi_version() -> u32 {
 /// Creates a governor from a configuration text in `format` (a `TgConfigFormat` value), or with the built-in plans when
 /// `config` is NULL. `default_rpm` is the S1 per-user quota default (0 means 60). On success
 /// `*out` owns the governor: free it with `tg_governor_free`. Counters and leases stay in
-/// process; see `tg_governor_new_with_store` to share them through Redis.
+/// process, unless the configuration is in S2 federated mode (then on its Redis); see
+/// `tg_governor_new_with_store` to share them through Redis.
 ///
 /// # Safety
 /// `config` is NULL or a NUL-terminated string; `out` is valid for writing a pointer.
@@ -462,7 +463,8 @@ pub unsafe extern "C" fn tg_governor_new(
     unsafe { tg_governor_new_with_store(config, format, default_rpm, std::ptr::null(), out) }
 }
 
-/// `tg_governor_new` with a state store: `store_json` is NULL (in process) or a JSON object
+/// `tg_governor_new` with a state store: `store_json` is NULL (in process, or a federated
+/// configuration's Redis) or a JSON object
 /// such as `{"redisUrl": "redis://127.0.0.1:6379/", "mode": "federated",
 /// "failurePolicy": "local:0.5"}` (keys: redisUrl, prefix, mode, syncIntervalMs,
 /// failurePolicy, resourceFailurePolicies, timeoutMs, time, leaseTtlMs, cluster; snake_case

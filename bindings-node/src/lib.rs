@@ -99,7 +99,7 @@ fn request(op: String, args: Option<Value>, now_ms: Option<f64>) -> Result<(Requ
 impl NativeGovernor {
     /// `config`: `{toml}` or `{json}` (object or text) or nothing for the built-in plans.
     /// `store`: a Redis URL or the core's `StoreSpec` object (`redisUrl`, `mode`, ...); the
-    /// memory store if absent.
+    /// memory store if absent, or a federated configuration's (`StoreSpec::build_for`).
     #[napi(factory)]
     pub fn create(config: Option<Value>, default_rpm: Option<u32>, store: Option<Value>) -> Result<Self> {
         guard("Governor", || Self::build(config, default_rpm, store))

@@ -100,11 +100,12 @@ test('the async helpers use the thread pool with Redis', { skip }, async () => {
   assert.strictEqual(a.concurrencyStats('acme').active, 0, 'both leases released, once each')
 })
 
-test('the memory store by default', () => {
+test('the memory store by default', async () => {
   const g = new tg.Governor()
   assert.strictEqual(g.storeKind, 'memory')
   assert.deepStrictEqual(g.storeMetrics(), {})
   assert.strictEqual(g.flushStore(), undefined)
+  assert.strictEqual(await g.flushStoreAsync(), undefined)
 })
 
 test('bad store options are InvalidArgumentError', () => {

@@ -130,15 +130,15 @@ fn to_py<T: Serialize>(py: Python<'_>, v: &T) -> PyResult<Py<PyAny>> {
 /// Containers nested deeper than this are refused (serde_json's own limit for JSON text).
 const MAX_DEPTH: usize = 128;
 
-/// A Python value as JSON, refusing dicts, lists and tuples nested deeper than [`MAX_DEPTH`]
-/// (a container that contains itself is infinitely deep): converting those would overflow the
-/// stack, which crashes the interpreter instead of raising.
 /// A dict or any other mapping (`collections.abc.Mapping`): what config, store options, rows
 /// and contexts may be.
 fn is_mapping(obj: &Bound<'_, PyAny>) -> bool {
     obj.is_instance_of::<PyDict>() || obj.cast::<PyMapping>().is_ok()
 }
 
+/// A Python value as JSON, refusing dicts, lists and tuples nested deeper than [`MAX_DEPTH`]
+/// (a container that contains itself is infinitely deep): converting those would overflow the
+/// stack, which crashes the interpreter instead of raising.
 fn depythonize(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
     // Walks what `pythonize` walks, in its order: dicts, lists and tuples; sets; any other
     // sequence or mapping; dataclasses.

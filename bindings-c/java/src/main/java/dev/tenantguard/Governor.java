@@ -48,7 +48,8 @@ public final class Governor implements AutoCloseable {
      * @param config the configuration, or {@code null} for the built-in plans
      * @param format its format
      * @param defaultRpm the S1 per-user quota default
-     * @param storeJson {@code null} for the in-process store, or a JSON object such as
+     * @param storeJson {@code null} for the in-process store (or a federated configuration's
+     *     Redis), or a JSON object such as
      *     {@code {"redisUrl": "redis://127.0.0.1:6379/", "mode": "federated", "failurePolicy": "local:0.5"}}
      *     (keys: redisUrl, prefix, mode, syncIntervalMs, failurePolicy, resourceFailurePolicies,
      *     timeoutMs, time, leaseTtlMs, cluster). Redis is reached lazily: a server that is down is not an error here.
