@@ -916,6 +916,13 @@ fn cluster_calls_follow_ask_redirects_during_a_slot_migration() {
     assert_eq!(later.pending_releases, 1, "{later:?}");
     assert!(later.errors - waiting.errors <= 3, "each call retried the stuck release: {later:?}");
     assert_eq!(later.fallbacks, waiting.fallbacks, "{later:?}");
+    // An explicit flush meets the same TRYAGAIN: the release stays queued, the error says so,
+    // and no global backoff starts (the other tenant is still answered by Redis).
+    let e = g.flush_store().unwrap_err();
+    assert!(e.to_string().contains("1 lease operation(s) still to replay"), "{e}");
+    assert!(g.check(&other, "qps", 0, 1_000).unwrap().allowed);
+    let flushed = store.stats();
+    assert_eq!((flushed.fallbacks, flushed.pending_releases), (later.fallbacks, 1), "{flushed:?}");
     // Tidy up: drop the tenant's keys on the importing node (ASKING: it does not own the slot).
     let mut d = node(&dst);
     let keys: Vec<String> = redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(100).query(&mut d).unwrap();
@@ -927,4 +934,8 @@ fn cluster_calls_follow_ask_redirects_during_a_slot_migration() {
     for k in keys.iter().filter(|k| k.contains(&tenant)) {
         let _ = redis::cmd("DEL").arg(k).query::<u64>(&mut o);
     }
+    // Once the slot is stable again, a flush replays the release.
+    drop(_stable);
+    g.flush_store().unwrap();
+    assert_eq!(store.stats().pending_releases, 0, "{:?}", store.stats());
 }
