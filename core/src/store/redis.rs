@@ -776,24 +776,38 @@ impl Inner {
             Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
         };
         // A failure is this call's own round trip's to meet (it goes on either way).
-        let _ = self.replay(&mut pending, BUDGET);
+        let _ = self.replay(&mut pending, BUDGET, false);
         Ok(())
     }
 
-    /// Replays up to `budget` pending lease operations, oldest first. The first that fails is
-    /// kept, at the back (one entry that cannot be replayed now, its node down or its slot
-    /// moving, must not hold back the others), starts the replay backoff, and is answered.
-    fn replay(&self, pending: &mut std::collections::VecDeque<Pending>, budget: usize) -> Result<()> {
-        for _ in 0..budget {
+    /// Replays up to `budget` pending lease operations, oldest first. One that fails is kept,
+    /// at the back (an entry that cannot be replayed now, its node down or its slot moving,
+    /// must not hold back the others). The pass stops there, or with `go_on` goes on unless
+    /// the failure started the global backoff (Redis down: the rest would fail alike). A
+    /// failure starts the replay backoff and is answered.
+    fn replay(&self, pending: &mut std::collections::VecDeque<Pending>, budget: usize, go_on: bool) -> Result<()> {
+        let mut failure = None;
+        for _ in 0..budget.min(pending.len()) {
             let Some(p) = pending.pop_front() else { break };
             if let Err(e) = self.replay_one(&p) {
                 pending.push_back(p);
-                self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()).fail(1_000);
-                return Err(e);
+                failure = Some(e);
+                if !go_on || self.backoff.lock().unwrap_or_else(|p| p.into_inner()).active() {
+                    break;
+                }
             }
-            *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
         }
-        Ok(())
+        let mut replay_backoff = self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner());
+        match failure {
+            None => {
+                *replay_backoff = Backoff::default();
+                Ok(())
+            }
+            Some(e) => {
+                replay_backoff.fail(1_000);
+                Err(e)
+            }
+        }
     }
 
     /// Replays one kept operation; once it went through it leaves the count.
@@ -804,9 +818,7 @@ impl Inner {
         Ok(())
     }
 
-    /// [`Store::flush`]: one pass over the whole queue. An entry that fails is kept and the
-    /// pass goes on (one slot migrating must not hold back the others) unless the failure
-    /// started the global backoff: then Redis is down and the rest would fail alike.
+    /// [`Store::flush`]: one pass over the whole queue, past entries that fail alone.
     fn replay_all(&self) -> Result<()> {
         // Waits for a call that is replaying: this one must see the queue empty or fail.
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -816,27 +828,13 @@ impl Inner {
         // An explicit flush (a process about to exit) tries now, even inside the wait that
         // an earlier failure started: Redis may be back already. Another failure restarts it.
         self.backoff.lock().unwrap_or_else(|p| p.into_inner()).until = None;
-        let mut failure = None;
-        for _ in 0..pending.len() {
-            let Some(p) = pending.pop_front() else { break };
-            if let Err(e) = self.replay_one(&p) {
-                pending.push_back(p);
-                failure = Some(e);
-                if self.backoff.lock().unwrap_or_else(|p| p.into_inner()).active() {
-                    break;
-                }
-            }
-        }
-        let Some(e) = failure else {
-            *self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
-            return Ok(());
-        };
-        self.replay_backoff.lock().unwrap_or_else(|p| p.into_inner()).fail(1_000);
-        let cause = match e {
-            Error::Store(m) => m,
-            other => other.to_string(),
-        };
-        Err(Error::Store(format!("{} lease operation(s) still to replay: {cause}", pending.len())))
+        self.replay(&mut pending, usize::MAX, true).map_err(|e| {
+            let cause = match e {
+                Error::Store(m) => m,
+                other => other.to_string(),
+            };
+            Error::Store(format!("{} lease operation(s) still to replay: {cause}", pending.len()))
+        })
     }
 
     fn now_arg(&self, now_ms: u64) -> String {
