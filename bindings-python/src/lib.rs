@@ -400,9 +400,9 @@ impl PyGovernor {
             Some(s) => store_from(py, s)?,
             None => StoreSpec::default(),
         };
-        let store = spec.build_for(&cfg).map_err(|e| py_err(py, e))?;
-        let remote = store.kind() != "memory";
-        Ok(Self { gov: Governor::builder().config(cfg).store(store).build(), remote })
+        let gov = Governor::builder().config(cfg).store_spec(&spec).map_err(|e| py_err(py, e))?.build();
+        let remote = gov.store_kind() != "memory";
+        Ok(Self { gov, remote })
     }
 
     /// The state store: `"memory"` or `"redis"`.

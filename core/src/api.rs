@@ -746,6 +746,11 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// The configuration of a source, or the built-in plans without one.
+fn parse(config: Option<&ConfigSource>) -> Result<Config, ApiError> {
+    Ok(config.map(ConfigSource::parse).transpose()?.unwrap_or_default())
+}
+
 fn to_json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))
 }
@@ -778,12 +783,8 @@ impl Engine {
         clock: std::sync::Arc<dyn crate::Clock>,
         store: &crate::store::StoreSpec,
     ) -> Result<Self, ApiError> {
-        let cfg = match config {
-            Some(c) => c.parse()?,
-            None => Config::default(),
-        };
-        let store = store.build_for(&cfg)?;
-        Ok(Self::new(Governor::builder().config(cfg).clock(clock).store(store).build(), default_rpm))
+        let builder = Governor::builder().config(parse(config)?).clock(clock).store_spec(store)?;
+        Ok(Self::new(builder.build(), default_rpm))
     }
 
     /// [`Engine::from_config_with_clock`] keeping counters and leases in `store` (e.g. a
@@ -794,11 +795,7 @@ impl Engine {
         clock: std::sync::Arc<dyn crate::Clock>,
         store: std::sync::Arc<dyn crate::store::Store>,
     ) -> Result<Self, ApiError> {
-        let cfg = match config {
-            Some(c) => c.parse()?,
-            None => Config::default(),
-        };
-        Ok(Self::new(Governor::builder().config(cfg).clock(clock).store(store).build(), default_rpm))
+        Ok(Self::new(Governor::builder().config(parse(config)?).clock(clock).store(store).build(), default_rpm))
     }
 
     fn limiter(&self, window_ms: u64) -> Arc<RateLimiter> {

@@ -388,12 +388,22 @@ pub struct GovernorBuilder {
 }
 
 impl GovernorBuilder {
-    /// Uses this configuration (default: built-in plans). The store stays the one given to
-    /// [`store`](Self::store): for a configuration in S2 federated mode pass
-    /// `StoreSpec::default().build_for(&config)?` there (what [`Governor::from_toml`] does).
+    /// Uses this configuration (default: built-in plans). It does not choose the store: a
+    /// configuration in S2 federated mode names one, which [`store_spec`](Self::store_spec)
+    /// opens.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
+    }
+    /// Uses the store these options name for the configuration given so far
+    /// ([`StoreSpec::build_for`](crate::store::StoreSpec::build_for): the host's options, or
+    /// the configuration's federated store, or memory).
+    ///
+    /// # Errors
+    /// As [`StoreSpec::build_for`](crate::store::StoreSpec::build_for).
+    pub fn store_spec(mut self, spec: &crate::store::StoreSpec) -> Result<Self> {
+        self.store = spec.build_for(&self.config)?;
+        Ok(self)
     }
     /// Uses this store (default: [`MemoryStore`]).
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
@@ -527,8 +537,7 @@ impl Governor {
     }
 
     fn configured(config: Config) -> Result<Self> {
-        let store = crate::store::StoreSpec::default().build_for(&config)?;
-        Ok(Self::builder().config(config).store(store).build())
+        Ok(Self::builder().config(config).store_spec(&crate::store::StoreSpec::default())?.build())
     }
 
     /// The installed clock's time (for the convenience forms).

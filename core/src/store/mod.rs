@@ -40,6 +40,9 @@ impl IdGen {
     }
 }
 
+/// What a build without the `redis` feature answers a Redis store.
+const NO_REDIS: &str = "this build has no Redis support (core feature `redis`; not available in WebAssembly)";
+
 /// Federated mode's default interval between reservations (S2's `sync_interval`), in ms.
 pub const DEFAULT_SYNC_INTERVAL_MS: u64 = 100;
 
@@ -204,22 +207,19 @@ impl StoreSpec {
     /// `tenant_quotas.federation.redis_url`.
     pub fn build_for(&self, config: &crate::Config) -> Result<std::sync::Arc<dyn Store>> {
         let Some(f) = &config.settings.federation else { return self.build() };
+        if self.redis_url.is_none() && !cfg!(feature = "redis") {
+            return Err(crate::Error::Config(crate::ConfigError {
+                key: "tenant_quotas.federation.redis_url".into(),
+                line: None,
+                column: None,
+                message: NO_REDIS.into(),
+            }));
+        }
         let mode = self.mode.clone().or_else(|| f.mode.clone());
         let federated = mode.as_deref() == Some("federated");
         let sync_interval_ms = self.sync_interval_ms.or(if federated { f.sync_interval_ms } else { None });
-        let from_config = self.redis_url.is_none();
         let redis_url = self.redis_url.clone().or_else(|| f.redis_url.clone());
-        Self { redis_url, mode, sync_interval_ms, ..self.clone() }.build().map_err(|e| match e {
-            crate::Error::InvalidArgument { name, message } if from_config && name == "store.redisUrl" => {
-                crate::Error::Config(crate::ConfigError {
-                    key: "tenant_quotas.federation.redis_url".into(),
-                    line: None,
-                    column: None,
-                    message,
-                })
-            }
-            other => other,
-        })
+        Self { redis_url, mode, sync_interval_ms, ..self.clone() }.build()
     }
 
     #[cfg(feature = "redis")]
@@ -260,10 +260,7 @@ impl StoreSpec {
 
     #[cfg(not(feature = "redis"))]
     fn build_redis(&self, _url: &str) -> Result<std::sync::Arc<dyn Store>> {
-        Err(crate::Error::InvalidArgument {
-            name: "store.redisUrl".into(),
-            message: "this build has no Redis support (core feature `redis`; not available in WebAssembly)".into(),
-        })
+        Err(crate::Error::InvalidArgument { name: "store.redisUrl".into(), message: NO_REDIS.into() })
     }
 }
 
