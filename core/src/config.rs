@@ -671,22 +671,16 @@ fn federation(
         }
         (_, None) => return Ok(None),
     };
-    if let Some(b) = f.coordination_backend.as_deref().filter(|b| *b != "redis") {
-        return Err(err_at(
-            text,
-            format,
-            &format!("{KEY}.coordination_backend"),
-            format!("unknown coordination backend `{b}` (the one supported is `redis`)"),
-        ));
-    }
-    // Each process reserves its share of the global limit in proportion to its demand.
-    if let Some(a) = f.quota_allocation.as_deref().filter(|a| *a != "proportional") {
-        return Err(err_at(
-            text,
-            format,
-            &format!("{KEY}.quota_allocation"),
-            format!("unknown quota allocation `{a}` (the one supported is `proportional`: shares follow demand)"),
-        ));
+    // Keys with one supported value. (Each process reserves its share of the global limit in
+    // proportion to its demand: `proportional`.)
+    for (key, given, supported) in [
+        ("coordination_backend", &f.coordination_backend, "redis"),
+        ("quota_allocation", &f.quota_allocation, "proportional"),
+    ] {
+        if let Some(v) = given.as_deref().filter(|v| *v != supported) {
+            let message = format!("unknown {} `{v}` (the one supported is `{supported}`)", key.replace('_', " "));
+            return Err(err_at(text, format, &format!("{KEY}.{key}"), message));
+        }
     }
     let Some(url) = f.redis_url else {
         return Err(err_at(text, format, KEY, "federated mode needs `redis_url` (the shared store)"));
