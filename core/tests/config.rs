@@ -117,16 +117,16 @@ fn a_reload_cannot_change_federated_mode() {
 #[cfg(not(feature = "redis"))]
 #[test]
 fn a_federated_config_without_redis_support_is_an_error_not_a_local_limit() {
-    let e = Governor::from_toml(FEDERATED).err().expect("no silent fallback to the memory store");
+    let Err(e) = Governor::from_toml(FEDERATED) else { panic!("no silent fallback to the memory store") };
     assert_eq!(e.code(), "CONFIG_INVALID");
     assert!(e.to_string().contains("tenant_quotas.federation.redis_url"), "{e}");
     assert!(e.to_string().contains("no Redis support"), "{e}");
-    let e = tenantguard::api::Engine::from_config(
+    let Err(e) = tenantguard::api::Engine::from_config(
         Some(&serde_json::from_value(serde_json::json!({ "toml": FEDERATED })).unwrap()),
         60,
-    )
-    .err()
-    .expect("the shells' constructor too");
+    ) else {
+        panic!("the shells' constructor too")
+    };
     assert_eq!((e.code.as_str(), e.key.as_deref()), ("CONFIG_INVALID", Some("tenant_quotas.federation.redis_url")));
 }
 
