@@ -105,10 +105,7 @@ impl Catalog {
         assignments: Vec<Assignment>,
         overrides: HashMap<String, Vec<Override>>,
     ) -> Self {
-        let shared = plans
-            .iter()
-            .map(|p| Arc::new(Profile { plan: p.clone(), shadow: false, overrides: Box::new([]) }))
-            .collect();
+        let shared = plans.iter().map(|p| Arc::new(Profile::new(p.clone(), false, Box::new([])))).collect();
         let mut known: HashSet<&'static str> =
             [plan::QPS, plan::CONNECTIONS, plan::STORAGE, plan::TRANSACTION].into_iter().collect();
         for p in &plans {
@@ -176,9 +173,66 @@ pub(crate) struct Profile {
     plan: Arc<ResolvedPlan>,
     shadow: bool,
     overrides: Box<[ActiveOverride]>,
+    /// The `qps` rule flattened, when it is single-window GCRA.
+    qps: Option<QpsRule>,
+}
+
+/// A profile's `qps` rule when it is single-window GCRA, flattened when the profile is built:
+/// the window's constants and what the decision needs, in one place. A check of `qps` reads it
+/// instead of walking overrides, plan, spec and windows (a chain of dependent loads that cost
+/// about as much as the rate arithmetic).
+#[derive(Debug, Clone)]
+struct QpsRule {
+    window: crate::limiter::WindowParams,
+    /// The rule holds while `now < until_ms`: the expiry of the override it comes from
+    /// (`u64::MAX` for none). Later the check takes the general path, which finds the rule
+    /// that applies then.
+    until_ms: u64,
+    /// The longest throttle or queue delay (outside shadow mode).
+    max_delay_ms: u64,
+    /// Whether a delayed admission is a queue (else a throttle).
+    queued: bool,
+    /// The tenant's or the plan's shadow mode (the governor-wide flag is read per check).
+    shadow: bool,
 }
 
 impl Profile {
+    fn new(plan: Arc<ResolvedPlan>, shadow: bool, overrides: Box<[ActiveOverride]>) -> Self {
+        let mut p = Self { plan, shadow, overrides, qps: None };
+        p.qps = p.qps_rule();
+        p
+    }
+
+    /// The `qps` rule as [`resource_at`](Self::resource_at) finds it until the first expiry
+    /// that could change the answer, if it is single-window GCRA.
+    fn qps_rule(&self) -> Option<QpsRule> {
+        let (res, until_ms) = match self.overrides.iter().find(|o| plan::is_qps(o.resolved.name)) {
+            Some(o) => (&o.resolved, o.ovr.expires_at_ms.unwrap_or(u64::MAX)),
+            None => (self.plan.resource(plan::QPS)?, u64::MAX),
+        };
+        let window = res.rate.as_ref().filter(|p| p.is_single_gcra())?.windows.first()?;
+        Some(QpsRule {
+            window: *window,
+            until_ms,
+            max_delay_ms: self.max_delay(&res.spec, false),
+            queued: res.spec.action == EnforcementAction::Queue,
+            shadow: self.shadow || self.plan.shadow_all,
+        })
+    }
+
+    /// The longest delay a rate check of `spec` accepts (0 in shadow mode).
+    #[inline]
+    fn max_delay(&self, spec: &ResourceSpec, shadow: bool) -> u64 {
+        if shadow {
+            return 0;
+        }
+        match spec.action {
+            EnforcementAction::Throttle => spec.max_wait_ms.unwrap_or(self.plan.max_throttle_delay_ms),
+            EnforcementAction::Queue => spec.max_wait_ms.unwrap_or(self.plan.max_queue_wait_ms),
+            EnforcementAction::Reject => 0,
+        }
+    }
+
     #[inline]
     fn resource_at(&self, resource: &str, now: u64) -> Option<(&Resolved, bool)> {
         for o in self.overrides.iter() {
@@ -258,7 +312,7 @@ fn build_profile(plan: Arc<ResolvedPlan>, shadow: bool, runtime: &[ActiveOverrid
     for o in config {
         add(o, true);
     }
-    Profile { plan, shadow, overrides: overrides.into_boxed_slice() }
+    Profile::new(plan, shadow, overrides.into_boxed_slice())
 }
 
 /// One registered tenant. `repr(C)` with the hot fields first: behind the `Arc` header, a check
@@ -736,6 +790,17 @@ impl Governor {
             return Err(now_out_of_range(now));
         }
         let consume = take != Take::Peek;
+        if let Some(q) = &profile.qps
+            && now < q.until_ms
+            && self.inner.qps_hot
+            && plan::is_qps(resource)
+        {
+            let shadow = q.shadow || self.inner.global_shadow.load(Ordering::Relaxed);
+            let max_delay_ms = if shadow || take == Take::ConsumeIfNow { 0 } else { q.max_delay_ms };
+            let req = RateRequest { now_ms: now, cost, max_delay_ms, consume };
+            let out = crate::store::hot_gcra(|| &*e.state, &e.hot, &q.window, req);
+            return Ok(Self::rate_decision(e, plan::QPS, Some(q.window.limit), q.queued, shadow, req, out));
+        }
         let Some((res, _)) = profile.resource_at(resource, now) else {
             return self.unlimited(e, resource, cost, now, consume);
         };
@@ -743,14 +808,15 @@ impl Governor {
         let shadow = self.shadow_on(profile);
         match (&spec.kind, &res.rate) {
             (ResourceKind::Rate { windows, .. }, Some(params)) => {
-                let max_delay_ms = if take == Take::ConsumeIfNow { 0 } else { Self::max_delay(profile, spec, shadow) };
+                let max_delay_ms = if take == Take::ConsumeIfNow { 0 } else { profile.max_delay(spec, shadow) };
                 let req = RateRequest { now_ms: now, cost, max_delay_ms, consume };
                 let out = if self.inner.qps_hot && plan::is_qps(name) && params.is_single_gcra() {
                     crate::store::hot_gcra(|| &*e.state, &e.hot, &params.windows[0], req)
                 } else {
                     e.state.rate(name, params, req, &e.hot)?
                 };
-                Ok(Self::rate_decision(e, name, spec, windows, shadow, req, out))
+                let queued = spec.action == EnforcementAction::Queue;
+                Ok(Self::rate_decision(e, name, windows.first().map(|w| w.limit), queued, shadow, req, out))
             }
             (ResourceKind::Concurrency { max, .. }, _) => {
                 let (ok, active) = e.state.available(name, *max, now, cost)?;
@@ -774,26 +840,13 @@ impl Governor {
         }
     }
 
-    /// The longest delay a rate check of `spec` accepts (0 in shadow mode).
-    #[inline]
-    fn max_delay(profile: &Profile, spec: &ResourceSpec, shadow: bool) -> u64 {
-        if shadow {
-            return 0;
-        }
-        match spec.action {
-            EnforcementAction::Throttle => spec.max_wait_ms.unwrap_or(profile.plan.max_throttle_delay_ms),
-            EnforcementAction::Queue => spec.max_wait_ms.unwrap_or(profile.plan.max_queue_wait_ms),
-            EnforcementAction::Reject => 0,
-        }
-    }
-
     /// The decision for a rate rule's outcome (and the metering it implies).
     #[inline]
     fn rate_decision(
         e: &TenantEntry,
         name: &'static str,
-        spec: &ResourceSpec,
-        windows: &[crate::plan::RateWindow],
+        limit: Option<u64>,
+        queued: bool,
         shadow: bool,
         req: RateRequest,
         out: crate::limiter::RateOutcome,
@@ -804,7 +857,7 @@ impl Governor {
             action: Action::Allow,
             code: None,
             resource: name,
-            limit: windows.first().map(|w| w.limit),
+            limit,
             remaining: Some(out.remaining),
             retry_after_ms: out.retry_after_ms,
             reset_ms: out.reset_ms,
@@ -815,7 +868,6 @@ impl Governor {
         };
         if out.admitted {
             if out.delay_ms > 0 {
-                let queued = spec.action == EnforcementAction::Queue;
                 d.action = if queued { Action::Queue } else { Action::Throttle };
                 d.code = Some(Code::RateLimited);
                 if consume {
@@ -876,7 +928,7 @@ impl Governor {
                     (ResourceKind::Rate { .. }, Some(params))
                         if !(self.inner.qps_hot && plan::is_qps(res.name) && params.is_single_gcra()) =>
                     {
-                        Some(Self::max_delay(&profile, &res.spec, self.shadow_on(&profile)))
+                        Some(profile.max_delay(&res.spec, self.shadow_on(&profile)))
                     }
                     _ => None,
                 });
@@ -916,7 +968,16 @@ impl Governor {
                         return Err(Error::Store("resource changed kind during a batch".into()));
                     };
                     let shadow = self.shadow_on(&p.profile);
-                    Ok(Self::rate_decision(&p.entry, res.name, &res.spec, windows, shadow, p.req, out))
+                    let queued = res.spec.action == EnforcementAction::Queue;
+                    Ok(Self::rate_decision(
+                        &p.entry,
+                        res.name,
+                        windows.first().map(|w| w.limit),
+                        queued,
+                        shadow,
+                        p.req,
+                        out,
+                    ))
                 });
                 if let Some(slot) = answers.get_mut(p.index) {
                     *slot = Some(answer);
@@ -1268,10 +1329,7 @@ impl Governor {
         let mut list: Vec<ActiveOverride> =
             p.overrides.iter().filter(|a| a.resolved.name != name || a.from_config).cloned().collect();
         list.insert(0, ActiveOverride { resolved: Resolved::new(name, spec), ovr, from_config: false });
-        self.set_profile(
-            &e,
-            Arc::new(Profile { plan: p.plan.clone(), shadow: p.shadow, overrides: list.into_boxed_slice() }),
-        );
+        self.set_profile(&e, Arc::new(Profile::new(p.plan.clone(), p.shadow, list.into_boxed_slice())));
         Ok(self.snapshot(&e, now_ms))
     }
 
@@ -1283,10 +1341,7 @@ impl Governor {
         let list: Vec<ActiveOverride> = p.overrides.iter().filter(|a| a.resolved.name != resource).cloned().collect();
         let found = list.len() != p.overrides.len();
         if found {
-            self.set_profile(
-                &e,
-                Arc::new(Profile { plan: p.plan.clone(), shadow: p.shadow, overrides: list.into_boxed_slice() }),
-            );
+            self.set_profile(&e, Arc::new(Profile::new(p.plan.clone(), p.shadow, list.into_boxed_slice())));
         }
         Ok(found)
     }
@@ -1298,7 +1353,7 @@ impl Governor {
         let p = e.profile.load_full();
         let cat = self.inner.catalog.load();
         let np = if shadow || !p.overrides.is_empty() {
-            Arc::new(Profile { plan: p.plan.clone(), shadow, overrides: p.overrides.clone() })
+            Arc::new(Profile::new(p.plan.clone(), shadow, p.overrides.clone()))
         } else {
             cat.profile(&p.plan, false, &[], e.name())
         };
