@@ -263,7 +263,7 @@ fn ceil_ms(ns: u64) -> u64 {
 }
 
 /// GCRA on one window, in u64 nanoseconds (saturating; valid until the year 2554).
-#[inline]
+#[inline(always)]
 pub fn gcra_eval(tat_ns: u64, w: &WindowParams, now_ms: u64, cost: u64) -> (u64, RateOutcomeWindow) {
     let now = ms_to_ns(now_ms);
     let tat = tat_ns.max(now);
@@ -320,7 +320,7 @@ pub struct RateOutcomeWindow {
 }
 
 /// Turns one window's answer into an outcome under `max_delay_ms`.
-#[inline]
+#[inline(always)]
 pub fn single_outcome(w: RateOutcomeWindow, max_delay_ms: u64) -> RateOutcome {
     if w.never || w.wait_ms > max_delay_ms {
         RateOutcome {
@@ -344,7 +344,7 @@ pub fn single_outcome(w: RateOutcomeWindow, max_delay_ms: u64) -> RateOutcome {
 }
 
 /// Lock-free GCRA on an atomic theoretical arrival time (0 = never used).
-#[inline]
+#[inline(always)]
 pub fn gcra_atomic(tat: &std::sync::atomic::AtomicU64, w: &WindowParams, req: RateRequest) -> RateOutcome {
     use std::sync::atomic::Ordering::Relaxed;
     let mut cur = tat.load(Relaxed);

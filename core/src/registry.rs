@@ -50,16 +50,23 @@ pub(crate) trait Keyed: Clone {
     fn key(&self) -> &[u8];
 }
 
-/// Byte equality in 8-byte words: no `memcmp` call for the short keys tenant names are.
+/// Byte equality in 8-byte words: no `memcmp` call for the short keys tenant names are. The
+/// bytes after the last whole word are compared as one word too: the last 8 bytes (4 for
+/// shorter keys), which overlap what was already compared.
 #[inline]
 pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    let word = |c: &[u8]| u64::from_ne_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
-    ac.zip(bc).all(|(x, y)| word(x) == word(y)) && ar.iter().zip(br).all(|(x, y)| x == y)
+    if a.len() >= 8 {
+        let word = |c: &[u8]| u64::from_ne_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
+        return a.chunks_exact(8).zip(b.chunks_exact(8)).all(|(x, y)| word(x) == word(y))
+            && a.last_chunk::<8>() == b.last_chunk::<8>();
+    }
+    if a.len() >= 4 {
+        return a.first_chunk::<4>() == b.first_chunk::<4>() && a.last_chunk::<4>() == b.last_chunk::<4>();
+    }
+    a == b
 }
 
 /// Elements in 64 independently locked shards, found with one hash.
@@ -97,7 +104,7 @@ impl<T: Keyed> Registry<T> {
     /// Runs `f` on the element under the shard's read lock, or `missing` without one. The
     /// answer is built in place: through [`with`](Self::with)'s `Option` a check's decision
     /// was copied twice more (16-byte loads from 8-byte stores, which stall).
-    #[inline]
+    #[inline(always)]
     pub fn with_or<R>(&self, key: &[u8], f: impl FnOnce(&T) -> R, missing: impl FnOnce() -> R) -> R {
         let (h, shard) = self.locate(key);
         let g = read(shard);
@@ -145,5 +152,26 @@ impl<T: Keyed> Registry<T> {
 
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| read(s).len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bytes_eq;
+
+    #[test]
+    fn bytes_eq_is_slice_equality() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+            assert!(bytes_eq(&a, &a.clone()), "len {n}");
+            // A difference at any position, and a length difference, are seen.
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 0x40;
+                assert!(!bytes_eq(&a, &b) && !bytes_eq(&b, &a), "len {n}, byte {i}");
+            }
+            assert!(!bytes_eq(&a, &a[..n.saturating_sub(1)]) || n == 0, "len {n}");
+        }
+        assert!(bytes_eq(b"", b"") && !bytes_eq(b"qps", b"qpt") && bytes_eq(b"qps", b"qps"));
     }
 }

@@ -212,7 +212,7 @@ fn lock_ring(m: &Mutex<MinuteRing>) -> std::sync::MutexGuard<'_, MinuteRing> {
 
 impl Meter {
     /// Records `n` admitted queries at `now_ms`.
-    #[inline]
+    #[inline(always)]
     pub fn admitted(&self, now_ms: u64, n: u64) {
         let sec = (now_ms / 1000) & LOW;
         let cur = self.second.load(Ordering::Relaxed);

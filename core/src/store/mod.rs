@@ -499,7 +499,7 @@ impl MemoryTenantState {
 /// `state` is a function so that the common case never reads it: the tenant's state slot lies
 /// on another cache line of its entry than the hot word (a `perf annotate` of the check by name
 /// showed a stall on loading it, on every check, once the tenants outgrow L2).
-#[inline]
+#[inline(always)]
 pub(crate) fn hot_gcra<'a>(
     state: impl FnOnce() -> &'a dyn TenantState,
     hot: &AtomicU64,
