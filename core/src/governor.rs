@@ -1516,8 +1516,9 @@ impl Governor {
         // Whether plan `id` changed, decided once per plan rather than once per tenant.
         let mut plan_changed: HashMap<(usize, usize), bool> = HashMap::new();
         let mut changed = Vec::new();
-        for e in self.all_entries() {
-            let p = e.profile.load_full();
+        // The name slots' copies of the profiles: the same as the entries' (both change
+        // together under the admin lock, held here), without an `ArcSwap` load per tenant.
+        for NameSlot { entry: e, profile: p } in self.inner.tenants.all() {
             let explicit = e.explicit.load(Ordering::Relaxed);
             let (plan, explicit) = match new_cat.plan(&p.plan.plan.id) {
                 Some(pl) if explicit => (pl, true),
@@ -1545,7 +1546,7 @@ impl Governor {
             self.set_profile(&e, np);
         }
         drop(old_cat);
-        changed.sort();
+        changed.sort_unstable();
         Ok(ReloadReport { changed_tenants: changed, plans: new_cat.plans.iter().map(|p| p.plan.id.clone()).collect() })
     }
 
