@@ -243,17 +243,24 @@ fn main() {
         println!("resident memory per tenant ({big} tenants, measured): {} bytes", b.saturating_sub(a) / big as u64);
     }
 
-    // 5. Reload with 100,000 tenants.
+    drop((gov, names)); // the 1,000,000 tenants: freed before the next case measures
+
+    // 5. Reload with 100,000 tenants: best of 5, each reload changing every tenant's limit.
     let (gov, names) = governed(100_000);
     for n in &names {
         let _ = gov.check(n, "qps", 1, 0);
     }
-    let cfg = Config::from_toml(&BENCH_CONFIG.replace("1000000000", "999999999")).unwrap_or_default();
-    let t = Instant::now();
-    let report = gov.reload(cfg);
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
-    let changed = report.map(|r| r.changed_tenants.len()).unwrap_or(0);
-    println!("reload of 100,000 tenants: {ms:.1} ms ({changed} tenants reported changed)");
+    let configs = [BENCH_CONFIG.replace("1000000000", "999999999"), BENCH_CONFIG.to_owned()]
+        .map(|t| Config::from_toml(&t).unwrap_or_default());
+    let (mut ms, mut changed) = (f64::INFINITY, usize::MAX);
+    for i in 0..5 {
+        let cfg = configs[i % 2].clone();
+        let t = Instant::now();
+        let report = gov.reload(cfg);
+        ms = ms.min(t.elapsed().as_secs_f64() * 1000.0);
+        changed = changed.min(report.map(|r| r.changed_tenants.len()).unwrap_or(0));
+    }
+    println!("reload of 100,000 tenants (best of 5): {ms:.1} ms ({changed} tenants reported changed, fewest of 5)");
     rls_bench(quick);
     let t = Instant::now();
     let evicted = gov.evict_idle(60_000);
