@@ -173,8 +173,10 @@ pub(crate) struct Profile {
     plan: Arc<ResolvedPlan>,
     shadow: bool,
     overrides: Box<[ActiveOverride]>,
-    /// The `qps` rule flattened, when it is single-window GCRA.
+    /// The first `qps` rule flattened (see [`Profile::qps_at`]).
     qps: Option<QpsRule>,
+    /// The `qps` rules after it, for once it expires.
+    qps_later: Box<[QpsRule]>,
 }
 
 /// A profile's `qps` rule when it is single-window GCRA, flattened when the profile is built:
@@ -184,9 +186,7 @@ pub(crate) struct Profile {
 #[derive(Debug, Clone)]
 struct QpsRule {
     window: crate::limiter::WindowParams,
-    /// The rule holds while `now < until_ms`: the expiry of the override it comes from
-    /// (`u64::MAX` for none). Later the check takes the general path, which finds the rule
-    /// that applies then.
+    /// The expiry of the override it comes from (`u64::MAX` for none or for the plan's rule).
     until_ms: u64,
     /// The longest throttle or queue delay (outside shadow mode).
     max_delay_ms: u64,
@@ -198,26 +198,50 @@ struct QpsRule {
 
 impl Profile {
     fn new(plan: Arc<ResolvedPlan>, shadow: bool, overrides: Box<[ActiveOverride]>) -> Self {
-        let mut p = Self { plan, shadow, overrides, qps: None };
-        p.qps = p.qps_rule();
+        let mut p = Self { plan, shadow, overrides, qps: None, qps_later: Box::new([]) };
+        let mut rules = p.qps_rules().into_iter();
+        p.qps = rules.next();
+        p.qps_later = rules.collect();
         p
     }
 
-    /// The `qps` rule as [`resource_at`](Self::resource_at) finds it until the first expiry
-    /// that could change the answer, if it is single-window GCRA.
-    fn qps_rule(&self) -> Option<QpsRule> {
-        let (res, until_ms) = match self.overrides.iter().find(|o| plan::is_qps(o.resolved.name)) {
-            Some(o) => (&o.resolved, o.ovr.expires_at_ms.unwrap_or(u64::MAX)),
-            None => (self.plan.resource(plan::QPS)?, u64::MAX),
-        };
-        let window = res.rate.as_ref().filter(|p| p.is_single_gcra())?.windows.first()?;
-        Some(QpsRule {
-            window: *window,
-            until_ms,
-            max_delay_ms: self.max_delay(&res.spec, false),
-            queued: res.spec.action == EnforcementAction::Queue,
-            shadow: self.shadow || self.plan.shadow_all,
-        })
+    /// The `qps` rules in the order [`resource_at`](Self::resource_at) tries them: each
+    /// override of `qps` (until its expiry), then the plan's rule. At `now` the first whose
+    /// `now < until_ms` is the one `resource_at` finds. The list stops before the first rule
+    /// that is not single-window GCRA and after the first that never expires: past its end
+    /// the general path decides.
+    fn qps_rules(&self) -> Vec<QpsRule> {
+        let overrides =
+            self.overrides.iter().filter(|o| plan::is_qps(o.resolved.name)).map(|o| (&o.resolved, o.ovr.expires_at_ms));
+        let plan = self.plan.resource(plan::QPS).map(|r| (r, None));
+        let mut rules = Vec::new();
+        for (res, expires_at_ms) in overrides.chain(plan) {
+            let Some(window) = res.rate.as_ref().filter(|p| p.is_single_gcra()).and_then(|p| p.windows.first()) else {
+                break;
+            };
+            rules.push(QpsRule {
+                window: *window,
+                until_ms: expires_at_ms.unwrap_or(u64::MAX),
+                max_delay_ms: self.max_delay(&res.spec, false),
+                queued: res.spec.action == EnforcementAction::Queue,
+                shadow: self.shadow || self.plan.shadow_all,
+            });
+            if expires_at_ms.is_none() {
+                break;
+            }
+        }
+        rules
+    }
+
+    /// The flattened `qps` rule in force at `now`, if there is one (else the general path
+    /// decides). Almost always the first, which never expires.
+    #[inline(always)]
+    fn qps_at(&self, now: u64) -> Option<&QpsRule> {
+        match &self.qps {
+            Some(q) if now < q.until_ms => Some(q),
+            Some(_) => self.qps_later.iter().find(|q| now < q.until_ms),
+            None => None,
+        }
     }
 
     /// The longest delay a rate check of `spec` accepts (0 in shadow mode).
@@ -794,10 +818,9 @@ impl Governor {
             return Err(now_out_of_range(now));
         }
         let consume = take != Take::Peek;
-        if let Some(q) = &profile.qps
-            && now < q.until_ms
+        if plan::is_qps(resource)
             && self.inner.qps_hot
-            && plan::is_qps(resource)
+            && let Some(q) = profile.qps_at(now)
         {
             let shadow = q.shadow || self.inner.global_shadow.load(Ordering::Relaxed);
             let max_delay_ms = if shadow || take == Take::ConsumeIfNow { 0 } else { q.max_delay_ms };
@@ -1982,5 +2005,90 @@ mod layout_tests {
         }
         let b = g.approx_bytes_per_tenant();
         assert!(b < 300, "{b} bytes per tenant");
+    }
+}
+
+#[cfg(test)]
+mod qps_rule_tests {
+    //! The flattened `qps` rules against the general path, on the same profile: two tenants
+    //! with the same plan and overrides, one checked through [`Governor::check_with`] (which
+    //! must take the flattened rule) and one through [`Governor::check_rule`].
+    use super::*;
+
+    fn governor(action: &str) -> Governor {
+        let toml = format!(
+            "[tenant_quotas]\n[[tenant_quotas.tiers]]\nname = \"free\"\nmax_qps = 10\nburst_allowance = 1.5\n\
+             enforcement_action = \"{action}\"\n\
+             [[tenant_quotas.overrides]]\ntenant_id = \"fast\"\nmax_qps = 20\nexpires_at = \"1970-01-01T00:00:30Z\"\n\
+             [[tenant_quotas.overrides]]\ntenant_id = \"general\"\nmax_qps = 20\nexpires_at = \"1970-01-01T00:00:30Z\"\n"
+        );
+        let g = Governor::from_toml(&toml).unwrap();
+        for t in ["fast", "general"] {
+            g.register(t, None, IsolationMode::SharedSchema, 0).unwrap();
+            // A runtime override over the configured one, expiring first.
+            let o = Override {
+                resource: "qps".into(),
+                limit: Some(40),
+                burst: Some(1.0),
+                idle_ms: None,
+                expires_at_ms: Some(10_000),
+                reason: None,
+            };
+            g.set_override(t, o, 0).unwrap();
+        }
+        g
+    }
+
+    fn decide(g: &Governor, tenant: &str, fast: bool, cost: u64, now: u64, take: Take) -> Decision {
+        g.inner
+            .tenants
+            .with(tenant.as_bytes(), |s| {
+                if fast {
+                    assert!(s.profile.qps_at(now).is_some(), "a flattened rule applies at {now}");
+                    g.check_with(&s.entry, &s.profile, "qps", cost, now, take)
+                } else {
+                    g.check_rule(&s.entry, &s.profile, "qps", cost, now, take)
+                }
+            })
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_flattened_rules_answer_as_the_general_path() {
+        // Forward in uneven steps, with both expiries and the instants before them.
+        let mut t = 0;
+        let mut times: Vec<u64> = (0..900)
+            .map(|i| {
+                t += [3, 0, 41, 7, 0, 250][i % 6];
+                t
+            })
+            .collect();
+        times.extend([9_999, 10_000, 29_999, 30_000]);
+        times.sort_unstable();
+        for action in ["throttle", "queue", "reject"] {
+            let g = governor(action);
+            let mut limits = Vec::new();
+            for (step, &now) in times.iter().enumerate() {
+                let cost = [1, 1, 2, 1, 5, 1, 0, 30][step % 8];
+                match step {
+                    300 | 400 => {
+                        for t in ["fast", "general"] {
+                            g.set_shadow(t, step == 300).unwrap();
+                        }
+                    }
+                    500 | 600 => g.set_global_shadow(step == 500),
+                    _ => {}
+                }
+                for take in [Take::Peek, Take::ConsumeIfNow, Take::Consume] {
+                    let fast = decide(&g, "fast", true, cost, now, take);
+                    let general = decide(&g, "general", false, cost, now, take);
+                    assert_eq!(fast, general, "{action}: step {step} at {now}, cost {cost}, {take:?}");
+                    limits.push(fast.limit);
+                }
+            }
+            limits.dedup();
+            assert_eq!(limits, [Some(40), Some(20), Some(10)], "{action}: the walk crosses both expiries");
+        }
     }
 }

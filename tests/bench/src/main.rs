@@ -258,7 +258,13 @@ fn main() {
         let t = Instant::now();
         let report = gov.reload(cfg);
         ms = ms.min(t.elapsed().as_secs_f64() * 1000.0);
-        changed = changed.min(report.map(|r| r.changed_tenants.len()).unwrap_or(0));
+        match report {
+            Ok(r) => changed = changed.min(r.changed_tenants.len()),
+            Err(e) => {
+                eprintln!("reload: {e}");
+                std::process::exit(1);
+            }
+        }
     }
     println!("reload of 100,000 tenants (best of 5): {ms:.1} ms ({changed} tenants reported changed, fewest of 5)");
     rls_bench(quick);
