@@ -1997,6 +1997,14 @@ mod layout_tests {
     }
 
     #[test]
+    fn a_private_profile_stays_small() {
+        // Tenants with overrides or in shadow mode own a profile (the others share their
+        // plan's); the flattened `qps` rules are most of it. BENCHMARKS.md quotes the figure.
+        let size = std::mem::size_of::<super::Profile>();
+        assert!(size <= 120, "{size} bytes");
+    }
+
+    #[test]
     fn an_idle_tenant_costs_under_300_bytes() {
         let g = crate::Governor::new();
         for i in 0..1000 {
