@@ -803,8 +803,11 @@ impl Governor {
     /// A check of `resource` on a tenant's entry and profile. `inline(always)`, with the
     /// `qps` rule here and every other rule in [`check_rule`](Self::check_rule): left to
     /// itself the compiler inlined or not depending on the caller (a bench binary with more
-    /// call sites than another ran 40% slower, every step a call).
-    #[inline(always)]
+    /// call sites than another ran 40% slower, every step a call). Not on WebAssembly, where
+    /// each forced copy costs module size (over its budget) and the check meets its speed
+    /// target without it.
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[cfg_attr(target_arch = "wasm32", inline)]
     fn check_with(
         &self,
         e: &TenantEntry,
@@ -881,8 +884,10 @@ impl Governor {
         }
     }
 
-    /// The decision for a rate rule's outcome (and the metering it implies).
-    #[inline(always)]
+    /// The decision for a rate rule's outcome (and the metering it implies). Forced inline as
+    /// [`check_with`](Self::check_with) is.
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[cfg_attr(target_arch = "wasm32", inline)]
     fn rate_decision(
         e: &TenantEntry,
         name: &'static str,
