@@ -798,6 +798,33 @@ fn flush_store_replays_every_kept_release_or_says_how_many_are_left() {
     assert_eq!((s.active, s.high_water_mark), (0, 2), "{s:?}");
 }
 
+/// The hash slot of a tenant's keys (`<prefix>:{<tenant>}:...`: the tag is the name).
+fn keyslot(seed: &str, tenant: &str) -> u16 {
+    redis::cmd("CLUSTER").arg("KEYSLOT").arg(tenant).query(&mut node(seed)).unwrap()
+}
+
+/// `(id, host:port)` of the primary owning `slot` and of another primary.
+fn owner_and_other(seed: &str, slot: u16) -> ((String, String), (String, String)) {
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut node(seed)).unwrap();
+    // `<id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <state> <slots...>`
+    let mut owner = None;
+    let mut other = None;
+    for line in nodes.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (id, addr) = (f[0].to_owned(), f[1].split('@').next().unwrap().to_owned());
+        let owns = f[8..].iter().any(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
+        });
+        if owns {
+            owner = Some((id, addr));
+        } else if other.is_none() && f[2].contains("master") {
+            other = Some((id, addr));
+        }
+    }
+    (owner.unwrap(), other.unwrap())
+}
+
 /// A direct connection to one cluster node (`host:port`).
 fn node(addr: &str) -> redis::Connection {
     redis::Client::open(format!("redis://{addr}")).unwrap().get_connection().unwrap()
@@ -832,25 +859,8 @@ fn cluster_calls_follow_ask_redirects_during_a_slot_migration() {
     let seed = url.trim_start_matches("redis://").trim_end_matches('/').to_owned();
     let tenant = format!("ask-{}-{}", std::process::id(), rand_suffix());
     // The store's keys are `<prefix>:{<tenant>}:...`: the hash tag is the tenant's name.
-    let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(&tenant).query(&mut node(&seed)).unwrap();
-    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut node(&seed)).unwrap();
-    // `<id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <state> <slots...>`
-    let mut owner = None;
-    let mut other = None;
-    for line in nodes.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let (id, addr) = (f[0].to_owned(), f[1].split('@').next().unwrap().to_owned());
-        let owns = f[8..].iter().any(|r| {
-            let (a, b) = r.split_once('-').unwrap_or((r, r));
-            matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
-        });
-        if owns {
-            owner = Some((id, addr));
-        } else if other.is_none() && f[2].contains("master") {
-            other = Some((id, addr));
-        }
-    }
-    let ((src_id, src), (dst_id, dst)) = (owner.unwrap(), other.unwrap());
+    let slot = keyslot(&seed, &tenant);
+    let ((src_id, src), (dst_id, dst)) = owner_and_other(&seed, slot);
     let store = RedisStore::new(
         RedisOptions::new(&url)
             .cluster(true)
@@ -867,6 +877,11 @@ fn cluster_calls_follow_ask_redirects_during_a_slot_migration() {
     g.register(&tenant, Some("t"), IsolationMode::SharedSchema, 0).unwrap();
     // A lease taken before the migration: its keys are on the owner.
     let held = g.acquire(&tenant, "connections", None, 1_000).unwrap().lease_id.unwrap();
+    // The same for a third tenant in another slot, migrated later.
+    let third =
+        (0..).map(|i| format!("ask-third-{}-{i}", std::process::id())).find(|t| keyslot(&seed, t) != slot).unwrap();
+    g.register(&third, Some("t"), IsolationMode::SharedSchema, 0).unwrap();
+    let held_third = g.acquire(&third, "connections", None, 1_000).unwrap().lease_id.unwrap();
     assert_eq!(store.stats().fallbacks, 0);
 
     let _stable = Stable { slot, nodes: [src.as_str(), dst.as_str()] };
@@ -923,6 +938,34 @@ fn cluster_calls_follow_ask_redirects_during_a_slot_migration() {
     assert!(g.check(&other, "qps", 0, 1_000).unwrap().allowed);
     let flushed = store.stats();
     assert_eq!((flushed.fallbacks, flushed.pending_releases), (later.fallbacks, 1), "{flushed:?}");
+    // A second stuck release queued behind the first, in another slot: the third tenant's,
+    // released while its slot migrates too. Once that slot is stable again, a flush goes past
+    // the first (still stuck) and replays the second.
+    let slot3 = keyslot(&seed, &third);
+    let ((src3_id, src3), (dst3_id, dst3)) = owner_and_other(&seed, slot3);
+    let stable3 = Stable { slot: slot3, nodes: [src3.as_str(), dst3.as_str()] };
+    redis::cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot3)
+        .arg("IMPORTING")
+        .arg(&src3_id)
+        .query::<()>(&mut node(&dst3))
+        .unwrap();
+    redis::cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot3)
+        .arg("MIGRATING")
+        .arg(&dst3_id)
+        .query::<()>(&mut node(&src3))
+        .unwrap();
+    g.release(&third, "connections", held_third, 1_000).unwrap();
+    assert_eq!(store.stats().pending_releases, 2, "{:?}", store.stats());
+    let e = g.flush_store().unwrap_err();
+    assert!(e.to_string().contains("2 lease operation(s) still to replay"), "{e}");
+    drop(stable3);
+    let e = g.flush_store().unwrap_err();
+    assert!(e.to_string().contains("1 lease operation(s) still to replay"), "past the stuck one: {e}");
+    assert_eq!(g.concurrency_stats(&third, "connections").unwrap().active, 0, "the third tenant's release replayed");
     // Tidy up: drop the tenant's keys on the importing node (ASKING: it does not own the slot).
     let mut d = node(&dst);
     let keys: Vec<String> = redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(100).query(&mut d).unwrap();
